@@ -1,0 +1,40 @@
+"""Shared CLI plumbing: one-line errors with exit code 2, JSON output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any, Callable
+
+import typer
+
+from rig_core.errors import RigError
+from rig_core.ui import console
+
+STATE = {"debug": False}
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Turn a RigError into ``error: <problem>. <fix>`` on stderr and exit code 2 (traceback with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RigError as exc:
+            if STATE["debug"]:
+                raise
+            console.print(f"[bold red]error:[/] {exc.line()}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=exc.exit_code) from None
+
+    return wrapper
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def command_line() -> str:
+    return " ".join(["rig", *sys.argv[1:]])

@@ -1,0 +1,48 @@
+"""`rig dataset`: look at the data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from rig_cli.common import handle_errors, print_json
+from rig_core.data.summary import summarize
+from rig_core.viz.gif import episode_gif
+from rig_core.viz.tables import print_summary
+
+app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
+
+
+@app.command("info")
+@handle_errors
+def info(
+    path: Path = typer.Argument(..., help="Dataset directory."),
+    json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Summary of a dataset: episodes, steps, success per task, achievements, storage."""
+    summary = summarize(path)
+    if json_output:
+        print_json(summary)
+    else:
+        print_summary(summary)
+
+
+@app.command("gif")
+@handle_errors
+def gif(
+    path: Path = typer.Argument(..., help="Dataset directory."),
+    episode: int = typer.Option(0, "--episode", "-e", help="Episode index."),
+    out: Path = typer.Option(..., "--out", "-o", help="GIF file to write."),
+    scale: int = typer.Option(4, help="Pixel scale of each frame."),
+    fps: int = typer.Option(8, help="Frames per second."),
+    start: int = typer.Option(0, help="First step."),
+    stop: int = typer.Option(None, help="Last step (default: the episode's end)."),
+    json_output: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+) -> None:
+    """Write an episode as a GIF with the action written under each frame."""
+    result = episode_gif(path, episode, out, scale=scale, fps=fps, start=start, stop=stop)
+    if json_output:
+        print_json(result)
+    else:
+        typer.echo(f"wrote {result['out']} ({result['frames']} frames)")

@@ -1,0 +1,1 @@
+"""Collection: play agents in environments and write datasets."""

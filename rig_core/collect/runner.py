@@ -1,0 +1,219 @@
+"""`rig collect`: plan, resume, run workers, keep the manifest current, summarise."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing as mp
+import os
+import queue
+import time
+from pathlib import Path
+from typing import Any
+
+from rig_core.agents import make_agent
+from rig_core.collect.worker import chunk_indices, collect_chunks, worker_main
+from rig_core.config import CollectConfig
+from rig_core.data.schema import FORMAT, MANIFEST, SCHEMA_VERSION, read_manifest
+from rig_core.data.summary import summarize
+from rig_core.data.writer import TMP_SUFFIX
+from rig_core.envs import make_env
+from rig_core.errors import RigError
+from rig_core.fsutil import atomic_write_json, ensure_writable_dir
+from rig_core.tasks import load_suite
+from rig_core.ui import progress
+from rig_core.versions import versions
+
+LOCK = ".collect.lock"
+
+
+class CollectInterrupted(Exception):
+    """Raised after a Ctrl-C: what was closed is kept, ``--resume`` continues."""
+
+
+def _env_meta(env) -> dict[str, Any]:
+    return {
+        "env": {"id": env.env_id, "version": env.version},
+        "action_names": list(env.action_names),
+        "item_names": list(env.item_names),
+        "achievement_names": list(env.achievement_names),
+        "semantic_names": {str(k): v for k, v in getattr(env, "semantic_names", {}).items()},
+        "frame_shape": list(env.frame_shape),
+    }
+
+
+class Collection:
+    """State of one dataset directory being collected; the manifest is rewritten after every shard."""
+
+    def __init__(self, cfg: CollectConfig, command: str, resume: bool):
+        self.root = Path(cfg.out)
+        self.command = command
+        self.cfg = self._prepare(cfg, resume)
+        self.shards: dict[str, dict] = {}
+        self._scan_closed_shards()
+
+    # -- set-up -----------------------------------------------------------------
+    def _prepare(self, cfg: CollectConfig, resume: bool) -> CollectConfig:
+        cfg.validate()
+        suite = load_suite(cfg.env)
+        suite.resolve(cfg.task)  # unknown task -> clear error before anything is written
+        env = make_env(cfg.env, length=None)
+        make_agent(cfg.agent, env, epsilon=cfg.epsilon, oracle=cfg.oracle)
+        self.meta = _env_meta(env)
+        exists = self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir()))
+        if resume:
+            if not (self.root / MANIFEST).exists():
+                raise RigError(f"nothing to resume at {self.root} (no {MANIFEST})",
+                               "drop --resume to start a new collection there")
+            doc = read_manifest(self.root)
+            stored = CollectConfig.from_dict(doc.get("producer", {}).get("config", {}))
+            diff = {k: v for k, v in stored.differences(cfg).items() if getattr(CollectConfig(), k) != v[1]}
+            if diff:
+                pretty = ", ".join(f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in diff.items())
+                raise RigError(f"--resume with options that differ from the stored run ({pretty})",
+                               "drop those options to continue the stored run, or collect into a new --out")
+            stored.workers, stored.out = cfg.workers, str(self.root)
+            cfg = stored
+            self.created = doc.get("producer", {}).get("created")
+        elif exists:
+            raise RigError(f"output {self.root} already exists and is not empty",
+                           "pass --resume to continue it, or choose another --out")
+        else:
+            self.created = None
+        ensure_writable_dir(self.root, "output")
+        self._lock()
+        return cfg
+
+    def _lock(self) -> None:
+        lock = self.root / LOCK
+        if lock.exists():
+            try:
+                pid = int(lock.read_text().strip() or 0)
+                os.kill(pid, 0)
+                alive = pid != os.getpid()
+            except (ValueError, ProcessLookupError, PermissionError):
+                alive = False
+            if alive:
+                raise RigError(f"another rig collect (pid {pid}) is writing {self.root}",
+                               "wait for it to finish, or stop it before resuming")
+        lock.write_text(str(os.getpid()))
+
+    def unlock(self) -> None:
+        (self.root / LOCK).unlink(missing_ok=True)
+
+    def _scan_closed_shards(self) -> None:
+        """Closed shards on disk are the truth; temp files of killed runs are deleted."""
+        from rig_core.data.reader import open_shard
+
+        for tmp in self.root.glob(f".shard-*.h5{TMP_SUFFIX}"):
+            tmp.unlink()
+        for path in sorted(self.root.glob("shard-*.h5")):
+            with open_shard(path) as f:
+                eps = [int(k) for k in f["episodes"].keys()] if "episodes" in f else []
+                steps = sum(int(g.attrs.get("length", 0)) for g in f["episodes"].values()) if eps else 0
+            self.shards[path.name] = {"file": path.name, "episodes": eps, "steps": steps}
+
+    # -- progress -----------------------------------------------------------------
+    def done_indices(self) -> set[int]:
+        return {i for s in self.shards.values() for i in s["episodes"]}
+
+    def add_shard(self, info: dict) -> None:
+        self.shards[info["file"]] = {k: info[k] for k in ("file", "episodes", "steps")}
+        self.write_manifest(complete=False)
+
+    def write_manifest(self, complete: bool) -> None:
+        doc = {
+            "format": FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            **self.meta,
+            "stages": ["collect"],
+            "producer": {
+                "command": self.command,
+                "config": self.cfg.to_dict(),
+                "seed": self.cfg.seed,
+                "versions": versions(),
+                "created": self.created or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            },
+            "episodes_planned": self.cfg.episodes,
+            "complete": complete,
+            "shards": [self.shards[k] for k in sorted(self.shards)],
+        }
+        self.created = doc["producer"]["created"]
+        atomic_write_json(self.root / MANIFEST, doc)
+
+
+def run_collect(cfg: CollectConfig, *, command: str = "rig collect", resume: bool = False,
+                quiet: bool = False) -> dict[str, Any]:
+    """Collect ``cfg.episodes`` episodes into ``cfg.out`` (resuming if asked); returns the summary."""
+    col = Collection(cfg, command, resume)
+    cfg = col.cfg
+    try:
+        col.write_manifest(complete=False)
+        todo = [i for i in range(cfg.episodes) if i not in col.done_indices()]
+        chunks = chunk_indices(todo, cfg.workers, cfg.episodes_per_shard)
+        start = time.perf_counter()
+        with progress("collect", cfg.episodes, done=cfg.episodes - len(todo), quiet=quiet) as rep:
+            def on_event(event: tuple) -> None:
+                kind, payload = event
+                if kind == "steps":
+                    rep.add("steps", payload)
+                elif kind == "episode":
+                    rep.advance(1)
+                    rep.note(f"last: {payload['task']} {'ok' if payload['success'] else '--'}")
+                elif kind == "shard":
+                    col.add_shard(payload)
+
+            try:
+                if cfg.workers == 1 or len(chunks) <= 1:
+                    collect_chunks(cfg, chunks, on_event)
+                else:
+                    _run_processes(cfg, chunks, on_event)
+            except KeyboardInterrupt as exc:
+                raise CollectInterrupted(
+                    f"interrupted: {len(col.done_indices())} of {cfg.episodes} episodes are saved; "
+                    f"continue with: rig collect --out {cfg.out} --resume"
+                ) from exc
+        elapsed = time.perf_counter() - start
+        col.write_manifest(complete=True)
+    finally:
+        col.unlock()
+    summary = summarize(cfg.out)
+    summary["elapsed_s"] = round(elapsed, 3)
+    new_steps = sum(s["steps"] for s in col.shards.values() if set(s["episodes"]) & set(todo))
+    summary["collected_steps"] = new_steps
+    summary["steps_per_s"] = round(new_steps / elapsed, 1) if elapsed > 0 and todo else None
+    return summary
+
+
+def _run_processes(cfg: CollectConfig, chunks: list[list[int]], on_event) -> None:
+    ctx = mp.get_context("spawn")
+    chunk_q, event_q = ctx.Queue(), ctx.Queue()
+    n = min(cfg.workers, len(chunks))
+    for c in chunks:
+        chunk_q.put(c)
+    for _ in range(n):
+        chunk_q.put(None)
+    procs = [ctx.Process(target=worker_main, args=(cfg.to_dict(), chunk_q, event_q, os.getpid()), daemon=True)
+             for _ in range(n)]
+    for p in procs:
+        p.start()
+    finished = 0
+    try:
+        while finished < n:
+            try:
+                event = event_q.get(timeout=0.5)
+            except queue.Empty:
+                dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
+                if dead:
+                    raise RuntimeError(f"a collect worker died (exit code {dead[0].exitcode})")
+                continue
+            if event[0] == "done":
+                finished += 1
+            elif event[0] == "error":
+                raise RuntimeError(f"a collect worker failed: {event[1]}")
+            else:
+                on_event(event)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join(timeout=5)

@@ -1,0 +1,56 @@
+"""Dataclass configs, one per command, saved as JSON beside every output."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from rig_core.errors import RigError
+
+# Options that only change how a run executes, never what it produces; a resumed run may change them.
+RUNTIME_ONLY = {"workers", "quiet", "json_output", "resume", "out"}
+
+
+@dataclass
+class CollectConfig:
+    out: str = "datasets/expert"
+    env: str = "crafter"
+    agent: str = "expert"
+    task: str = "open"
+    episodes: int = 10
+    seed: int = 0
+    workers: int = 1
+    epsilon: float = 0.0
+    max_steps: int | None = None
+    oracle: bool = False
+    episodes_per_shard: int = 8
+
+    def validate(self) -> "CollectConfig":
+        if self.episodes < 1:
+            raise RigError(f"--episodes {self.episodes} must be at least 1", "pass --episodes 1 or more")
+        if self.workers < 1:
+            raise RigError(f"--workers {self.workers} must be at least 1", "pass --workers 1 or more")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise RigError(f"--max-steps {self.max_steps} must be at least 1", "pass a positive step limit")
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise RigError(f"--epsilon {self.epsilon} is outside [0, 1]", "pass a probability such as 0.05")
+        if self.episodes_per_shard < 1:
+            raise RigError("--episodes-per-shard must be at least 1", "pass a positive number")
+        if self.seed < 0:
+            raise RigError(f"--seed {self.seed} is negative", "pass a seed of 0 or more")
+        if self.oracle and self.agent != "expert":
+            raise RigError("--oracle applies to the expert agent only", "drop --oracle or use --agent expert")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> "CollectConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in known})
+
+    def differences(self, other: "CollectConfig") -> dict[str, tuple[Any, Any]]:
+        """Fields (other than runtime-only ones) whose values differ: name -> (self, other)."""
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (a[k], b[k]) for k in a if k not in RUNTIME_ONLY and a[k] != b[k]}

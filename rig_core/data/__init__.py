@@ -1,0 +1,1 @@
+"""Datasets: HDF5 schema, atomic shard writer, reader, summaries."""

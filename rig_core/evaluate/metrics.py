@@ -1,0 +1,39 @@
+"""Metric maths: Crafter score, success rates, Wilson intervals."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+import numpy as np
+
+
+def crafter_score(success_rates_percent: Sequence[float]) -> float:
+    """Crafter score (Hafner 2021): exp(mean(ln(1 + s_i))) - 1, s_i in percent, 0..100."""
+    s = np.asarray(list(success_rates_percent), dtype=np.float64)
+    if s.size == 0:
+        raise ValueError("crafter_score needs at least one success rate")
+    if (s < 0).any() or (s > 100).any():
+        raise ValueError("success rates must be percentages in [0, 100]")
+    return float(np.exp(np.mean(np.log(1.0 + s))) - 1.0)
+
+
+def achievement_success_rates(
+    unlocked_per_episode: Iterable[Iterable[str]], achievements: Sequence[str]
+) -> dict[str, float]:
+    """Per-achievement success rate in percent: the share of episodes that unlocked it at least once."""
+    episodes = [set(u) for u in unlocked_per_episode]
+    if not episodes:
+        raise ValueError("no episodes")
+    return {a: 100.0 * sum(a in u for u in episodes) / len(episodes) for a in achievements}
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """95% Wilson score interval for a binomial proportion, as fractions in [0, 1]."""
+    if n <= 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))

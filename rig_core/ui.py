@@ -1,0 +1,80 @@
+"""Terminal output shared by every long job: a rich progress bar with rate and ETA, quiet mode."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+console = Console(stderr=True)
+
+
+class RateColumn(ProgressColumn):
+    """A rate over a secondary counter kept in the task's fields (e.g. steps/s while counting episodes)."""
+
+    def __init__(self, field: str, unit: str):
+        super().__init__()
+        self.field, self.unit = field, unit
+
+    def render(self, task) -> Text:
+        start = task.fields.get("t0")
+        count = task.fields.get(self.field, 0)
+        if not start or not count:
+            return Text(f"- {self.unit}", style="progress.data.speed")
+        rate = count / max(time.monotonic() - start, 1e-9)
+        return Text(f"{rate:,.0f} {self.unit}", style="progress.data.speed")
+
+
+class Reporter:
+    """Progress for one job: ``advance`` the main counter, ``add`` to side counters shown as rates."""
+
+    def __init__(self, progress: Progress | None, task_id=None):
+        self._progress, self._task = progress, task_id
+        self.counters: dict[str, float] = {}
+
+    def advance(self, n: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def add(self, name: str, n: float) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+        if self._progress is not None:
+            self._progress.update(self._task, **{name: self.counters[name]})
+
+    def note(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, note=text)
+
+
+@contextmanager
+def progress(description: str, total: int, *, done: int = 0, quiet: bool = False,
+             rate_field: str = "steps", rate_unit: str = "steps/s") -> Iterator[Reporter]:
+    """A progress bar (episodes done/total, a side rate, elapsed, ETA); nothing when quiet."""
+    if quiet:
+        yield Reporter(None)
+        return
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(rate_field, rate_unit),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}"),
+    ]
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task(description, total=total, completed=done, t0=time.monotonic(), note="")
+        yield Reporter(bar, task)

@@ -1,0 +1,1 @@
+"""Views of data for people: tables, GIFs."""

@@ -1,0 +1,57 @@
+"""Rich tables for dataset and collection summaries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+_out = Console()
+
+
+def summary_tables(s: dict[str, Any]) -> list[Table]:
+    head = Table(title=f"dataset {s['path']}", show_header=False, title_justify="left")
+    head.add_column(style="bold")
+    head.add_column()
+    state = "complete" if s["complete"] else f"INCOMPLETE ({s['episodes']}/{s['episodes_planned']})"
+    rows = [
+        ("env", f"{s['env']['id']} {s['env']['version']}"),
+        ("stages", ", ".join(s["stages"])),
+        ("state", state),
+        ("episodes", f"{s['episodes']}"),
+        ("steps", f"{s['steps']:,}"),
+        ("agents", ", ".join(s["agents"])),
+        ("deaths", f"{s['deaths']}"),
+        ("mean length", f"{s['mean_length']:.1f}"),
+        ("shards", f"{s['shards']} ({s['bytes_on_disk'] / 1e6:.2f} MB)"),
+        ("bytes / frame", f"{s['bytes_per_frame']:,.0f} (frames only), {s['bytes_per_step_total']:,.0f} (all data)"),
+    ]
+    if s.get("steps_per_s"):
+        rows.append(("throughput", f"{s['steps_per_s']:,.0f} steps/s over {s['elapsed_s']:.1f} s"))
+    for k, v in rows:
+        head.add_row(k, v)
+
+    tasks = Table(title="success per task", title_justify="left")
+    for col, just in (("task", "left"), ("episodes", "right"), ("success", "right"),
+                      ("95% CI", "right"), ("mean length", "right")):
+        tasks.add_column(col, justify=just)
+    for name, t in s["tasks"].items():
+        lo, hi = t["ci95"]
+        rate = "-" if name == "open" else f"{100 * t['success_rate']:.1f}%"
+        ci = "-" if name == "open" else f"{100 * lo:.0f}-{100 * hi:.0f}%"
+        tasks.add_row(name, str(t["episodes"]), rate, ci, f"{t['mean_length']:.0f}")
+
+    ach = Table(title="achievements unlocked (episodes)", title_justify="left")
+    ach.add_column("achievement")
+    ach.add_column("episodes", justify="right")
+    ach.add_column("share", justify="right")
+    n = max(s["episodes"], 1)
+    for name, count in s["achievements"].items():
+        ach.add_row(name, str(count), f"{100 * count / n:.0f}%", style=None if count else "dim")
+    return [head, tasks, ach]
+
+
+def print_summary(s: dict[str, Any]) -> None:
+    for table in summary_tables(s):
+        _out.print(table)

@@ -1,0 +1,22 @@
+"""Shared fixtures: tiny datasets made by the project itself (nothing downloaded)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("COLUMNS", "160")
+
+
+@pytest.fixture(scope="session")
+def random_dataset(tmp_path_factory) -> Path:
+    """Four short random-agent episodes over the basic tasks, in two shards."""
+    from rig_core.collect.runner import run_collect
+    from rig_core.config import CollectConfig
+
+    out = tmp_path_factory.mktemp("data") / "random"
+    run_collect(CollectConfig(out=str(out), agent="random", task="basic", episodes=4, seed=3,
+                              max_steps=40, episodes_per_shard=2), quiet=True)
+    return out

@@ -1,0 +1,135 @@
+"""The CLI end to end at tiny size, and every bad-input path."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import pytest
+from typer.testing import CliRunner
+
+from rig_cli.main import app
+from rig_core.data.reader import Dataset
+
+runner = CliRunner()
+TINY = ["--agent", "random", "--task", "basic", "--max-steps", "30"]
+
+
+def rig(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_collect_json_summary_and_info(tmp_path):
+    out = tmp_path / "d"
+    r = rig("collect", "--out", out, "--episodes", 3, *TINY, "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["episodes"] == 3 and s["complete"] and s["steps"] == sum(t["steps"] for t in s["tasks"].values())
+    man = json.loads((out / "dataset.json").read_text())
+    assert man["schema_version"] == 1 and man["producer"]["config"]["episodes"] == 3
+    assert "h5py" in man["producer"]["versions"] and man["producer"]["command"].startswith("rig")
+    r = rig("dataset", "info", out, "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["episodes"] == 3
+    r = rig("dataset", "info", out)
+    assert r.exit_code == 0 and "success per task" in r.stdout
+
+
+def test_collect_tables_and_quiet(tmp_path):
+    r = rig("collect", "--out", tmp_path / "a", "--episodes", 2, *TINY)
+    assert r.exit_code == 0 and "achievements unlocked" in r.stdout
+    r = rig("collect", "--out", tmp_path / "b", "--episodes", 2, *TINY, "--quiet")
+    assert r.exit_code == 0 and r.stdout == ""
+
+
+def test_gif(random_dataset, tmp_path):
+    import imageio.v3 as iio
+
+    out = tmp_path / "ep.gif"
+    r = rig("dataset", "gif", random_dataset, "--episode", 1, "--out", out, "--scale", 2)
+    assert r.exit_code == 0, r.output
+    frames = iio.imread(out)
+    with Dataset(random_dataset) as ds:
+        assert len(frames) == ds.episode(1).length + 1
+    assert frames.shape[1] > 128 and frames.shape[2] == 128  # text band under the 2x frame
+
+
+def _err(r, code=2):
+    assert r.exit_code == code, r.output
+    assert "Traceback" not in r.output
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
+    return lines[0]
+
+
+def test_bad_inputs(tmp_path, random_dataset):
+    assert "already exists" in _err(rig("collect", "--out", random_dataset, *TINY))
+    assert "unknown task 'nope'" in _err(rig("collect", "--out", tmp_path / "x", "--task", "nope"))
+    assert "unknown agent 'alien'" in _err(rig("collect", "--out", tmp_path / "x", "--agent", "alien"))
+    assert "--workers 0" in _err(rig("collect", "--out", tmp_path / "x", "--workers", 0))
+    assert "--episodes 0" in _err(rig("collect", "--out", tmp_path / "x", "--episodes", 0, *TINY))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert "cannot write" in _err(rig("collect", "--out", blocker / "sub", *TINY))
+    assert "nothing to resume" in _err(rig("collect", "--out", tmp_path / "empty", *TINY, "--resume"))
+    assert not (tmp_path / "x").exists(), "a rejected run writes nothing"
+    # a shard that is not HDF5
+    bad = tmp_path / "bad"
+    shutil.copytree(random_dataset, bad)
+    (bad / "shard-00000.h5").write_bytes(b"garbage")
+    assert "not a readable HDF5 file" in _err(rig("dataset", "info", bad))
+    # another schema version
+    other = tmp_path / "other"
+    shutil.copytree(random_dataset, other)
+    doc = json.loads((other / "dataset.json").read_text())
+    doc["schema_version"] = 99
+    (other / "dataset.json").write_text(json.dumps(doc))
+    assert "schema version 99" in _err(rig("dataset", "info", other))
+    assert "does not exist" in _err(rig("dataset", "info", tmp_path / "nowhere"))
+    assert "episode 42 is not in" in _err(rig("dataset", "gif", random_dataset, "-e", 42, "-o", tmp_path / "g.gif"))
+
+
+def test_resume_rejects_changed_options(tmp_path):
+    out = tmp_path / "d"
+    assert rig("collect", "--out", out, "--episodes", 2, *TINY, "--quiet").exit_code == 0
+    line = _err(rig("collect", "--out", out, "--episodes", 2, *TINY, "--seed", 5, "--resume"))
+    assert "seed: stored 0, given 5" in line
+    r = rig("collect", "--out", out, "--resume", "--json", "--agent", "random")
+    assert r.exit_code == 0 and json.loads(r.stdout)["episodes"] == 2  # nothing left to do
+
+
+def _shards(path: Path) -> list[Path]:
+    return sorted(path.glob("shard-*.h5"))
+
+
+def test_kill_minus_9_then_resume(tmp_path):
+    """kill -9 of a two-worker collect loses only open shards; --resume completes exactly N episodes."""
+    out = tmp_path / "k"
+    n = 8
+    cmd = [sys.executable, "-m", "rig_cli.main", "collect", "--out", str(out), "--episodes", str(n),
+           "--workers", "2", "--episodes-per-shard", "1", "--agent", "random", "--task", "basic",
+           "--max-steps", "150", "--quiet"]
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(_shards(out)) < 2:
+        time.sleep(0.1)
+    assert len(_shards(out)) >= 2, "the collector closed shards before the kill"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    closed = len(_shards(out))
+    assert closed < n, "killed before the end (make episodes longer if this fails)"
+    for shard in _shards(out):  # every closed shard is complete and readable
+        with h5py.File(shard) as f:
+            assert len(f["episodes"]) == 1
+    r = subprocess.run(cmd[:-1] + ["--resume", "--json"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["episodes"] == n
+    with Dataset(out) as ds:
+        assert ds.indices() == list(range(n)) and ds.complete
+        for ep in ds:
+            assert ep["frames"].shape[0] == ep.length + 1
+    assert not list(out.glob(".*.tmp")) and not (out / ".collect.lock").exists()

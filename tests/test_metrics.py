@@ -1,0 +1,28 @@
+import math
+
+import pytest
+
+from rig_core.evaluate.metrics import achievement_success_rates, crafter_score, wilson_interval
+
+
+def test_crafter_score_by_hand():
+    assert crafter_score([0.0] * 22) == pytest.approx(0.0)
+    assert crafter_score([100.0] * 22) == pytest.approx(100.0)
+    # two achievements at 3% and 15%: exp((ln 4 + ln 16) / 2) - 1 = 8 - 1 = 7
+    assert crafter_score([3.0, 15.0]) == pytest.approx(7.0)
+    with pytest.raises(ValueError):
+        crafter_score([120.0])
+
+
+def test_success_rates():
+    rates = achievement_success_rates([{"a"}, {"a", "b"}, set(), {"a"}], ["a", "b", "c"])
+    assert rates == {"a": 75.0, "b": 25.0, "c": 0.0}
+
+
+def test_wilson_by_hand():
+    lo, hi = wilson_interval(5, 10)
+    z = 1.959963984540054
+    centre = (0.5 + z * z / 20) / (1 + z * z / 10)
+    half = z * math.sqrt(0.25 / 10 + z * z / 400) / (1 + z * z / 10)
+    assert (lo, hi) == pytest.approx((centre - half, centre + half))
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
