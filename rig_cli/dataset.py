@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from rig_cli.common import handle_errors, print_json
+from rig_core.errors import RigError
 from rig_core.data.summary import summarize
 from rig_core.viz.gif import episode_gif
 from rig_core.viz.tables import print_summary
@@ -46,3 +47,26 @@ def gif(
         print_json(result)
     else:
         typer.echo(f"wrote {result['out']} ({result['frames']} frames)")
+
+
+@app.command("show")
+@handle_errors
+def show(
+    path: Path = typer.Argument(..., help="Dataset directory."),
+    episode: int = typer.Option(0, "--episode", "-e", help="Episode index."),
+    step: int = typer.Option(None, "--step", "-t", help="A step to show in full (default: an episode overview)."),
+    limit: int = typer.Option(40, help="Steps listed in the episode overview."),
+    json_output: bool = typer.Option(False, "--json", help="Print the step as JSON (needs --step)."),
+) -> None:
+    """Show a step: the frame (true-colour half-block pixels), action, reasoning, inventory."""
+    from rig_core.ui import console as _  # noqa: F401  (stderr console for errors)
+    from rich.console import Console
+
+    from rig_core.viz.show import render_episode, render_step, step_record
+
+    if json_output:
+        if step is None:
+            raise RigError("--json needs --step", "pass --step T")
+        print_json(step_record(path, episode, step))
+        return
+    Console().print(render_step(path, episode, step) if step is not None else render_episode(path, episode, limit))

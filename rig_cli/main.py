@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rig_cli import collect, dataset
+from rig_cli import augment, collect, dataset
 from rig_cli.common import STATE
 from rig_core import __version__
 
@@ -32,6 +32,7 @@ def main(
 
 
 app.command("collect")(collect.collect)
+app.command("augment")(augment.augment)
 app.add_typer(dataset.app, name="dataset")
 
 if __name__ == "__main__":  # pragma: no cover

@@ -54,6 +54,10 @@ class Episode:
         self._group.visit(lambda n: out.append(n) if isinstance(self._group[n], h5py.Dataset) else None)
         return out
 
+    def raw_attrs(self) -> dict[str, Any]:
+        """The group's attributes as stored (numpy types kept), for copying."""
+        return dict(self._group.attrs)
+
     def read(self, name: str) -> np.ndarray:
         return self._group[name][()]
 

@@ -55,3 +55,20 @@ def summary_tables(s: dict[str, Any]) -> list[Table]:
 def print_summary(s: dict[str, Any]) -> None:
     for table in summary_tables(s):
         _out.print(table)
+
+
+def print_reason_summary(s: dict[str, Any]) -> None:
+    t = Table(title=f"reasoning added: {s['path']}", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("steps annotated", f"{s['steps_annotated']:,}")
+    t.add_row("tokens per text", f"mean {s['tokens_mean']:.1f}, max {s['tokens_max']} (words and punctuation)")
+    t.add_row("distinct texts", f"{100 * s['distinct_share']:.1f}%")
+    t.add_row("action consistency", f"{100 * s['action_consistency']:.2f}% (the action each text commits to)")
+    t.add_row("grounded", f"{100 * s['grounded']:.2f}% (texts naming only what is in view or held)")
+    t.add_row("sources", ", ".join(f"{k} {v}" for k, v in s["sources"].items() if v))
+    if "vlm" in s:
+        t.add_row("VLM", ", ".join(f"{k} {v}" for k, v in s["vlm"].items()))
+    if s.get("elapsed_s"):
+        t.add_row("time", f"{s['elapsed_s']:.1f} s")
+    _out.print(t)

@@ -1,0 +1,1 @@
+"""Annotators: reasoning text (rules or a VLM) and review traces."""
