@@ -1,0 +1,135 @@
+"""`rig augment --stage reason` end to end at tiny size, and its bad-input paths."""
+
+import hashlib
+import json
+import os
+import shutil
+
+import h5py
+import pytest
+from typer.testing import CliRunner
+
+from rig_cli.main import app
+from rig_core.data.reader import Dataset
+
+runner = CliRunner()
+
+
+def rig(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def digest(path):
+    h = hashlib.sha256()
+    for p in sorted(path.rglob("*")):
+        if p.is_file():
+            h.update(p.name.encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def reasoned(random_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("aug") / "reasoned"
+    before = digest(random_dataset)
+    r = rig("augment", "--stage", "reason", "--data", random_dataset, "--out", out, "--json", "--workers", 2)
+    assert r.exit_code == 0, r.output
+    assert digest(random_dataset) == before, "augment never edits its input"
+    return out, json.loads(r.stdout)
+
+
+def test_summary_and_layout(reasoned, random_dataset):
+    out, s = reasoned
+    with Dataset(random_dataset) as src:
+        total = sum(ep.length for ep in src)
+    assert s["steps_annotated"] == total
+    assert s["action_consistency"] == 1.0 and s["grounded"] == 1.0
+    assert 5 < s["tokens_mean"] <= s["tokens_max"] < 80 and 0 < s["distinct_share"] <= 1
+    man = json.loads((out / "dataset.json").read_text())
+    assert man["stages"] == ["collect", "reason"] and man["complete"] and man["source"]["frames"] == "linked"
+    with Dataset(out) as ds:
+        ep = ds.episode(1)
+        texts = ep.texts("reasoning")
+        assert len(texts) == ep.length and all(texts)
+        assert set(ep.texts("reasoning_source")) == {"rules"}
+        with h5py.File(out / ds.shard_files[0]) as f:
+            link = f["episodes"][next(iter(f["episodes"]))].get("frames", getlink=True)
+            assert isinstance(link, h5py.ExternalLink)
+
+
+def test_links_resolve_from_anywhere(reasoned, tmp_path, monkeypatch):
+    out, _ = reasoned
+    monkeypatch.chdir(tmp_path)
+    with Dataset(out) as ds:
+        assert ds.episode(0)["frames"].shape[1:] == (64, 64, 3)
+
+
+def test_copy_frames_is_self_contained(random_dataset, tmp_path):
+    out = tmp_path / "copy"
+    assert rig("augment", "--stage", "reason", "--data", random_dataset, "--out", out, "--copy-frames",
+               "--quiet").exit_code == 0
+    moved = tmp_path / "elsewhere" / "copy"
+    shutil.move(str(out), moved)
+    with Dataset(moved) as ds:
+        assert ds.episode(0)["frames"].shape[0] == ds.episode(0).length + 1
+
+
+def test_resume_redoes_only_missing_shards(random_dataset, tmp_path):
+    out = tmp_path / "r"
+    assert rig("augment", "--stage", "reason", "--data", random_dataset, "--out", out, "--quiet").exit_code == 0
+    shards = sorted(out.glob("shard-*.h5"))
+    keep = shards[0].stat().st_mtime_ns
+    shards[1].unlink()  # as if killed before this shard closed
+    (out / f".{shards[1].name}.tmp").write_bytes(b"partial")
+    r = rig("augment", "--stage", "reason", "--data", random_dataset, "--out", out, "--resume", "--json")
+    assert r.exit_code == 0, r.output
+    assert shards[0].stat().st_mtime_ns == keep and shards[1].exists()
+    assert not list(out.glob(".*.tmp"))
+    with Dataset(out) as ds, Dataset(random_dataset) as src:
+        assert ds.indices() == src.indices()
+
+
+def test_show_step_and_episode(reasoned):
+    out, _ = reasoned
+    r = rig("dataset", "show", out, "--episode", 1, "--step", 2)
+    assert r.exit_code == 0 and "reasoning" in r.stdout and "▀" in r.stdout
+    r = rig("dataset", "show", out, "--episode", 1, "--step", 2, "--json")
+    rec = json.loads(r.stdout)
+    with Dataset(out) as ds:
+        assert rec["reasoning"] == ds.episode(1).texts("reasoning")[2]
+        assert rec["action"] == ds.action_names[int(ds.episode(1)["actions"][2])]
+    r = rig("dataset", "show", out, "--episode", 1)
+    assert r.exit_code == 0 and "episode 1" in r.stdout
+
+
+def _err(r):
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
+    return lines[0]
+
+
+def test_bad_inputs(random_dataset, reasoned, tmp_path):
+    out, _ = reasoned
+    base = ["augment", "--stage", "reason", "--data"]
+    assert "already exists" in _err(rig(*base, random_dataset, "--out", out))
+    assert "unknown stage" in _err(rig("augment", "--stage", "dream", "--data", random_dataset, "--out", tmp_path / "a"))
+    assert "already has reasoning" in _err(rig(*base, out, "--out", tmp_path / "b"))
+    assert "never edits its input" in _err(rig(*base, random_dataset, "--out", random_dataset))
+    assert "needs --model and --base-url" in _err(rig(*base, random_dataset, "--out", tmp_path / "c", "--annotator", "vlm"))
+    other = tmp_path / "other"
+    shutil.copytree(random_dataset, other)
+    doc = json.loads((other / "dataset.json").read_text())
+    doc["schema_version"] = 3
+    (other / "dataset.json").write_text(json.dumps(doc))
+    assert "schema version 3" in _err(rig(*base, other, "--out", tmp_path / "d"))
+    bare = tmp_path / "bare"
+    shutil.copytree(random_dataset, bare)
+    for shard in bare.glob("shard-*.h5"):
+        with h5py.File(shard, "a") as f:
+            for g in f["episodes"].values():
+                del g["privileged/semantic"]
+    line = _err(rig(*base, bare, "--out", tmp_path / "e"))
+    assert "privileged state" in line and "--annotator vlm" in line
+    assert "step 999 is outside" in _err(rig("dataset", "show", out, "--step", 999))
+    for name in "abcde":
+        assert not (tmp_path / name).exists(), "a rejected run leaves no output"
