@@ -1,0 +1,1 @@
+"""Tokenizers: image codes, actions, text, and the step sequence."""

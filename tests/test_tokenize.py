@@ -1,0 +1,142 @@
+"""Tokenizers and the step sequence: round trips, layout, masks, windows, batch order."""
+
+import numpy as np
+import pytest
+import torch
+
+from rig_core.data.reader import Dataset
+from rig_core.errors import RigError
+from rig_core.tokenize.image import GridImageTokenizer, psnr
+from rig_core.tokenize.sequence import IGNORE, SPAN_ACT, SPAN_CONTEXT, SPAN_IMAGINE, SPAN_THINK, SequenceBuilder
+from rig_core.tokenize.vocab import RigTokenizer, action_token, image_token, train_text_tokenizer
+from rig_core.train.data import batches, collate, epoch_order, make_windows, split_episodes
+
+ACTIONS = ["noop", "move_left", "move_right", "do"]
+
+
+@pytest.fixture(scope="module")
+def frames(random_dataset):
+    with Dataset(random_dataset) as ds:
+        return np.concatenate([ep["frames"][()] for ep in ds])
+
+
+@pytest.fixture(scope="module")
+def image_tok(frames):
+    return GridImageTokenizer.fit([frames[::2]], 128, iters=4)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    texts = ["I see a tree 2 cells to the left. So I move left.", "So I chop the tree.", "No water is in view."] * 20
+    return train_text_tokenizer(texts, ACTIONS, 128, vocab_size=300)
+
+
+def test_grid_geometry_and_exact_round_trip():
+    rng = np.random.default_rng(0)
+    codebook = rng.integers(0, 255, (16, 7, 7, 3), dtype=np.uint8)
+    tok = GridImageTokenizer(codebook)
+    codes = rng.integers(0, 16, (3, 81))
+    frames = tok.decode(codes)
+    assert frames.shape == (3, 64, 64, 3) and (frames[:, 63] == 0).all() and (frames[:, :, 63] == 0).all()
+    assert (tok.encode(frames) == codes).all(), "decode then encode is the identity on codebook frames"
+    assert tok.tokens_per_frame == 81
+
+
+def test_fitted_tokenizer_reconstructs_well(image_tok, frames):
+    held = frames[1::2]
+    rec = image_tok.decode(image_tok.encode(held))
+    assert psnr(held, rec) > 25.0
+    assert psnr(held, np.zeros_like(held)) < 15.0  # the check can fail
+
+
+def test_image_tokenizer_save_load(image_tok, frames, tmp_path):
+    image_tok.save(tmp_path)
+    again = GridImageTokenizer.load(tmp_path)
+    assert (again.encode(frames[:5]) == image_tok.encode(frames[:5])).all()
+    (tmp_path / "image_tokenizer.safetensors").write_bytes(b"junk")
+    with pytest.raises(RigError, match="corrupt"):
+        GridImageTokenizer.load(tmp_path)
+    with pytest.raises(RigError, match="do not match"):
+        image_tok.encode(np.zeros((1, 32, 32, 3), np.uint8))
+
+
+def test_action_codec_is_the_identity(tok):
+    for i, name in enumerate(ACTIONS):
+        tid = tok.action(i)
+        assert tok.hf.convert_ids_to_tokens(tid) == action_token(name)
+        assert tok.action_index(tid) == i
+    assert tok.action_index(tok.special["<obs>"]) is None
+
+
+def test_image_ids_round_trip(tok):
+    codes = np.arange(128)
+    ids = tok.images(codes)
+    assert tok.hf.convert_ids_to_tokens(int(ids[5])) == image_token(5)
+    assert (tok.codes(ids) == codes).all()
+
+
+def test_text_round_trip_and_save_load(tok, tmp_path):
+    s = "I see a tree 2 cells to the left. So I move left."
+    assert tok.decode_text(tok.text(s)) == s
+    tok.save(tmp_path, extra={"env": "crafter"})
+    again, meta = RigTokenizer.load(tmp_path)
+    assert again.text(s) == tok.text(s) and meta["env"] == "crafter" and again.vocab_size == tok.vocab_size
+    with pytest.raises(RigError, match="not a rig tokenizer"):
+        RigTokenizer.load(tmp_path / "nowhere")
+
+
+def test_step_layout_and_masks(tok):
+    b = SequenceBuilder(tok, 81)
+    obs, nxt = np.arange(81) % 128, (np.arange(81) + 1) % 128
+    sample = b.sample("Collect wood.", [(obs, "So I chop the tree.", 3, nxt)])
+    ids, labels, spans = sample["input_ids"], sample["labels"], sample["spans"]
+    s = tok.special
+    order = [t for t in ids if t in {s["<task>"], s["<obs>"], s["</obs>"], s["<think>"], s["</think>"],
+                                     s["<act>"], s["</act>"], s["<imagine>"], s["</imagine>"]}]
+    assert order == [s["<task>"], s["<obs>"], s["</obs>"], s["<think>"], s["</think>"], s["<act>"], s["</act>"],
+                     s["<imagine>"], s["</imagine>"]]
+    o = list(ids).index(s["<obs>"])
+    assert (tok.codes(ids[o + 1 : o + 82]) == obs).all()
+    assert (labels[: list(ids).index(s["<think>"]) + 1] == IGNORE).all(), "no loss on task or observation"
+    a = list(ids).index(s["<act>"])
+    assert labels[a] == IGNORE and labels[a + 1] == tok.action(3) and spans[a + 1] == SPAN_ACT
+    im = list(ids).index(s["<imagine>"])
+    assert (tok.codes(labels[im + 1 : im + 82]) == nxt).all() and (spans[im + 1 : im + 82] == SPAN_IMAGINE).all()
+    think = spans == SPAN_THINK
+    assert tok.decode_text(ids[think][:-1]) == "So I chop the tree."
+    assert (spans[labels == IGNORE] == SPAN_CONTEXT).all()
+    assert len(ids) == len(b.prefix("Collect wood.")) + b.step_length(len(tok.text("So I chop the tree.")))
+
+
+def test_sample_keeps_the_most_recent_steps(tok):
+    b = SequenceBuilder(tok, 81)
+    steps = [(np.zeros(81, int), text, 1, np.ones(81, int)) for text in ("So I wait.", "So I move left.", "So I chop.")]
+    one = len(b.sample("x", steps[-1:])["input_ids"])
+    cut = b.sample("x", steps, max_len=one + 50)
+    assert (cut["input_ids"] == tok.special["<obs>"]).sum() == 1
+    assert tok.decode_text(cut["input_ids"][cut["spans"] == SPAN_THINK][:-1]) == "So I chop."
+    assert (b.sample("x", steps, max_len=10_000)["input_ids"] == tok.special["<obs>"]).sum() == 3
+
+
+def test_windows_split_and_batches():
+    w = make_windows({0: 5, 1: 3}, 2)
+    assert [(x.episode, x.start, x.stop) for x in w] == [(0, 0, 2), (0, 2, 4), (0, 4, 5), (1, 0, 2), (1, 2, 3)]
+    tr, va = split_episodes(list(range(10)), 0.2, 0)
+    assert len(va) == 2 and not set(tr) & set(va) and split_episodes(list(range(10)), 0.2, 0) == (tr, va)
+    assert epoch_order(10, 1, 0) == epoch_order(10, 1, 0) != epoch_order(10, 1, 1)
+    full = list(batches(10, 3, 1, 0))
+    assert [b for b, _ in full] == [0, 1, 2, 3] and sorted(sum((i for _, i in full), [])) == list(range(10))
+    assert list(batches(10, 3, 1, 0, start=2)) == full[2:], "resuming skips to the saved batch"
+    assert list(batches(10, 4, 1, 0, rank=1, world=2))[0][1] == epoch_order(10, 1, 0)[1:4:2]
+
+
+def test_collate_pads_and_masks(tok):
+    b = SequenceBuilder(tok, 81)
+    s1 = b.sample("x", [(np.zeros(81, int), "So I wait.", 0, np.zeros(81, int))])
+    s2 = b.sample("longer instruction here", [(np.zeros(81, int), "So I move left toward it.", 1, np.zeros(81, int))])
+    out = collate([s1, s2], tok.pad_id)
+    n1 = len(s1["input_ids"])
+    assert out["input_ids"].shape[1] == max(n1, len(s2["input_ids"]))
+    if out["input_ids"].shape[1] > n1:
+        assert (out["labels"][0, n1:] == IGNORE).all() and (out["attention_mask"][0, n1:] == 0).all()
+    assert out["input_ids"].dtype == torch.long
