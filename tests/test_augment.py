@@ -133,3 +133,43 @@ def test_bad_inputs(random_dataset, reasoned, tmp_path):
     assert "step 999 is outside" in _err(rig("dataset", "show", out, "--step", 999))
     for name in "abcde":
         assert not (tmp_path / name).exists(), "a rejected run leaves no output"
+
+
+def test_vlm_annotator_end_to_end(random_dataset, tmp_path, monkeypatch):
+    """--annotator vlm against a local OpenAI-compatible server: answers checked, cached, rerun costs nothing."""
+    pytest.importorskip("openai")
+    from vlm_server import FakeVLM
+
+    monkeypatch.setenv("RIG_VLM_API_KEY", "sk-test")
+
+    def reply(req):  # commit to the first sentence the prompt offers
+        text = req["messages"][-1]["content"][0]["text"]
+        return text.split("End with exactly one of these sentences: '")[1].split("'")[0]
+
+    with FakeVLM(reply) as server:
+        out = tmp_path / "vlm"
+        args = ["augment", "--stage", "reason", "--data", random_dataset, "--out", out, "--annotator", "vlm",
+                "--model", "fake-vlm", "--base-url", server.url, "--cache-dir", tmp_path / "cache", "--json"]
+        r = rig(*args)
+        assert r.exit_code == 0, r.output
+        s = json.loads(r.stdout)
+        assert s["sources"]["vlm"] == s["steps_annotated"] and s["action_consistency"] == 1.0
+        sent = len(server.requests)
+        assert sent == s["steps_annotated"]
+        r = rig(*args[:6], tmp_path / "vlm2", *args[7:])
+        assert r.exit_code == 0 and len(server.requests) == sent, "a rerun is served from the cache"
+        assert json.loads(r.stdout)["sources"]["cache"] == s["steps_annotated"]
+    for f in (tmp_path / "cache").rglob("*.json"):
+        assert "sk-test" not in f.read_text()
+
+
+def test_vlm_bad_inputs(random_dataset, tmp_path, monkeypatch):
+    pytest.importorskip("openai")
+    base = ["augment", "--stage", "reason", "--data", random_dataset, "--annotator", "vlm", "--model", "m"]
+    monkeypatch.delenv("RIG_VLM_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert "RIG_VLM_API_KEY" in _err(rig(*base, "--base-url", "http://127.0.0.1:9/v1", "--out", tmp_path / "a"))
+    monkeypatch.setenv("RIG_VLM_API_KEY", "sk-x")
+    line = _err(rig(*base, "--base-url", "http://127.0.0.1:9/v1", "--out", tmp_path / "b"))
+    assert "cannot reach" in line and "127.0.0.1:9" in line
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -218,5 +218,5 @@ def summarize_reasoning(root: Path, elapsed: float | None = None, vlm=None) -> d
     if elapsed is not None:
         out["elapsed_s"] = round(elapsed, 3)
     if vlm is not None:
-        out["vlm"] = dict(vlm.stats)
+        out["vlm"] = asdict(vlm.stats)
     return out
