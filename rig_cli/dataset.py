@@ -59,7 +59,6 @@ def show(
     json_output: bool = typer.Option(False, "--json", help="Print the step as JSON (needs --step)."),
 ) -> None:
     """Show a step: the frame (true-colour half-block pixels), action, reasoning, inventory."""
-    from rig_core.ui import console as _  # noqa: F401  (stderr console for errors)
     from rich.console import Console
 
     from rig_core.viz.show import render_episode, render_step, step_record

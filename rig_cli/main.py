@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rig_cli import augment, collect, dataset
+from rig_cli import augment, collect, dataset, train
 from rig_cli.common import STATE
 from rig_core import __version__
 
@@ -33,6 +33,7 @@ def main(
 
 app.command("collect")(collect.collect)
 app.command("augment")(augment.augment)
+app.command("train")(train.train)
 app.add_typer(dataset.app, name="dataset")
 
 if __name__ == "__main__":  # pragma: no cover

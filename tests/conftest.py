@@ -20,3 +20,13 @@ def random_dataset(tmp_path_factory) -> Path:
     run_collect(CollectConfig(out=str(out), agent="random", task="basic", episodes=4, seed=3,
                               max_steps=40, episodes_per_shard=2), quiet=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def reasoned_dataset(random_dataset, tmp_path_factory) -> Path:
+    """The random dataset with rule reasoning added."""
+    from rig_core.annotate.augment import ReasonConfig, run_reason
+
+    out = tmp_path_factory.mktemp("data") / "random-reason"
+    run_reason(ReasonConfig(data=str(random_dataset), out=str(out)), quiet=True)
+    return out

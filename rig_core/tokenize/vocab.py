@@ -137,14 +137,3 @@ def train_text_tokenizer(texts: Iterable[str], action_names: list[str], codebook
     hf.add_special_tokens({"additional_special_tokens": [t for t in added_tokens(action_names, codebook_size)
                                                          if t not in ("<pad>", "<bos>", "<eos>")]})
     return RigTokenizer(hf, list(action_names), codebook_size)
-
-
-def extend_base_tokenizer(hf, action_names: list[str], codebook_size: int) -> RigTokenizer:
-    """Add rig's tokens to a base model's tokenizer (the model's embeddings must be resized after)."""
-    if hf.pad_token is None:
-        hf.add_special_tokens({"pad_token": "<pad>"})
-    new = [t for t in added_tokens(action_names, codebook_size) if t not in hf.get_vocab()]
-    hf.add_special_tokens({"additional_special_tokens": new}, replace_additional_special_tokens=False)
-    if "<pad>" not in hf.get_vocab():
-        raise RigError("could not add rig's tokens to the base tokenizer", "use a Hugging Face fast tokenizer")
-    return RigTokenizer(hf, list(action_names), codebook_size)

@@ -72,3 +72,21 @@ def print_reason_summary(s: dict[str, Any]) -> None:
     if s.get("elapsed_s"):
         t.add_row("time", f"{s['elapsed_s']:.1f} s")
     _out.print(t)
+
+
+def print_train_summary(s: dict[str, Any]) -> None:
+    t = Table(title=f"run {s['run']}", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("steps", str(s["steps"]))
+    if s.get("train_loss") is not None:
+        t.add_row("train loss", f"{s['train_loss']:.4f}")
+    for k, v in (s.get("val") or {}).items():
+        if k.startswith("loss") or k == "action_acc":
+            t.add_row(f"held-out {k.replace('_', ' ')}", "-" if v is None else f"{v:.4f}")
+    if s.get("tokenizer_psnr_db") is not None:
+        t.add_row("image tokenizer PSNR", f"{s['tokenizer_psnr_db']:.2f} dB (held-out frames)")
+    t.add_row("tokens seen", f"{s['tokens_seen']:,}")
+    t.add_row("time", f"{s['elapsed_s']:.1f} s")
+    t.add_row("checkpoint", s["checkpoint"])
+    _out.print(t)

@@ -1,0 +1,1 @@
+"""The model: build (scratch, local base, LoRA, QLoRA), constrained decoding, checkpoints."""

@@ -1,0 +1,148 @@
+"""Building the model: a Llama-style model from scratch, or a local base with LoRA / QLoRA."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rig_core.errors import RigError
+
+# Llama-style presets for models trained from scratch (parameter counts for a ~5k vocabulary
+# with tied embeddings: tiny ~0.4M, small ~15M, base ~50M).
+SIZES: dict[str, dict[str, int]] = {
+    "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                 intermediate_size=192),
+    "small": dict(hidden_size=384, num_hidden_layers=7, num_attention_heads=6, num_key_value_heads=6,
+                  intermediate_size=1024),
+    "base": dict(hidden_size=576, num_hidden_layers=12, num_attention_heads=9, num_key_value_heads=3,
+                 intermediate_size=1536),
+}
+
+
+def build_scratch(size: str, vocab_size: int, max_positions: int, pad_token_id: int, bos_token_id: int,
+                  eos_token_id: int):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    if size not in SIZES:
+        raise RigError(f"unknown model size '{size}'", f"choose one of: {', '.join(SIZES)}")
+    cfg = LlamaConfig(vocab_size=vocab_size, max_position_embeddings=max_positions, pad_token_id=pad_token_id,
+                      bos_token_id=bos_token_id, eos_token_id=eos_token_id, tie_word_embeddings=True,
+                      rms_norm_eps=1e-5, attention_dropout=0.0, rope_theta=10000.0, **SIZES[size])
+    cfg._attn_implementation = "sdpa"
+    return LlamaForCausalLM(cfg)
+
+
+def _check_base(path: str) -> Path:
+    p = Path(path)
+    if not p.is_dir() or not (p / "config.json").exists():
+        raise RigError(f"{path} is not a local Hugging Face model directory (no config.json)",
+                       "pass the directory of a model saved with save_pretrained; rig never downloads weights")
+    return p
+
+
+def _tokenizer(path: Path, tokenizer_path: str | None):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(tokenizer_path or path), local_files_only=True, use_fast=True)
+    except (OSError, ValueError) as exc:
+        raise RigError(f"cannot load a fast tokenizer from {tokenizer_path or path} ({exc.__class__.__name__})",
+                       "the base model directory needs its tokenizer files (tokenizer.json)") from exc
+
+
+def _add_tokens(model, hf, new_tokens: list[str]) -> None:
+    """Add rig's tokens to the tokenizer and resize the embeddings, new rows at the mean embedding."""
+    missing = [t for t in new_tokens if t not in hf.get_vocab()]
+    if missing:
+        if "<pad>" in missing:
+            hf.add_special_tokens({"pad_token": "<pad>"})
+            missing.remove("<pad>")
+        hf.add_tokens(missing, special_tokens=True)
+    old = model.get_input_embeddings().weight.shape[0]
+    if len(hf) != old:
+        model.resize_token_embeddings(len(hf), mean_resizing=True)
+
+
+def load_base(path: str, new_tokens: list[str], tokenizer_path: str | None = None, **load_kwargs):
+    """A local causal LM and its tokenizer with rig's tokens added (never downloads)."""
+    from transformers import AutoModelForCausalLM
+
+    p = _check_base(path)
+    hf = _tokenizer(p, tokenizer_path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(p), local_files_only=True, **load_kwargs)
+    except (OSError, ValueError) as exc:
+        raise RigError(f"cannot load the base model in {path} ({exc.__class__.__name__}: {exc})",
+                       "check the directory holds a causal LM saved with save_pretrained") from exc
+    _add_tokens(model, hf, new_tokens)
+    return model, hf
+
+
+def lora_config(r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules=None):
+    from peft import LoraConfig
+
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, task_type="CAUSAL_LM",
+                      target_modules=target_modules or "all-linear",
+                      modules_to_save=["embed_tokens", "lm_head"])
+
+
+def wrap_lora(model, r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules=None):
+    """LoRA adapters on every linear layer; the (resized) embeddings and head train fully, as rig adds tokens."""
+    from peft import get_peft_model
+
+    return get_peft_model(model, lora_config(r, alpha, dropout, target_modules))
+
+
+def _bnb_config():
+    try:
+        import bitsandbytes  # noqa: F401
+        from transformers import BitsAndBytesConfig
+    except ImportError as exc:
+        raise RigError("QLoRA needs bitsandbytes", "pip install 'bitsandbytes>=0.45'") from exc
+    dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
+                              bnb_4bit_use_double_quant=True)
+
+
+def load_qlora(path: str, new_tokens: list[str], r: int = 16, alpha: int = 32, lora: bool = True,
+               tokenizer_dir: str | Path | None = None):
+    """The base in 4-bit NF4 (bitsandbytes), prepared for k-bit training, plus LoRA."""
+    from peft import prepare_model_for_kbit_training
+
+    device_map = {"": 0} if torch.cuda.is_available() else {"": "cpu"}
+    try:
+        model, hf = load_base(path, new_tokens, str(tokenizer_dir) if tokenizer_dir else None,
+                              quantization_config=_bnb_config(), device_map=device_map)
+    except RigError:
+        raise
+    except Exception as exc:  # bitsandbytes raises plain errors when it cannot run on the device
+        raise RigError(f"4-bit loading failed on this device ({exc.__class__.__name__}: {exc})",
+                       "install a bitsandbytes build for this device, or train with --lora instead") from exc
+    model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    return (wrap_lora(model, r, alpha) if lora else model), hf
+
+
+def count_parameters(model) -> tuple[int, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return total, trainable
+
+
+def estimate_memory(model, batch_size: int, seq_len: int, dtype: str = "no") -> dict[str, Any]:
+    """A rough training-memory estimate: weights, gradients, AdamW state and activations (bytes)."""
+    total, trainable = count_parameters(model)
+    act_bytes = 2 if dtype in ("bf16", "fp16") else 4
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    grads = trainable * 4
+    optimizer = trainable * 8
+    cfg = model.config
+    hidden = getattr(cfg, "hidden_size", 512)
+    layers = getattr(cfg, "num_hidden_layers", 8)
+    inter = getattr(cfg, "intermediate_size", 4 * hidden)
+    vocab = getattr(cfg, "vocab_size", 32000)
+    tokens = batch_size * seq_len
+    activations = tokens * layers * (10 * hidden + 3 * inter) * act_bytes + tokens * vocab * 4 * 2
+    return {"weights_bytes": weights, "grads_bytes": grads, "optimizer_bytes": optimizer,
+            "activations_bytes": activations, "total_bytes": weights + grads + optimizer + activations}

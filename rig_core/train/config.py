@@ -1,0 +1,109 @@
+"""The training configuration: recipe defaults, then command-line overrides; saved as config.json."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import rig_core
+from rig_core.errors import RigError
+
+RECIPE_DIRS = (Path(rig_core.__file__).resolve().parents[1] / "recipes",)
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""
+    out: str = ""
+    stage: str = "basic"
+    recipe: str = "tiny"
+    model: str = "scratch"  # scratch | base
+    size: str = "tiny"
+    base: str | None = None  # local path of a Hugging Face causal LM
+    lora: bool = False
+    qlora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    context: int = 640
+    batch_size: int = 4
+    grad_accum: int = 1
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 10
+    max_steps: int = 60
+    eval_every: int = 30
+    save_every: int = 30
+    keep_checkpoints: int = 3
+    seed: int = 0
+    codebook_size: int = 256
+    text_vocab: int = 384
+    tokenizer_iters: int = 6
+    fit_frames: int = 20000
+    val_fraction: float = 0.1
+    num_workers: int = 0
+    mixed_precision: str = "auto"  # auto | no | bf16 | fp16
+    max_grad_norm: float = 1.0
+
+    def validate(self) -> "TrainConfig":
+        if self.stage not in ("basic",):
+            raise RigError(f"unknown stage '{self.stage}'", "use --stage basic (lookahead arrives with issue 8)")
+        if self.model not in ("scratch", "base"):
+            raise RigError(f"unknown model kind '{self.model}'", "use --model scratch, or --base PATH")
+        if self.model == "base" and not self.base:
+            raise RigError("a base-model recipe needs --base PATH", "pass the directory of a local Hugging Face model")
+        if self.lora and self.qlora:
+            raise RigError("--lora and --qlora are exclusive", "QLoRA already includes LoRA: pass only --qlora")
+        for name in ("batch_size", "grad_accum", "max_steps", "eval_every", "save_every", "codebook_size"):
+            if getattr(self, name) < 1:
+                raise RigError(f"--{name.replace('_', '-')} must be at least 1", "pass a positive number")
+        if self.context < 64:
+            raise RigError(f"--context {self.context} is too short", "use at least a few hundred tokens")
+        if not 0 <= self.val_fraction < 1:
+            raise RigError("--val-fraction must be in [0, 1)", "pass e.g. 0.1")
+        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+            raise RigError(f"unknown --mixed-precision {self.mixed_precision}", "use auto, no, bf16 or fp16")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(doc) - known
+        if unknown:
+            raise RigError(f"unknown training options {sorted(unknown)}", "fix the recipe or config.json")
+        return cls(**doc)
+
+
+def recipe_path(name: str) -> Path:
+    p = Path(name)
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        return p
+    for d in RECIPE_DIRS:
+        if (d / f"{name}.yaml").exists():
+            return d / f"{name}.yaml"
+    known = sorted(f.stem for d in RECIPE_DIRS if d.exists() for f in d.glob("*.yaml"))
+    raise RigError(f"unknown recipe '{name}'", f"choose one of: {', '.join(known)}, or pass a YAML file")
+
+
+def load_recipe(name: str) -> dict[str, Any]:
+    path = recipe_path(name)
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise RigError(f"recipe {path} is not valid YAML", "fix the file") from exc
+    return doc
+
+
+def train_config(recipe: str, overrides: dict[str, Any]) -> TrainConfig:
+    """Recipe defaults, then every override that is not None."""
+    doc = dict(load_recipe(recipe).get("train", {}))
+    doc.update({k: v for k, v in overrides.items() if v is not None})
+    doc["recipe"] = recipe
+    if doc.get("base"):
+        doc["model"] = "base"
+    return TrainConfig.from_dict(doc).validate()

@@ -1,0 +1,170 @@
+"""`rig train`: the training loop on Accelerate, with held-out evaluation, checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rig_core.train.config import TrainConfig
+from rig_core.train.data import SequenceDataset, batches, batches_per_epoch, collate
+from rig_core.train.losses import action_accuracy, token_losses
+from rig_core.train.setup import Prepared
+from rig_core.ui import progress
+
+
+def lr_lambda(warmup: int, total: int):
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        t = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t))
+
+    return f
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, prepared: Prepared, model, accelerator, quiet: bool):
+        self.cfg, self.run, self.p, self.quiet = cfg, Path(run_dir), prepared, quiet
+        self.acc = accelerator
+        self.model = model
+        params = [p for p in model.parameters() if p.requires_grad]
+        decay = [p for p in params if p.ndim >= 2]
+        no_decay = [p for p in params if p.ndim < 2]
+        self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                            {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr,
+                                           betas=(0.9, 0.95), eps=1e-8)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg.warmup_steps, cfg.max_steps))
+        self.model, self.optimizer = self.acc.prepare(self.model, self.optimizer)
+        codes = self.run / "cache" / "image_codes.h5"
+        self.train_set = SequenceDataset(Path(cfg.data), codes, prepared.builder, prepared.train_windows, cfg.context)
+        self.val_set = SequenceDataset(Path(cfg.data), codes, prepared.builder, prepared.val_windows, cfg.context)
+        self.action_ids = torch.as_tensor(prepared.tokenizer.action_ids, device=self.acc.device)
+        self.step, self.epoch, self.batch, self.tokens_seen = 0, 0, 0, 0
+
+    # -- data -------------------------------------------------------------------------
+    def _loader(self, dataset, index_lists):
+        return torch.utils.data.DataLoader(
+            dataset, batch_sampler=index_lists, num_workers=self.cfg.num_workers,
+            collate_fn=lambda s: collate(s, self.p.tokenizer.pad_id), persistent_workers=False)
+
+    def _micro_batches(self):
+        """Batches from the saved position on, epoch after epoch; yields (epoch, next batch index, batch)."""
+        n = len(self.train_set)
+        while True:
+            plan = list(batches(n, self.cfg.batch_size, self.cfg.seed, self.epoch, self.batch,
+                                self.acc.process_index, self.acc.num_processes))
+            for (b, _), batch in zip(plan, self._loader(self.train_set, [idx for _, idx in plan])):
+                yield self.epoch, b + 1, batch
+            self.epoch, self.batch = self.epoch + 1, 0
+
+    # -- evaluation -------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any]:
+        if not len(self.val_set):
+            return {}
+        self.model.eval()
+        total = count = 0.0
+        parts: dict[str, list[float]] = {}
+        correct = acts = 0
+        order = [list(range(i, min(i + self.cfg.batch_size, len(self.val_set))))
+                 for i in range(0, len(self.val_set), self.cfg.batch_size)]
+        for batch in self._loader(self.val_set, order):
+            batch = {k: v.to(self.acc.device) for k, v in batch.items()}
+            with self.acc.autocast():
+                logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            loss, n, sp = token_losses(logits, batch["labels"], batch["spans"])
+            total += float(loss) * n
+            count += n
+            for k, (s, c) in sp.items():
+                parts.setdefault(k, [0.0, 0])
+                parts[k][0] += s
+                parts[k][1] += c
+            c_, a_ = action_accuracy(logits, batch["labels"], self.action_ids)
+            correct, acts = correct + c_, acts + a_
+        self.model.train()
+        out = {"split": "val", "step": self.step, "loss": total / max(count, 1)}
+        out.update({f"loss_{k}": s / c for k, (s, c) in parts.items()})
+        out["action_acc"] = correct / acts if acts else None
+        return out
+
+    # -- the loop ---------------------------------------------------------------------
+    def log(self, record: dict[str, Any]) -> None:
+        if self.acc.is_main_process:
+            with open(self.run / "metrics.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+    def train(self, save) -> dict[str, Any]:
+        cfg = self.cfg
+        self.model.train()
+        stream = self._micro_batches()
+        last_eval: dict[str, Any] = {}
+        with progress("train", cfg.max_steps, done=self.step, quiet=self.quiet or not self.acc.is_main_process,
+                      rate_field="tokens", rate_unit="tok/s") as rep:
+            while self.step < cfg.max_steps:
+                t0 = time.perf_counter()
+                data_s = compute_s = 0.0
+                loss_sum = tokens = 0
+                parts: dict[str, list[float]] = {}
+                for _ in range(cfg.grad_accum):
+                    td = time.perf_counter()
+                    self.epoch_now, next_batch, batch = next(stream)
+                    batch = {k: v.to(self.acc.device) for k, v in batch.items()}
+                    tc = time.perf_counter()
+                    data_s += tc - td
+                    with self.acc.autocast():
+                        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+                    loss, n, sp = token_losses(logits, batch["labels"], batch["spans"])
+                    self.acc.backward(loss / cfg.grad_accum)
+                    compute_s += time.perf_counter() - tc
+                    loss_sum += float(loss.detach()) * n
+                    tokens += int(batch["attention_mask"].sum())
+                    for k, (s, c) in sp.items():
+                        parts.setdefault(k, [0.0, 0])
+                        parts[k][0] += s
+                        parts[k][1] += c
+                    self.batch = next_batch
+                    self.epoch = self.epoch_now
+                tc = time.perf_counter()
+                if cfg.max_grad_norm:
+                    self.acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                compute_s += time.perf_counter() - tc
+                self.step += 1
+                self.tokens_seen += tokens
+                n_lab = sum(c for _, c in parts.values()) or 1
+                rec = {"split": "train", "step": self.step, "epoch": self.epoch,
+                       "loss": loss_sum / n_lab, "lr": self.scheduler.get_last_lr()[0], "tokens": tokens,
+                       "tokens_per_s": tokens / max(time.perf_counter() - t0, 1e-9),
+                       "data_s": data_s, "compute_s": compute_s}
+                rec.update({f"loss_{k}": s / c for k, (s, c) in parts.items()})
+                self.log(rec)
+                rep.add("tokens", tokens)
+                rep.advance(1)
+                rep.note(f"loss {rec['loss']:.3f}  data {data_s:.2f}s / compute {compute_s:.2f}s")
+                if self.step % cfg.eval_every == 0 or self.step == cfg.max_steps:
+                    last_eval = self.evaluate()
+                    if last_eval:
+                        self.log(last_eval)
+                if self.step % cfg.save_every == 0 or self.step == cfg.max_steps:
+                    save(self)
+        return {"step": self.step, "train_loss": rec["loss"] if self.step else None, "val": last_eval,
+                "tokens_seen": self.tokens_seen}
+
+    # -- state ------------------------------------------------------------------------
+    def position(self) -> dict[str, int]:
+        return {"step": self.step, "epoch": self.epoch, "batch": self.batch, "tokens_seen": self.tokens_seen}
+
+    def set_position(self, pos: dict[str, int]) -> None:
+        self.step, self.epoch, self.batch = int(pos["step"]), int(pos["epoch"]), int(pos["batch"])
+        self.tokens_seen = int(pos.get("tokens_seen", 0))
+        if self.batch >= batches_per_epoch(len(self.train_set), self.cfg.batch_size):
+            self.epoch, self.batch = self.epoch + 1, 0

@@ -1,0 +1,188 @@
+"""Starting and resuming runs: the run directory of DESIGN §4.4."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rig_core.data.reader import Dataset
+from rig_core.errors import RigError
+from rig_core.fsutil import atomic_write_json, atomic_write_text, ensure_writable_dir
+from rig_core.tokenize.sequence import SequenceBuilder
+from rig_core.train.config import TrainConfig
+from rig_core.train.data import check_training_data, encode_dataset
+from rig_core.train.loop import Trainer
+from rig_core.train.models import build_model, load_trained, memory_report
+from rig_core.train.setup import Prepared, finish_windows, load_tokenizers, prepare, save_tokenizers, tokenizer_meta
+from rig_core.ui import console, progress
+from rig_core.versions import versions
+
+
+def _quiet_libraries() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _accelerator(cfg: TrainConfig):
+    from accelerate import Accelerator
+
+    cuda = torch.cuda.is_available()
+    mp = cfg.mixed_precision
+    if mp == "auto":
+        mp = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
+    if mp != "no" and not cuda:
+        raise RigError(f"--mixed-precision {mp} needs a GPU", "use --mixed-precision no (fp32) on the CPU")
+    return Accelerator(mixed_precision=mp, cpu=not cuda), mp
+
+
+def _seed_all(seed: int) -> None:
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _saver(ds_meta: dict, image_tok):
+    from rig_core.model.checkpoint import save_checkpoint
+
+    def save(tr: Trainer) -> None:
+        if not tr.acc.is_main_process:
+            return
+        state = {"optimizer": tr.optimizer.state_dict(), "scheduler": tr.scheduler.state_dict(),
+                 "position": tr.position(), "config": tr.cfg.to_dict()}
+        save_checkpoint(tr.run, tr.step, tr.acc.unwrap_model(tr.model),
+                        lambda d: save_tokenizers(d, tr.p.tokenizer, image_tok, ds_meta), state,
+                        keep_last=tr.cfg.keep_checkpoints)
+
+    return save
+
+
+def _print_plan(cfg: TrainConfig, mem: dict[str, Any], prepared, mp: str, quiet: bool) -> None:
+    if quiet:
+        return
+    gb = 1024**3
+    console.print(
+        f"[bold]model[/] {mem['parameters'] / 1e6:.2f}M parameters ({mem['trainable'] / 1e6:.2f}M trainable), "
+        f"precision {'fp32' if mp == 'no' else mp}; [bold]memory estimate[/] {mem['total_bytes'] / gb:.2f} GiB "
+        f"(weights {mem['weights_bytes'] / gb:.2f}, optimizer {mem['optimizer_bytes'] / gb:.2f}, "
+        f"activations {mem['activations_bytes'] / gb:.2f})")
+    console.print(f"[bold]data[/] {len(prepared.train_windows)} training samples of up to "
+                  f"{prepared.steps_per_sample} steps, {len(prepared.val_windows)} held out; "
+                  f"vocabulary {prepared.tokenizer.vocab_size}")
+
+
+def run_train(cfg: TrainConfig, *, command: str = "rig train", quiet: bool = False) -> dict[str, Any]:
+    cfg.validate()
+    _quiet_libraries()
+    run = Path(cfg.out)
+    if run.exists() and (not run.is_dir() or any(run.iterdir())):
+        raise RigError(f"run directory {run} already exists", f"continue it with: rig train --resume {run}, "
+                       "or choose another --out")
+    created = not run.exists()
+    try:
+        model, prepared, meta, start = _new_run(cfg, run, command, quiet)
+    except BaseException:
+        if created:  # a run that failed while being set up leaves nothing behind
+            shutil.rmtree(run, ignore_errors=True)
+        raise
+    acc, mp = _accelerator(cfg)
+    _print_plan(cfg, memory_report(model, cfg, mp), prepared, mp, quiet)
+    trainer = Trainer(cfg, run, prepared, model, acc, quiet)
+    result = trainer.train(_saver(meta, prepared.image_tokenizer))
+    return _summary(run, cfg, result, time.perf_counter() - start, prepared)
+
+
+def _new_run(cfg: TrainConfig, run: Path, command: str, quiet: bool):
+    with Dataset(Path(cfg.data)) as ds:
+        return _setup(ds, cfg, run, command, quiet)
+
+
+def _setup(ds: Dataset, cfg: TrainConfig, run: Path, command: str, quiet: bool):
+    check_training_data(ds)
+    ensure_writable_dir(run, "run")
+    _seed_all(cfg.seed)
+    atomic_write_json(run / "config.json", {**cfg.to_dict(), "command": command})
+    atomic_write_json(run / "versions.json", versions())
+    start = time.perf_counter()
+    prepared = prepare(ds, cfg)
+    model, tok = build_model(cfg, prepared.tokenizer, ds.action_names, prepared.image_tokenizer.codebook_size)
+    prepared.tokenizer = tok
+    prepared.builder = SequenceBuilder(tok, prepared.image_tokenizer.tokens_per_frame)
+    finish_windows(prepared, ds, cfg)
+    meta = tokenizer_meta(ds, prepared.image_tokenizer)
+    save_tokenizers(run / "tokenizer", tok, prepared.image_tokenizer, meta)
+    _encode(ds, prepared.image_tokenizer, run, quiet)
+    atomic_write_json(run / "tokenizer_report.json",
+                      {"psnr_db_heldout": prepared.tokenizer_psnr, "codebook_size": prepared.image_tokenizer.codebook_size})
+    return model, prepared, meta, start
+
+
+def _encode(ds: Dataset, image_tok, run: Path, quiet: bool) -> None:
+    frames = sum(ds.episode(i).length + 1 for i in ds.indices())
+    with progress("encode frames", frames, quiet=quiet, rate_field="frames", rate_unit="frames/s") as rep:
+        def step(n):
+            rep.advance(n)
+            rep.add("frames", n)
+
+        encode_dataset(ds, image_tok, run / "cache" / "image_codes.h5", progress=step)
+
+
+def resume_train(run_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
+    from rig_core.model.checkpoint import load_checkpoint, restore_optimizer, restore_rng, restore_scheduler
+
+    _quiet_libraries()
+    run = Path(run_dir)
+    cfg_path = run / "config.json"
+    if not cfg_path.exists():
+        raise RigError(f"{run} is not a rig run (no config.json)", "pass the --out directory of an earlier rig train")
+    try:
+        doc = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise RigError(f"{cfg_path} is corrupt", "restore it, or start a new run") from exc
+    doc.pop("command", None)
+    cfg = TrainConfig.from_dict(doc).validate()
+    ckpt = load_checkpoint(run)
+    tok, image_tok, meta = load_tokenizers(ckpt["tokenizer_dir"])
+    start = time.perf_counter()
+    with Dataset(Path(cfg.data)) as ds:
+        check_training_data(ds, tok.action_names)
+        prepared = Prepared(tok, image_tok, SequenceBuilder(tok, image_tok.tokens_per_frame), [], [], 0)
+        finish_windows(prepared, ds, cfg)
+        _encode(ds, image_tok, run, quiet)
+    model = load_trained(cfg, ckpt["model_dir"], trainable=True)
+    acc, mp = _accelerator(cfg)
+    trainer = Trainer(cfg, run, prepared, model, acc, quiet)
+    state = ckpt["state"]
+    restore_optimizer(trainer.optimizer, state)
+    restore_scheduler(trainer.scheduler, state)
+    trainer.set_position(state["position"])
+    restore_rng(state)
+    _truncate_metrics(run / "metrics.jsonl", trainer.step)
+    if not quiet:
+        console.print(f"resuming {run} at step {trainer.step} of {cfg.max_steps}")
+    result = trainer.train(_saver(meta, image_tok))
+    return _summary(run, cfg, result, time.perf_counter() - start, prepared)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop metrics logged after the checkpoint a resumed run continues from."""
+    if not path.exists():
+        return
+    keep = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", 0) <= step]
+    atomic_write_text(path, "".join(ln + "\n" for ln in keep))
+
+
+def _summary(run: Path, cfg: TrainConfig, result: dict, elapsed: float, prepared) -> dict[str, Any]:
+    return {"run": str(run), "stage": cfg.stage, "steps": result["step"], "train_loss": result["train_loss"],
+            "val": result["val"], "tokens_seen": result["tokens_seen"], "elapsed_s": round(elapsed, 2),
+            "tokenizer_psnr_db": prepared.tokenizer_psnr, "checkpoint": str(run / "checkpoints" / "last")}

@@ -1,0 +1,199 @@
+"""`rig train` at tiny size: loss falls, exact resume, kill -9, open formats, LoRA/QLoRA, errors."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rig_cli.main import app
+
+runner = CliRunner()
+FAST = ["--recipe", "tiny", "--quiet", "--codebook-size", "64", "--text-vocab", "300"]
+
+
+def rig(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def metrics(run):
+    return [json.loads(ln) for ln in (Path(run) / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(reasoned_dataset, tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    r = rig("train", "--data", reasoned_dataset, "--out", run, *FAST, "--max-steps", 40, "--save-every", 20,
+            "--eval-every", 20, "--json")
+    assert r.exit_code == 0, r.output
+    return run, json.loads(r.stdout)
+
+
+def test_loss_falls_and_run_layout(tiny_run):
+    run, summary = tiny_run
+    train = [m for m in metrics(run) if m["split"] == "train"]
+    assert len(train) == 40
+    first = sum(m["loss"] for m in train[:5]) / 5
+    last = sum(m["loss"] for m in train[-5:]) / 5
+    assert last < first - 0.5, (first, last)
+    val = [m for m in metrics(run) if m["split"] == "val"]
+    assert {"loss_think", "loss_act", "loss_imagine", "action_acc"} <= set(val[-1])
+    for name in ("config.json", "versions.json", "tokenizer_report.json"):
+        assert (run / name).exists()
+    last_ckpt = run / "checkpoints" / "last"
+    assert last_ckpt.is_symlink() and last_ckpt.resolve().name == "000040"
+    for sub in ("model/config.json", "model/model.safetensors", "tokenizer/rig.json",
+                "tokenizer/image_tokenizer.safetensors", "tokenizer/tokenizer.json", "state/tensors.safetensors"):
+        assert (last_ckpt / sub).exists(), sub
+    assert not [p for p in run.rglob("*") if p.suffix in (".bin", ".pt", ".pkl", ".pickle")], "nothing pickled"
+    assert summary["steps"] == 40 and summary["tokenizer_psnr_db"] > 20
+
+
+def test_plain_transformers_loads_the_checkpoint(tiny_run):
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    run, _ = tiny_run
+    ckpt = run / "checkpoints" / "last"
+    model = AutoModelForCausalLM.from_pretrained(ckpt / "model", local_files_only=True).eval()
+    tok = PreTrainedTokenizerFast.from_pretrained(ckpt / "tokenizer", local_files_only=True)
+    ids = tok("<bos><task>Collect wood.</task><obs><img_1><img_2>", return_tensors="pt").input_ids
+    with torch.no_grad():
+        logits = model(ids).logits
+    assert logits.shape == (1, ids.shape[1], len(tok)) and torch.isfinite(logits).all()
+
+
+def test_resume_matches_an_uninterrupted_run(tiny_run, tmp_path):
+    run, _ = tiny_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy, symlinks=True)
+    shutil.rmtree(copy / "checkpoints" / "000040")
+    (copy / "checkpoints" / "last").unlink()
+    os.symlink("000020", copy / "checkpoints" / "last")
+    r = rig("train", "--resume", copy, "--quiet")
+    assert r.exit_code == 0, r.output
+    a = [(m["split"], m["step"], m["loss"]) for m in metrics(run)]
+    b = [(m["split"], m["step"], m["loss"]) for m in metrics(copy)]
+    assert [x[:2] for x in a] == [x[:2] for x in b]
+    for (_, _, la), (_, _, lb) in zip(a, b):
+        assert abs(la - lb) < 1e-5
+
+
+def test_kill_minus_9_then_resume(reasoned_dataset, tmp_path):
+    run = tmp_path / "k"
+    cmd = [sys.executable, "-m", "rig_cli.main", "train", "--data", str(reasoned_dataset), "--out", str(run), *FAST,
+           "--max-steps", "400", "--save-every", "5", "--eval-every", "400"]
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and not (run / "checkpoints" / "last").exists():
+        time.sleep(0.2)
+    assert (run / "checkpoints" / "last").exists()
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    r = subprocess.run([sys.executable, "-m", "rig_cli.main", "train", "--resume", str(run), "--quiet", "--json"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["steps"] == 400
+    steps = [m["step"] for m in metrics(run) if m["split"] == "train"]
+    assert steps == list(range(1, 401)), "no step missing or repeated after the resume"
+
+
+@pytest.fixture(scope="module")
+def base_model_dir(tmp_path_factory):
+    """A tiny local 'base model' with its own tokenizer, made here (nothing is downloaded)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    d = tmp_path_factory.mktemp("base") / "tiny-llm"
+    t = Tokenizer(models.BPE())
+    t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    t.decoder = decoders.ByteLevel()
+    t.train_from_iterator(["a tree is to the left so I move left"] * 50,
+                          trainers.BpeTrainer(vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                              special_tokens=["<s>", "</s>"]))
+    tok = PreTrainedTokenizerFast(tokenizer_object=t, bos_token="<s>", eos_token="</s>")
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, intermediate_size=128, max_position_embeddings=1024))
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+def test_lora_on_a_local_base_loads_with_peft(reasoned_dataset, base_model_dir, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    run = tmp_path / "lora"
+    r = rig("train", "--data", reasoned_dataset, "--out", run, *FAST, "--base", base_model_dir, "--lora",
+            "--max-steps", 3, "--save-every", 3, "--eval-every", 3, "--context", 700)
+    assert r.exit_code == 0, r.output
+    ckpt = run / "checkpoints" / "last"
+    assert (ckpt / "model" / "adapter_model.safetensors").exists()
+    tok = AutoTokenizer.from_pretrained(ckpt / "tokenizer")
+    base = AutoModelForCausalLM.from_pretrained(base_model_dir)
+    base.resize_token_embeddings(len(tok))
+    model = PeftModel.from_pretrained(base, ckpt / "model")
+    ids = tok("<obs><img_3></obs><think>", return_tensors="pt").input_ids
+    assert model(ids).logits.shape[-1] == len(tok)
+
+
+def test_qlora_trains_on_the_cpu(reasoned_dataset, base_model_dir, tmp_path):
+    pytest.importorskip("bitsandbytes")
+    run = tmp_path / "qlora"
+    r = rig("train", "--data", reasoned_dataset, "--out", run, *FAST, "--base", base_model_dir, "--qlora",
+            "--max-steps", 2, "--save-every", 2, "--eval-every", 2, "--context", 700, "--json")
+    assert r.exit_code == 0, r.output
+    assert (run / "checkpoints" / "last" / "model" / "adapter_model.safetensors").exists()
+    losses = [m["loss"] for m in metrics(run) if m["split"] == "train"]
+    assert len(losses) == 2 and all(l == l for l in losses)
+
+
+def _err(r):
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
+    return lines[0]
+
+
+def test_bad_inputs(random_dataset, reasoned_dataset, tiny_run, tmp_path):
+    run, _ = tiny_run
+    line = _err(rig("train", "--data", random_dataset, "--out", tmp_path / "a", *FAST))
+    assert "no reasoning" in line and "rig augment --stage reason" in line
+    assert "too short for one step" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "b", *FAST,
+                                                "--context", 100))
+    assert "already exists" in _err(rig("train", "--data", reasoned_dataset, "--out", run, *FAST))
+    assert "not a rig run" in _err(rig("train", "--resume", tmp_path))
+    assert "unknown recipe" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "c", "--recipe", "huge"))
+    assert "takes no other options" in _err(rig("train", "--resume", run, "--lr", "0.1"))
+    assert "not a local Hugging Face model" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "d",
+                                                        *FAST, "--base", tmp_path))
+    # a run directory without a checkpoint, and a corrupt checkpoint
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    shutil.copy(run / "config.json", empty / "config.json")
+    assert "no checkpoint" in _err(rig("train", "--resume", empty))
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken, symlinks=True)
+    (broken / "checkpoints" / "last" / "state" / "tensors.safetensors").write_bytes(b"junk")
+    assert "corrupt" in _err(rig("train", "--resume", broken))
+    # a tokenizer that does not match the dataset
+    other = tmp_path / "other-data"
+    shutil.copytree(reasoned_dataset, other)
+    doc = json.loads((other / "dataset.json").read_text())
+    doc["action_names"] = list(reversed(doc["action_names"]))
+    (other / "dataset.json").write_text(json.dumps(doc))
+    moved = tmp_path / "moved"
+    shutil.copytree(run, moved, symlinks=True)
+    cfg = json.loads((moved / "config.json").read_text())
+    cfg["data"] = str(other)
+    (moved / "config.json").write_text(json.dumps(cfg))
+    assert "do not match" in _err(rig("train", "--resume", moved))
+    for name in "abcd":
+        assert not (tmp_path / name).exists(), "a rejected run leaves nothing behind"
