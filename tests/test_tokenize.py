@@ -140,3 +140,25 @@ def test_collate_pads_and_masks(tok):
     if out["input_ids"].shape[1] > n1:
         assert (out["labels"][0, n1:] == IGNORE).all() and (out["attention_mask"][0, n1:] == 0).all()
     assert out["input_ids"].dtype == torch.long
+
+
+def test_constrained_decoding_only_emits_allowed_tokens(tok):
+    from transformers import LlamaConfig, LlamaForCausalLM, LogitsProcessorList
+
+    from rig_core.model.constrain import AllowedTokens, SpanMasks, constrained_next
+
+    masks = SpanMasks(tok)
+    logits = torch.randn(64, tok.vocab_size)
+    actions = constrained_next(logits, masks.action)
+    assert set(actions.tolist()) <= set(tok.action_ids.tolist())
+    g = torch.Generator().manual_seed(0)
+    images = constrained_next(logits, masks.image, temperature=1.0, generator=g)
+    assert set(images.tolist()) <= set(tok.image_ids.tolist())
+    close = tok.special["</think>"]
+    text = constrained_next(logits, masks.text_until(close), temperature=2.0, generator=g)
+    assert not (set(text.tolist()) & (tok.rig_ids - {close}))
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=1,
+                                         num_attention_heads=2, intermediate_size=64))
+    out = model.generate(torch.tensor([[tok.special["<act>"]]]), max_new_tokens=5, do_sample=True,
+                         logits_processor=LogitsProcessorList([AllowedTokens(masks.action)]), pad_token_id=0)
+    assert set(out[0, 1:].tolist()) <= set(tok.action_ids.tolist())
