@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rig_cli import augment, collect, dataset, train
+from rig_cli import augment, collect, dataset, evaluate, imagine, play, train
 from rig_cli.common import STATE
 from rig_core import __version__
 
@@ -34,6 +34,9 @@ def main(
 app.command("collect")(collect.collect)
 app.command("augment")(augment.augment)
 app.command("train")(train.train)
+app.command("play")(play.play)
+app.command("imagine")(imagine.imagine)
+app.command("evaluate")(evaluate.evaluate)
 app.add_typer(dataset.app, name="dataset")
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,3 +30,16 @@ def reasoned_dataset(random_dataset, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("data") / "random-reason"
     run_reason(ReasonConfig(data=str(random_dataset), out=str(out)), quiet=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(reasoned_dataset, tmp_path_factory) -> Path:
+    """A tiny RIG-basic run trained here for a few steps (enough to exercise every code path)."""
+    from rig_core.train.config import train_config
+    from rig_core.train.run import run_train
+
+    out = tmp_path_factory.mktemp("runs") / "basic"
+    cfg = train_config("tiny", {"data": str(reasoned_dataset), "out": str(out), "max_steps": 12, "save_every": 12,
+                                "eval_every": 12, "codebook_size": 64, "text_vocab": 300})
+    run_train(cfg, quiet=True)
+    return out

@@ -90,3 +90,38 @@ def print_train_summary(s: dict[str, Any]) -> None:
     t.add_row("time", f"{s['elapsed_s']:.1f} s")
     t.add_row("checkpoint", s["checkpoint"])
     _out.print(t)
+
+
+def print_eval(r: dict[str, Any], out) -> None:
+    t = Table(title="evaluation (95% Wilson intervals)", title_justify="left")
+    for col in ("N", "task", "episodes", "success", "95% CI"):
+        t.add_column(col, justify="left" if col == "task" else "right")
+    for e in r["sweep"]:
+        for tid, x in e["tasks"].items():
+            t.add_row(str(e["test_time_steps"]), tid, str(x["episodes"]), f"{100 * x['rate']:.1f}%",
+                      f"{100 * x['ci95'][0]:.0f}-{100 * x['ci95'][1]:.0f}%")
+    _out.print(t)
+    for e in r["sweep"]:
+        extra = f", Crafter score {e['open']['crafter_score']:.2f}%" if "open" in e else ""
+        agree = "" if e["expert_agreement"] is None else f", expert agreement {100 * e['expert_agreement']:.1f}%"
+        _out.print(f"N={e['test_time_steps']}: invalid outputs {100 * e['invalid_rate']:.2f}%{agree}{extra}, "
+                   f"{e['actions_per_s']:.2f} actions/s")
+    for h in (r.get("imagination") or {}).get("horizons", []):
+        _out.print(f"imagination {h['horizon']}-step: PSNR {h['psnr_model']:.2f} dB (copy-last {h['psnr_copy_last']:.2f}, "
+                   f"tokenizer ceiling {h['psnr_tokenizer_ceiling']:.2f}), SSIM {h['ssim_model']:.3f}, "
+                   f"cells {100 * h['cell_accuracy']:.1f}%")
+    _out.print(f"wrote {out}/eval.json, report.md, plots and GIFs")
+
+
+def print_compare(rows: list[dict[str, Any]]) -> None:
+    t = Table(title="evaluations side by side", title_justify="left")
+    groups = sorted({g for r in rows for g in r["groups"]})
+    for col in ("player", "N", "episodes", "success", *groups, "Crafter score", "PSNR 1-step", "copy-last"):
+        t.add_column(col, justify="left" if col == "player" else "right")
+    f = lambda x, pct=True: "-" if x is None else (f"{100 * x:.1f}%" if pct else f"{x:.2f}")
+    for r in rows:
+        t.add_row(str(r["player"]), str(r["N"]), str(r["episodes"]), f(r["success"]),
+                  *[f(r["groups"].get(g)) for g in groups],
+                  "-" if r["crafter_score"] is None else f"{r['crafter_score']:.2f}%",
+                  f(r["psnr_1step"], False), f(r["psnr_copy_last"], False))
+    _out.print(t)

@@ -1,0 +1,51 @@
+"""`rig evaluate`: success rates, Crafter score, imagination quality, the test-time-steps sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from rig_cli.common import command_line, handle_errors, print_json
+from rig_core.errors import RigError
+
+
+@handle_errors
+def evaluate(
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="A run directory or a checkpoint."),
+    agent: Optional[str] = typer.Option(None, help="Evaluate a baseline through the same code: expert or random."),
+    suite: str = typer.Option("tasks", help="tasks (all 22), open, a group (basic, tools, advanced, survival) or a task id."),
+    episodes: int = typer.Option(100, help="Episodes per task (fixed seeds from 1,000,000)."),
+    test_time_steps: str = typer.Option("0", help="Comma-separated lookahead steps to sweep, e.g. 0,1,2,3."),
+    workers: int = typer.Option(1, help="Parallel processes."),
+    batch: int = typer.Option(8, help="Environments per batched forward pass."),
+    max_steps: Optional[int] = typer.Option(None, help="Step limit per episode (default: each task's budget)."),
+    imagination_steps: int = typer.Option(3, help="Horizon of the imagination rollouts."),
+    gifs: int = typer.Option(2, help="Episodes written as GIFs."),
+    seed: int = typer.Option(0, help="Sampling seed (with --temperature in play)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (eval.json, report.md, plots, GIFs)."),
+    compare: Optional[List[Path]] = typer.Option(None, "--compare", help="Put earlier results side by side (repeat)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
+    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Evaluate a policy or a baseline: every number of a comparison comes from this one evaluator."""
+    from rig_core.evaluate.report import compare as compare_results
+    from rig_core.evaluate.runner import run_evaluate
+    from rig_core.viz.tables import print_compare, print_eval
+
+    if compare:
+        rows = compare_results(list(compare))
+        print_json(rows) if json_output else print_compare(rows)
+        return
+    if out is None:
+        raise RigError("rig evaluate needs --out DIR", "e.g. rig evaluate --checkpoint runs/tiny --out evals/tiny")
+    result = run_evaluate(checkpoint=checkpoint, agent=agent, suite=suite, episodes=episodes,
+                          test_time_steps=test_time_steps, workers=workers, batch=batch, out=out, max_steps=max_steps,
+                          seed=seed, imagination_steps=imagination_steps, gifs=gifs, command=command_line(),
+                          quiet=quiet or json_output)
+    if json_output:
+        print_json({k: v for k, v in result.items() if k != "sweep"} |
+                   {"sweep": [{k: v for k, v in e.items() if k != "episodes"} for e in result["sweep"]]})
+    elif not quiet:
+        print_eval(result, out)

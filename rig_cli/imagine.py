@@ -1,0 +1,77 @@
+"""`rig imagine`: roll the model forward as a world model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rig_cli.common import handle_errors, print_json
+from rig_core.errors import RigError
+
+
+@handle_errors
+def imagine(
+    checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="A run directory or a checkpoint."),
+    frame: Optional[Path] = typer.Option(None, help="Start from this 64x64 PNG frame."),
+    source: Optional[str] = typer.Option(None, "--from", help="Start from DATASET:EPISODE:STEP (shows the real frames too)."),
+    actions: Optional[str] = typer.Option(None, help="Comma-separated action names to imagine, e.g. move_left,do."),
+    steps: Optional[int] = typer.Option(None, help="Imagine K steps (the dataset's actions with --from, else the model's own)."),
+    task: Optional[str] = typer.Option(None, help="Task whose instruction conditions the model (default: the episode's, or open)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output .gif or .png strip."),
+    json_output: bool = typer.Option(False, "--json", help="Print per-step actions and PSNR as JSON."),
+) -> None:
+    """Frame + actions -> imagined frames, open loop; with --from, real and imagined side by side with PSNR."""
+    from rig_core.data.reader import Dataset
+    from rig_core.inference.imagine import imagine as run, load_frame, parse_source, write_output
+    from rig_core.inference.policy import RigPolicy
+    from rig_core.tasks import load_suite
+
+    if (frame is None) == (source is None):
+        raise RigError("pass exactly one of --frame F.png or --from DATASET:EPISODE:STEP", "see rig imagine --help")
+    if actions is None and steps is None:
+        raise RigError("say what to imagine: --actions a,b,c or --steps K", "e.g. --steps 5")
+    if steps is not None and steps < 1:
+        raise RigError(f"--steps {steps} must be at least 1", "pass a positive number")
+    policy = RigPolicy.from_checkpoint(checkpoint)
+    names = policy.tok.action_names
+    wanted = None
+    if actions is not None:
+        wanted = [a.strip() for a in actions.split(",") if a.strip()]
+        bad = [a for a in wanted if a not in names]
+        if bad:
+            raise RigError(f"unknown action(s) {', '.join(bad)}", f"use names from: {', '.join(names)}")
+        wanted = [names.index(a) for a in wanted]
+    real = None
+    suite = load_suite("crafter")
+    instruction = suite.get(task or "open").instruction(0)
+    if source is not None:
+        path, ep_i, t = parse_source(source)
+        with Dataset(path) as ds:
+            ep = ds.episode(ep_i)
+            if not 0 <= t < ep.length:
+                raise RigError(f"step {t} is outside episode {ep_i} (0..{ep.length - 1})", "pass a step in range")
+            k = len(wanted) if wanted is not None else steps
+            k = min(k, ep.length - t)
+            start = ep["frames"][t]
+            real = ep["frames"][t + 1 : t + 1 + k]
+            if wanted is None:
+                wanted = [int(a) for a in ep["actions"][t : t + k]]
+            instruction = suite.get(task).instruction(0) if task else str(ep.attrs.get("instruction", instruction))
+    else:
+        start = load_frame(frame, tuple(policy.image_tok.frame_shape))
+        if wanted is None:
+            wanted = [None] * steps
+    res = run(policy, start, wanted, instruction, real)
+    written = write_output(out, start, res, names, real)
+    summary = {"out": str(written), "actions": [names[a] for a in res["actions"]], "thoughts": res["thoughts"]}
+    if real is not None:
+        summary["psnr"] = [round(x, 2) for x in res["psnr"]]
+        summary["psnr_copy_last_frame"] = [round(x, 2) for x in res["psnr_copy_last"]]
+    if json_output:
+        print_json(summary)
+    else:
+        typer.echo(f"wrote {written}: {len(res['actions'])} imagined steps"
+                   + (f", PSNR {', '.join(f'{x:.1f}' for x in summary['psnr'])} dB "
+                      f"(copy-last-frame {', '.join(f'{x:.1f}' for x in summary['psnr_copy_last_frame'])})" if real is not None else ""))

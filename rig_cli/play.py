@@ -1,0 +1,39 @@
+"""`rig play`: run the policy (or a baseline) in the environment; --live shows it think, act and imagine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from rig_cli.common import handle_errors, print_json
+
+
+@handle_errors
+def play(
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="A run directory (its last checkpoint) or a checkpoint."),
+    agent: Optional[str] = typer.Option(None, help="Play a baseline instead: expert or random."),
+    task: str = typer.Option("collect_wood", help="Task id (see rig collect --help), or open."),
+    seed: int = typer.Option(1_000_000, help="World seed (evaluation seeds start at 1,000,000, apart from training data)."),
+    test_time_steps: int = typer.Option(0, help="Imagined lookahead steps before acting (needs a lookahead checkpoint)."),
+    live: bool = typer.Option(False, "--live", help="Show frame, imagination, thought and action as it plays."),
+    record: Optional[Path] = typer.Option(None, help="Write a video (.gif, or .mp4 with imageio-ffmpeg)."),
+    max_steps: Optional[int] = typer.Option(None, help="Step limit (default: the task's budget)."),
+    temperature: float = typer.Option(0.0, help="0 = greedy; > 0 samples."),
+    max_think: int = typer.Option(64, help="Most tokens of thought per step."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-step log."),
+    json_output: bool = typer.Option(False, "--json", help="Print the episode's result as JSON."),
+) -> None:
+    """Run the policy: reason, act, imagine (and review) at every step."""
+    from rig_core.inference.play_session import run_play
+
+    result = run_play(checkpoint=checkpoint, agent=agent, task=task, seed=seed, test_time_steps=test_time_steps,
+                      live=live, record=record, max_steps=max_steps, temperature=temperature, max_think=max_think,
+                      quiet=quiet or json_output)
+    if json_output:
+        print_json(result)
+    elif not quiet:
+        typer.echo(f"{result['task']} seed {result['seed']}: {'success' if result['success'] else 'no success'} "
+                   f"in {result['steps']} steps, unlocked {', '.join(result['unlocked']) or 'nothing'}, "
+                   f"{result['actions_per_s']} actions/s" + (f", recorded {result['record']}" if 'record' in result else ""))

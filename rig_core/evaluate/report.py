@@ -1,0 +1,169 @@
+"""Evaluation output for people: report.md, PNG plots (matplotlib), episode GIFs, comparisons."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from rig_core.errors import RigError  # noqa: E402
+from rig_core.fsutil import atomic_write_text  # noqa: E402
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _player(r: dict) -> str:
+    p = r["player"]
+    return f"RIG policy `{p['checkpoint']}`" if p.get("checkpoint") else f"`{p['agent']}` agent"
+
+
+def markdown(r: dict[str, Any]) -> str:
+    lines = [f"# Evaluation: {_player(r)}", "",
+             f"Suite `{r['suite']}`, {r['episodes_per_task']} episodes per task on seeds "
+             f"{r['seeds'][0]}..{r['seeds'][-1]} (disjoint from training seeds), created {r['created']}.", ""]
+    first = r["sweep"][0]
+    lines += ["## Success per task (95% Wilson intervals)", "", f"test-time steps N = {first['test_time_steps']}", "",
+              "| task | episodes | success | 95% CI | mean steps |", "|---|---:|---:|---:|---:|"]
+    for tid, t in first["tasks"].items():
+        lines.append(f"| {tid} | {t['episodes']} | {_pct(t['rate'])} | {_pct(t['ci95'][0])}–{_pct(t['ci95'][1])} | "
+                     f"{t['mean_steps']:.0f} |")
+    if first["groups"]:
+        lines += ["", "| group | episodes | success | 95% CI |", "|---|---:|---:|---:|"]
+        for g, x in first["groups"].items():
+            lines.append(f"| {g} | {x['episodes']} | {_pct(x['rate'])} | {_pct(x['ci95'][0])}–{_pct(x['ci95'][1])} |")
+    if "open" in first:
+        o = first["open"]
+        lines += ["", "## Open play", "", f"Crafter score **{o['crafter_score']:.2f}%** over {o['episodes']} episodes; "
+                  f"reward {o['reward_mean']:.2f} (95% CI {o['reward_ci95'][0]:.2f}–{o['reward_ci95'][1]:.2f}).", "",
+                  "| achievement | success |", "|---|---:|"]
+        lines += [f"| {a} | {v:.1f}% |" for a, v in o["achievement_rates"].items()]
+    lines += ["", "## Test-time scaling", "", "| N | success (all tasks) | Crafter score | invalid outputs | expert agreement | actions/s |",
+              "|---:|---:|---:|---:|---:|---:|"]
+    for e in r["sweep"]:
+        eps = e["episodes"]
+        rate = sum(x["success"] for x in eps) / len(eps) if eps else 0
+        score = f"{e['open']['crafter_score']:.2f}%" if "open" in e else "-"
+        lines.append(f"| {e['test_time_steps']} | {_pct(rate)} | {score} | {_pct(e['invalid_rate'])} | "
+                     f"{_pct(e['expert_agreement'])} | {e['actions_per_s']:.2f} |")
+    if r.get("imagination"):
+        lines += ["", "## Imagination (open loop, the actions really taken)", "",
+                  "| horizon | rollouts | PSNR model | PSNR copy-last-frame | PSNR tokenizer ceiling | SSIM model | SSIM copy-last | cell accuracy |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for h in r["imagination"]["horizons"]:
+            lines.append(f"| {h['horizon']} | {h['samples']} | {h['psnr_model']:.2f} | {h['psnr_copy_last']:.2f} | "
+                         f"{h['psnr_tokenizer_ceiling']:.2f} | {h['ssim_model']:.3f} | {h['ssim_copy_last']:.3f} | "
+                         f"{_pct(h['cell_accuracy'])} |")
+    lines += ["", "Plots: `success.png`, `scaling.png`" + (", `imagination.png`" if r.get("imagination") else "") +
+              "; episodes: `episode-*.gif`; every number: `eval.json`.", ""]
+    return "\n".join(lines)
+
+
+def plots(r: dict[str, Any], out: Path) -> list[Path]:
+    written = []
+    first = r["sweep"][0]
+    names = list(first["tasks"])
+    rates = [first["tasks"][t]["rate"] * 100 for t in names]
+    lo = [rates[i] - first["tasks"][t]["ci95"][0] * 100 for i, t in enumerate(names)]
+    hi = [first["tasks"][t]["ci95"][1] * 100 - rates[i] for i, t in enumerate(names)]
+    fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(names) + 2), 4))
+    ax.bar(range(len(names)), rates, yerr=[lo, hi], capsize=3, color="#4c72b0")
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("success (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"success per task, 95% Wilson intervals ({first['tasks'][names[0]]['episodes']} episodes each)")
+    fig.tight_layout()
+    fig.savefig(out / "success.png", dpi=120)
+    plt.close(fig)
+    written.append(out / "success.png")
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ns = [e["test_time_steps"] for e in r["sweep"]]
+    rs = [100 * sum(x["success"] for x in e["episodes"]) / max(len(e["episodes"]), 1) for e in r["sweep"]]
+    ax.plot(ns, rs, "o-", label="success (all tasks)")
+    if all("open" in e for e in r["sweep"]):
+        ax.plot(ns, [e["open"]["crafter_score"] for e in r["sweep"]], "s--", label="Crafter score")
+    ax.set_xlabel("test-time steps N")
+    ax.set_ylabel("%")
+    ax.set_xticks(ns)
+    ax.legend()
+    ax.set_title("test-time scaling")
+    fig.tight_layout()
+    fig.savefig(out / "scaling.png", dpi=120)
+    plt.close(fig)
+    written.append(out / "scaling.png")
+    if r.get("imagination") and r["imagination"]["horizons"]:
+        hs = r["imagination"]["horizons"]
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        x = [h["horizon"] for h in hs]
+        ax.plot(x, [h["psnr_model"] for h in hs], "o-", label="model")
+        ax.plot(x, [h["psnr_copy_last"] for h in hs], "s--", label="copy last frame")
+        ax.plot(x, [h["psnr_tokenizer_ceiling"] for h in hs], "^:", label="tokenizer ceiling")
+        ax.set_xlabel("imagined steps")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_xticks(x)
+        ax.legend()
+        ax.set_title("imagination vs real frames")
+        fig.tight_layout()
+        fig.savefig(out / "imagination.png", dpi=120)
+        plt.close(fig)
+        written.append(out / "imagination.png")
+    return written
+
+
+def gifs(recorded: list[dict], out: Path, action_names: list[str]) -> list[Path]:
+    from rig_core.inference.episodes import StepRecord
+    from rig_core.viz.record import Recorder
+
+    written = []
+    for k, ep in enumerate(recorded):
+        rec = Recorder(out / f"episode-{k}-{ep['task']}-{ep['seed']}.gif")
+        for t, a in enumerate(ep["actions"]):
+            thought, imagined = ep["thoughts"][t] if t < len(ep["thoughts"]) else ("", None)
+            rec.add(StepRecord(env=0, t=t, frame=ep["frames"][t], action=int(a), action_name=action_names[int(a)],
+                               thought=thought, imagined=imagined))
+        path = rec.close()
+        if path:
+            written.append(path)
+    return written
+
+
+def write_report(r: dict[str, Any], out: Path, recorded: list[dict]) -> None:
+    from rig_core.envs import make_env
+
+    plots(r, out)
+    gifs(recorded, out, make_env().action_names)
+    atomic_write_text(out / "report.md", markdown(r))
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    f = Path(path) / "eval.json" if Path(path).is_dir() else Path(path)
+    if not f.exists():
+        raise RigError(f"no evaluation at {path} (no eval.json)", "pass directories written by rig evaluate --out")
+    try:
+        return json.loads(f.read_text())
+    except json.JSONDecodeError as exc:
+        raise RigError(f"{f} is corrupt", "re-run rig evaluate") from exc
+
+
+def compare(paths: list[Path]) -> list[dict[str, Any]]:
+    """One row per evaluation and test-time setting: success per group, Crafter score, 1-step imagination PSNR."""
+    rows = []
+    for p in paths:
+        r = load_result(p)
+        im = (r.get("imagination") or {}).get("horizons") or []
+        for e in r["sweep"]:
+            eps = e["episodes"]
+            rows.append({"path": str(p), "player": r["player"].get("checkpoint") or r["player"].get("agent"),
+                         "N": e["test_time_steps"], "episodes": len(eps),
+                         "success": sum(x["success"] for x in eps) / max(len(eps), 1),
+                         "groups": {g: x["rate"] for g, x in e["groups"].items()},
+                         "crafter_score": e.get("open", {}).get("crafter_score"),
+                         "psnr_1step": im[0]["psnr_model"] if im else None,
+                         "psnr_copy_last": im[0]["psnr_copy_last"] if im else None})
+    return rows

@@ -1,0 +1,185 @@
+"""`rig evaluate`: one evaluator for the policy and the baselines, on fixed seed lists apart from training data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing as mp
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rig_core.errors import RigError
+from rig_core.evaluate.metrics import achievement_success_rates, crafter_score, wilson_interval
+from rig_core.tasks import OPEN, load_suite
+from rig_core.versions import versions
+
+EVAL_SEED = 1_000_000  # evaluation worlds; rig collect's seeds count up from 0
+
+
+def resolve_suite(suite: str) -> list:
+    tasks = load_suite("crafter")
+    if suite == "tasks":
+        return tasks.resolve("all")
+    if suite in ("open", *tasks.groups) or suite in tasks.tasks:
+        return tasks.resolve(suite)
+    raise RigError(f"unknown suite '{suite}'", f"use tasks, open, a group ({', '.join(tasks.groups)}) or a task id")
+
+
+def parse_steps(spec: str) -> list[int]:
+    try:
+        values = [int(x) for x in str(spec).split(",") if x.strip()]
+    except ValueError as exc:
+        raise RigError(f"--test-time-steps {spec} is not a list of numbers", "e.g. --test-time-steps 0,1,2") from exc
+    if not values or min(values) < 0:
+        raise RigError(f"--test-time-steps {spec} must be numbers of 0 or more", "e.g. --test-time-steps 0,1,2")
+    return values
+
+
+def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
+    """Worker: play a share of (task, seed) pairs in batches; returns results and a few recorded episodes."""
+    checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed = args
+    from rig_core.inference.episodes import play
+
+    policy = None
+    if checkpoint:
+        from rig_core.inference.policy import RigPolicy
+
+        policy = RigPolicy.from_checkpoint(Path(checkpoint), seed=seed)
+    suite = load_suite("crafter")
+    results, recorded = [], {}
+    start = time.perf_counter()
+    steps = 0
+    for i in range(0, len(pairs), batch):
+        chunk = pairs[i : i + batch]
+        tasks = [suite.get(t) for t, _ in chunk]
+        seeds = [s for _, s in chunk]
+        keep = {k for k in range(len(chunk)) if (i + k) < record}
+        frames: dict[int, list] = {k: [] for k in keep}
+        acts: dict[int, list] = {k: [] for k in keep}
+        thoughts: dict[int, list] = {k: [] for k in keep}
+
+        def on_step(rec, keep=keep, frames=frames, acts=acts, thoughts=thoughts):
+            if rec.env in keep:
+                if not frames[rec.env]:
+                    frames[rec.env].append(rec.frame)
+                frames[rec.env].append(rec.next_frame)
+                acts[rec.env].append(rec.action)
+                thoughts[rec.env].append((rec.thought, rec.imagined))
+
+        for r in play(tasks, seeds, policy=policy, agent=agent, max_steps=max_steps, test_time_steps=n,
+                      compare_expert=compare, on_step=on_step):
+            steps += r.steps
+            results.append({"task": r.task, "seed": r.seed, "steps": r.steps, "success": r.success, "died": r.died,
+                            "reward": r.reward, "unlocked": r.unlocked, "invalid": r.invalid, "agree": r.agree,
+                            "compared": r.compared})
+            if r.env in keep:
+                recorded[(r.task, r.seed)] = {"task": r.task, "seed": r.seed, "frames": np.stack(frames[r.env]),
+                                              "actions": np.asarray(acts[r.env]),
+                                              "instruction": tasks[r.env].instruction(r.seed),
+                                              "thoughts": thoughts[r.env]}
+    return results, list(recorded.values()), time.perf_counter() - start, steps
+
+
+def summarize_results(results: list[dict], achievement_names: list[str]) -> dict[str, Any]:
+    suite = load_suite("crafter")
+    tasks: dict[str, Any] = {}
+    for r in results:
+        t = tasks.setdefault(r["task"], {"episodes": 0, "successes": 0, "steps": 0})
+        t["episodes"] += 1
+        t["successes"] += int(r["success"])
+        t["steps"] += r["steps"]
+    for tid, t in tasks.items():
+        lo, hi = wilson_interval(t["successes"], t["episodes"])
+        t.update(rate=t["successes"] / t["episodes"], ci95=[lo, hi], mean_steps=t["steps"] / t["episodes"])
+    groups = {}
+    for g, ids in suite.groups.items():
+        rs = [r for r in results if r["task"] in ids]
+        if rs:
+            k = sum(r["success"] for r in rs)
+            groups[g] = {"episodes": len(rs), "rate": k / len(rs), "ci95": list(wilson_interval(k, len(rs)))}
+    out: dict[str, Any] = {"tasks": {k: tasks[k] for k in sorted(tasks)}, "groups": groups}
+    opens = [r for r in results if r["task"] == OPEN]
+    if opens:
+        rates = achievement_success_rates([r["unlocked"] for r in opens], achievement_names)
+        rewards = np.array([r["reward"] for r in opens])
+        half = 1.96 * rewards.std(ddof=1) / np.sqrt(len(rewards)) if len(rewards) > 1 else 0.0
+        out["open"] = {"episodes": len(opens), "crafter_score": crafter_score(list(rates.values())),
+                       "achievement_rates": rates, "reward_mean": float(rewards.mean()),
+                       "reward_ci95": [float(rewards.mean() - half), float(rewards.mean() + half)]}
+    steps = sum(r["steps"] for r in results)
+    out["steps"] = steps
+    out["invalid_rate"] = sum(r["invalid"] for r in results) / steps if steps else 0.0
+    compared = sum(r["compared"] for r in results)
+    out["expert_agreement"] = sum(r["agree"] for r in results) / compared if compared else None
+    return out
+
+
+def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, episodes: int, test_time_steps: str,
+                 workers: int = 1, batch: int = 8, out: Path, max_steps: int | None = None, seed: int = 0,
+                 imagination_steps: int = 3, gifs: int = 2, compare_expert: bool = True, command: str = "",
+                 quiet: bool = False) -> dict[str, Any]:
+    from rig_core.envs import make_env
+    from rig_core.evaluate.report import write_report
+    from rig_core.fsutil import atomic_write_json, ensure_writable_dir
+    from rig_core.ui import progress
+
+    if (checkpoint is None) == (agent is None):
+        raise RigError("pass --checkpoint RUN, or --agent expert|random", "e.g. rig evaluate --checkpoint runs/tiny")
+    if episodes < 1 or workers < 1 or batch < 1:
+        raise RigError("--episodes, --workers and --batch must be at least 1", "pass positive numbers")
+    tasks = resolve_suite(suite)
+    sweep = parse_steps(test_time_steps)
+    if checkpoint is not None:  # fail early: a basic checkpoint cannot look ahead
+        from rig_core.inference.policy import RigPolicy
+
+        probe = RigPolicy.from_checkpoint(checkpoint)
+        if max(sweep) > 0 and probe.stage != "lookahead":
+            raise RigError(f"the checkpoint {probe.checkpoint} was trained without review data (stage '{probe.stage}'), "
+                           f"so it cannot look ahead with --test-time-steps {test_time_steps}",
+                           "evaluate with --test-time-steps 0, or a checkpoint from rig train --stage lookahead")
+    out = ensure_writable_dir(Path(out), "evaluation output")
+    seeds = [EVAL_SEED + j for j in range(episodes)]
+    pairs = [(t.id, s) for t in tasks for s in seeds]
+    names = make_env().achievement_names
+    report: dict[str, Any] = {
+        "player": {"checkpoint": str(checkpoint) if checkpoint else None, "agent": agent},
+        "suite": suite, "episodes_per_task": episodes, "seeds": seeds, "max_steps": max_steps,
+        "command": command, "versions": versions(),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "sweep": []}
+    recorded: list[dict] = []
+    for n in sweep:
+        shares = [pairs[w::workers] for w in range(workers)]
+        args = [(str(checkpoint) if checkpoint else None, agent, share, n, batch, max_steps,
+                 compare_expert and n == sweep[0], (gifs + 2 if (w == 0 and n == sweep[0]) else 0), seed)
+                for w, share in enumerate(shares) if share]
+        start = time.perf_counter()
+        results: list[dict] = []
+        with progress(f"evaluate N={n}", len(args), quiet=quiet, rate_field="episodes", rate_unit="episodes/s") as rep:
+            if len(args) == 1:
+                parts = [_play_share(args[0])]
+                rep.advance(1)
+            else:
+                with mp.get_context("spawn").Pool(len(args)) as pool:
+                    parts = []
+                    for part in pool.imap(_play_share, args):
+                        parts.append(part)
+                        rep.advance(1)
+        for res, rec, _, _ in parts:
+            results.extend(res)
+            recorded.extend(rec)
+        elapsed = time.perf_counter() - start
+        entry = {"test_time_steps": n, **summarize_results(results, names), "seconds": elapsed}
+        entry["actions_per_s"] = entry["steps"] / elapsed if elapsed > 0 else None
+        entry["episodes"] = results
+        report["sweep"].append(entry)
+    if checkpoint is not None and recorded:
+        from rig_core.evaluate.imagination import evaluate_imagination
+        from rig_core.inference.policy import RigPolicy
+
+        policy = RigPolicy.from_checkpoint(checkpoint, seed=seed)
+        report["imagination"] = evaluate_imagination(policy, recorded, k=imagination_steps)
+    atomic_write_json(out / "eval.json", report)
+    write_report(report, out, recorded[:gifs])
+    return report

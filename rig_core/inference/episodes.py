@@ -1,0 +1,125 @@
+"""Playing episodes with the RIG policy or a baseline agent through one loop, batched over environments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+
+from rig_core.agents import make_agent
+from rig_core.envs import make_env
+from rig_core.errors import RigError
+from rig_core.tasks import Task
+
+
+@dataclass
+class StepRecord:
+    """What happened at one real step of one environment (for views, logs, videos and metrics)."""
+
+    env: int
+    t: int
+    frame: np.ndarray
+    action: int
+    action_name: str
+    thought: str = ""
+    imagined: np.ndarray | None = None  # the imagined next frame (RIG policy only)
+    review: str = ""
+    next_frame: np.ndarray | None = None
+    inventory: dict = field(default_factory=dict)
+    unlocked: list = field(default_factory=list)
+    reward: float = 0.0
+    valid: bool = True
+    expert_action: int | None = None
+
+
+@dataclass
+class EpisodeResult:
+    env: int
+    seed: int
+    task: str
+    steps: int
+    success: bool
+    died: bool
+    reward: float
+    unlocked: list[str]
+    invalid: int = 0
+    agree: int = 0
+    compared: int = 0
+
+
+class Baseline:
+    """The expert or random agent behind the same interface as RigPolicy (one agent per environment)."""
+
+    def __init__(self, name: str, env, n: int):
+        self.name = name
+        self.agents = [make_agent(name, env) for _ in range(n)]
+
+    def begin(self, tasks: list[Task], seeds: list[int]) -> None:
+        for a, t, s in zip(self.agents, tasks, seeds):
+            a.reset(t, s)
+
+
+def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None = None, max_steps: int | None = None,
+         test_time_steps: int = 0, compare_expert: bool = False,
+         on_step: Callable[[StepRecord], None] | None = None) -> Iterator[EpisodeResult]:
+    """Play one episode per (task, seed), all environments in lock-step (one batched policy call per step)."""
+    if (policy is None) == (agent is None):
+        raise ValueError("pass exactly one of policy or agent")
+    if test_time_steps < 0:
+        raise RigError(f"--test-time-steps {test_time_steps} is negative", "pass 0 or more")
+    if policy is not None and test_time_steps > 0 and policy.stage != "lookahead":
+        raise RigError(f"the checkpoint {getattr(policy, 'checkpoint', '')} was trained without review data "
+                       f"(stage '{policy.stage}'), so it cannot look ahead with --test-time-steps {test_time_steps}",
+                       "use --test-time-steps 0, or a checkpoint from rig train --stage lookahead")
+    n = len(tasks)
+    envs = [make_env("crafter", length=None) for _ in range(n)]
+    names = envs[0].action_names
+    obs = [e.reset(s) for e, s in zip(envs, seeds)]
+    base = Baseline(agent, envs[0], n) if agent else None
+    if base:
+        base.begin(tasks, seeds)
+    else:
+        policy.reset([t.instruction(s) for t, s in zip(tasks, seeds)])
+    experts = None
+    if compare_expert:
+        experts = Baseline("expert", envs[0], n)
+        experts.begin(tasks, seeds)
+    budgets = [max_steps or t.budget for t in tasks]
+    results = [EpisodeResult(i, seeds[i], tasks[i].id, 0, False, False, 0.0, []) for i in range(n)]
+    unlocked = [set() for _ in range(n)]
+    active = list(range(n))
+    while active:
+        if base:
+            outs = [(base.agents[i].act(obs[i]), "", None) for i in active]
+        else:
+            steps = policy.act(np.stack([obs[i].frame for i in active]), rows=active)
+            outs = [(o.action, o.thought, policy.decode_frames(o.imagined_codes[None])[0], o.think_closed)
+                    for o in steps]
+        still = []
+        for k, i in enumerate(active):
+            action, thought, imagined = outs[k][0], outs[k][1], outs[k][2]
+            valid = outs[k][3] if len(outs[k]) > 3 else True
+            expert_action = experts.agents[i].act(obs[i]) if experts else None
+            frame = obs[i].frame
+            obs[i], reward, term, trunc, info = envs[i].step(int(action))
+            r = results[i]
+            r.steps += 1
+            r.reward += reward
+            r.invalid += int(not valid)
+            if expert_action is not None:
+                r.compared += 1
+                r.agree += int(expert_action == action)
+            unlocked[i] |= set(info["achievements"])
+            success = tasks[i].is_success(unlocked[i], obs[i].inventory)
+            if on_step:
+                on_step(StepRecord(env=i, t=r.steps - 1, frame=frame, action=int(action), action_name=names[action],
+                                   thought=thought, imagined=imagined, next_frame=obs[i].frame,
+                                   inventory=dict(obs[i].inventory), unlocked=sorted(unlocked[i]), reward=reward,
+                                   valid=valid, expert_action=expert_action))
+            if term or trunc or success or r.steps >= budgets[i]:
+                r.success, r.died, r.unlocked = success, term, sorted(unlocked[i])
+                yield r
+            else:
+                still.append(i)
+        active = still

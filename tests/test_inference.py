@@ -1,0 +1,174 @@
+"""The agent loop, play, imagine and evaluate at tiny size."""
+
+import json
+import shutil
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+from rich.console import Console
+from typer.testing import CliRunner
+
+from rig_cli.main import app
+from rig_core.envs import make_env
+from rig_core.inference.episodes import StepRecord
+from rig_core.inference.policy import RigPolicy
+from rig_core.tokenize.image import psnr
+from rig_core.viz.live import live_view
+
+runner = CliRunner()
+
+
+def rig(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _err(r):
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def policy(tiny_checkpoint):
+    return RigPolicy.from_checkpoint(tiny_checkpoint, max_think=6)
+
+
+def test_batched_loop_valid_actions_and_span_order(policy):
+    envs = [make_env(length=None) for _ in range(3)]
+    frames = np.stack([e.reset(1_000_000 + i).frame for i, e in enumerate(envs)])
+    policy.reset(["Collect wood.", "Drink water.", "Eat a cow."])
+    for _ in range(2):
+        outs = policy.act(frames)
+        assert len(outs) == 3
+        for e, o in zip(envs, outs):
+            assert 0 <= o.action < 17 and o.imagined_codes.shape == (81,)
+            assert 0 <= o.imagined_codes.min() and o.imagined_codes.max() < policy.image_tok.codebook_size
+        frames = np.stack([e.step(o.action)[0].frame for e, o in zip(envs, outs)])
+    s = policy.tok.special
+    step = policy.history[0][-1]
+    tags = [t for t in step if t in (s["<obs>"], s["</obs>"], s["<think>"], s["</think>"], s["<act>"], s["</act>"],
+                                      s["<imagine>"], s["</imagine>"])]
+    assert tags == [s["<obs>"], s["</obs>"], s["<think>"], s["</think>"], s["<act>"], s["</act>"], s["<imagine>"],
+                    s["</imagine>"]]
+    a = step.index(s["<act>"])
+    assert step[a + 1] in set(policy.tok.action_ids.tolist())
+
+
+def test_cached_batched_decoding_equals_full_recompute(policy):
+    s = policy.tok.special
+    rows = [[s["<bos>"], s["<task>"], 5, 6, s["</task>"]], [s["<bos>"], s["<task>"], 7, s["</task>"]]]
+    with torch.no_grad():
+        policy._start(rows)
+        got = policy._feed([[10, 11], [12]])
+        for i, full in enumerate([rows[0] + [10, 11], rows[1] + [12]]):
+            ref = policy.model(input_ids=torch.tensor([full])).logits[0, -1]
+            assert torch.allclose(ref, got[i], atol=1e-4)
+
+
+def test_forced_actions_are_used(policy):
+    env = make_env(length=None)
+    policy.reset(["Collect wood."])
+    out = policy.act(env.reset(5).frame[None], forced_actions=[3])[0]
+    assert out.action == 3
+
+
+def test_live_view_renders_to_text():
+    frame = np.zeros((64, 64, 3), np.uint8)
+    rec = StepRecord(env=0, t=7, frame=frame, action=5, action_name="do", thought="So I chop the tree.",
+                     imagined=frame, inventory={"health": 9, "wood": 2}, unlocked=["collect_wood"])
+    console = Console(record=True, width=160, color_system="truecolor")
+    console.print(live_view(rec, task="collect_wood: Collect wood.", rate=3.5))
+    styled = console.export_text(styles=True, clear=False)
+    text = console.export_text()
+    for word in ("real frame", "imagined next frame", "So I chop the tree.", "do", "wood 2", "collect_wood",
+                 "3.5 actions/s"):
+        assert word in text
+    assert "38;2;" in styled and "48;2;" in styled, "true-colour half-block pixels"
+
+
+def test_psnr_by_hand():
+    a = np.zeros((1, 4, 4, 3), np.uint8)
+    b = a.copy()
+    b[0, 0, 0, 0] = 255  # one of 48 values off by 255: MSE = 255^2 / 48
+    assert psnr(a, b) == pytest.approx(10 * np.log10(48))
+    assert psnr(a, a) == float("inf")
+
+
+def test_play_log_live_record_and_baselines(tiny_checkpoint, tmp_path):
+    r = rig("play", "--checkpoint", tiny_checkpoint, "--task", "collect_wood", "--max-steps", 3, "--max-think", 4)
+    assert r.exit_code == 0, r.output
+    assert r.output.count("t=") == 3
+    gif = tmp_path / "p.gif"
+    r = rig("play", "--checkpoint", tiny_checkpoint, "--max-steps", 2, "--max-think", 4, "--live", "--record", gif, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout[r.stdout.index("{"):])["steps"] == 2
+    assert len(iio.imread(gif)) == 2
+    r = rig("play", "--agent", "expert", "--task", "collect_wood", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["success"]
+    r = rig("play", "--agent", "random", "--max-steps", 5, "--json", "--quiet")
+    assert r.exit_code == 0 and json.loads(r.stdout)["steps"] == 5
+
+
+def test_imagine_from_dataset_and_frame(tiny_checkpoint, random_dataset, tmp_path):
+    out = tmp_path / "im.gif"
+    r = rig("imagine", "--checkpoint", tiny_checkpoint, "--from", f"{random_dataset}:1:3", "--steps", 2, "--out", out,
+            "--json")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert len(res["psnr"]) == 2 and len(res["psnr_copy_last_frame"]) == 2
+    assert len(iio.imread(out)) == 3
+    png = tmp_path / "f.png"
+    iio.imwrite(png, make_env().reset(3).frame)
+    r = rig("imagine", "--checkpoint", tiny_checkpoint, "--frame", png, "--actions", "move_left,do", "--out",
+            tmp_path / "im.png", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["actions"] == ["move_left", "do"]
+
+
+def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
+    ev = tmp_path / "ev"
+    r = rig("evaluate", "--checkpoint", tiny_checkpoint, "--suite", "collect_wood", "--episodes", 2, "--max-steps", 4,
+            "--out", ev, "--quiet", "--gifs", 1, "--imagination-steps", 2)
+    assert r.exit_code == 0, r.output
+    res = json.loads((ev / "eval.json").read_text())
+    assert res["seeds"] == [1_000_000, 1_000_001]
+    e = res["sweep"][0]
+    assert e["tasks"]["collect_wood"]["episodes"] == 2 and len(e["tasks"]["collect_wood"]["ci95"]) == 2
+    assert e["expert_agreement"] is not None and 0 <= e["invalid_rate"] <= 1
+    assert [h["horizon"] for h in res["imagination"]["horizons"]] == [1, 2]
+    for name in ("report.md", "success.png", "scaling.png", "imagination.png"):
+        assert (ev / name).exists(), name
+    assert list(ev.glob("episode-*.gif"))
+    base = tmp_path / "random"
+    r = rig("evaluate", "--agent", "random", "--suite", "open", "--episodes", 2, "--max-steps", 30, "--out", base,
+            "--quiet", "--workers", 2)
+    assert r.exit_code == 0, r.output
+    assert "crafter_score" in json.loads((base / "eval.json").read_text())["sweep"][0]["open"]
+    r = rig("evaluate", "--compare", ev, "--compare", base, "--json")
+    rows = json.loads(r.stdout)
+    assert [row["player"] for row in rows] == [str(tiny_checkpoint), "random"]
+
+
+def test_bad_inputs(tiny_checkpoint, tmp_path):
+    assert "unknown suite" in _err(rig("evaluate", "--agent", "random", "--suite", "nope", "--out", tmp_path / "e"))
+    assert "unknown task" in _err(rig("play", "--agent", "random", "--task", "nope"))
+    assert "negative" in _err(rig("play", "--agent", "random", "--test-time-steps", -1))
+    assert "0 or more" in _err(rig("evaluate", "--agent", "random", "--test-time-steps", "0,-2", "--out", tmp_path / "e"))
+    line = _err(rig("evaluate", "--checkpoint", tiny_checkpoint, "--test-time-steps", "0,1", "--out", tmp_path / "e"))
+    assert "without review data" in line and "--test-time-steps 0" in line
+    assert "without review data" in _err(rig("play", "--checkpoint", tiny_checkpoint, "--test-time-steps", 2))
+    png = tmp_path / "small.png"
+    iio.imwrite(png, np.zeros((32, 32, 3), np.uint8))
+    assert "expects 64x64" in _err(rig("imagine", "--checkpoint", tiny_checkpoint, "--frame", png, "--steps", 1,
+                                       "--out", tmp_path / "x.gif"))
+    other = tmp_path / "other"
+    shutil.copytree(tiny_checkpoint, other, symlinks=True)
+    meta_path = other / "checkpoints" / "last" / "tokenizer" / "rig.json"
+    meta = json.loads(meta_path.read_text())
+    meta["sequence_format"] = 99
+    meta_path.write_text(json.dumps(meta))
+    assert "sequence format 99" in _err(rig("play", "--checkpoint", other, "--max-steps", 1))
+    assert "no evaluation" in _err(rig("evaluate", "--compare", tmp_path))
