@@ -1,0 +1,128 @@
+"""Play speed: real actions/s of the RIG loop for B = 1 and B = 16 environments, next to the raw
+environment step rate, and tokens/s of our batched constrained decoding next to plain
+`model.generate` on the same prompts (same number of new tokens, greedy, KV cache).
+
+    python benchmarks/play_speed.py --data datasets/basic-reason [--recipes tiny,cpu-small] [--steps 6]
+
+Models are built by `rig train --max-steps 1` on the dataset (speed does not depend on
+training). N = 2 needs a lookahead checkpoint (issue 8) and is reported as not measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from rig_core.envs import make_env
+from rig_core.inference.policy import RigPolicy
+from rig_core.train.config import train_config
+from rig_core.train.run import run_train
+from rig_core.versions import versions
+
+out = Console()
+
+
+def raw_env_rate(steps: int = 600) -> float:
+    env = make_env(length=None)
+    env.reset(0)
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        _, _, term, trunc, _ = env.step(int(rng.integers(1, 6)))
+        if term or trunc:
+            env.reset(1)
+    return steps / (time.perf_counter() - start)
+
+
+def loop_rate(policy: RigPolicy, b: int, steps: int) -> tuple[float, float]:
+    """(actions/s, generated tokens/s) of the full loop: env stepping included."""
+    envs = [make_env(length=None) for _ in range(b)]
+    frames = np.stack([e.reset(2_000_000 + i).frame for i, e in enumerate(envs)])
+    policy.reset(["Survive and unlock as many achievements as you can."] * b)
+    policy.act(frames)  # warm-up
+    tokens = 0
+    start = time.perf_counter()
+    for _ in range(steps):
+        outs = policy.act(frames)
+        tokens += sum(o.think_tokens + 2 + 3 + policy.image_tok.tokens_per_frame for o in outs)
+        frames = np.stack([e.step(o.action)[0].frame for e, o in zip(envs, outs)])
+    dt = time.perf_counter() - start
+    return b * steps / dt, tokens / dt
+
+
+def generate_rate(policy: RigPolicy, b: int, new_tokens: int, repeats: int = 3) -> tuple[float, float]:
+    """tokens/s of plain model.generate vs our decoding on the same prompts (the context up to <think>)."""
+    env = make_env(length=None)
+    frame = env.reset(3).frame
+    policy.reset(["Collect wood."] * b)
+    s = policy.tok.special
+    codes = policy.image_tok.encode(np.stack([frame] * b))
+    rows = [policy._context(i, [s["<obs>"], *policy.tok.images(c).tolist(), s["</obs>"], s["<think>"]])
+            for i, c in enumerate(codes)]
+    ids = torch.tensor(rows)
+    model = policy.model
+    with torch.no_grad():
+        model.generate(ids, max_new_tokens=4, do_sample=False, pad_token_id=policy.tok.pad_id)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                           do_sample=False, pad_token_id=policy.tok.pad_id)
+        plain = b * new_tokens * repeats / (time.perf_counter() - start)
+        start = time.perf_counter()
+        made = 0
+        for _ in range(repeats):
+            policy.reset(["Collect wood."] * b)
+            outs = policy.act(np.stack([frame] * b))
+            made += sum(o.think_tokens + 2 + 3 + policy.image_tok.tokens_per_frame for o in outs)
+        ours = made / (time.perf_counter() - start)
+    return ours, plain
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--recipes", default="tiny,cpu-small")
+    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--batches", default="1,16")
+    p.add_argument("--max-think", type=int, default=32)
+    p.add_argument("--json", type=Path, default=Path("benchmarks/results/play_speed.json"))
+    a = p.parse_args(argv)
+    torch.manual_seed(0)
+    res = {"raw_env_steps_per_s": raw_env_rate(), "rows": [], "versions": versions(),
+           "command": " ".join(["python benchmarks/play_speed.py", *sys.argv[1:]])}
+    with tempfile.TemporaryDirectory(prefix="rig-play-") as tmp:
+        for recipe in a.recipes.split(","):
+            run = Path(tmp) / recipe
+            run_train(train_config(recipe, {"data": str(a.data), "out": str(run), "max_steps": 1, "save_every": 1,
+                                            "eval_every": 1, "num_workers": 0}), quiet=True)
+            policy = RigPolicy.from_checkpoint(run, max_think=a.max_think)
+            for b in [int(x) for x in a.batches.split(",")]:
+                actions, tokens = loop_rate(policy, b, a.steps)
+                ours, plain = generate_rate(policy, b, new_tokens=a.max_think + 2 + 3 + policy.image_tok.tokens_per_frame)
+                res["rows"].append({"recipe": recipe, "B": b, "N": 0, "actions_per_s": actions, "loop_tokens_per_s": tokens,
+                                    "ours_tokens_per_s": ours, "generate_tokens_per_s": plain, "ratio": ours / plain})
+    t = Table(title=f"play speed (raw environment: {res['raw_env_steps_per_s']:,.0f} steps/s, one process)",
+              title_justify="left")
+    for col in ("recipe", "B", "N", "actions/s", "ours tokens/s", "generate tokens/s", "ratio"):
+        t.add_column(col, justify="left" if col == "recipe" else "right")
+    for r in res["rows"]:
+        t.add_row(r["recipe"], str(r["B"]), str(r["N"]), f"{r['actions_per_s']:.2f}", f"{r['ours_tokens_per_s']:,.0f}",
+                  f"{r['generate_tokens_per_s']:,.0f}", f"{r['ratio']:.2f}")
+    out.print(t)
+    out.print("N = 2 not measured: it needs a lookahead checkpoint (rig train --stage lookahead, issue 8).")
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps(res, indent=2))
+    return res
+
+
+if __name__ == "__main__":
+    main()
