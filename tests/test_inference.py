@@ -172,3 +172,21 @@ def test_bad_inputs(tiny_checkpoint, tmp_path):
     meta_path.write_text(json.dumps(meta))
     assert "sequence format 99" in _err(rig("play", "--checkpoint", other, "--max-steps", 1))
     assert "no evaluation" in _err(rig("evaluate", "--compare", tmp_path))
+
+
+def test_lookahead_decoding_mechanics(tiny_checkpoint):
+    """N imagined steps, then a review and the final action, in the DESIGN §4.3 order (mechanics only:
+    the tiny basic model is not trained for it, so the stage check is bypassed here)."""
+    p = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=4)
+    p.stage = "lookahead"
+    env = make_env(length=None)
+    p.reset(["Collect wood."])
+    out = p.act(env.reset(9).frame[None], lookahead=2)[0]
+    s = p.tok.special
+    step = p.history[0][-1]
+    assert step.count(s["<imagine>"]) == 3 and step.count(s["<review>"]) == 1
+    assert step.count(s["<act>"]) == 4
+    assert step.index(s["<review>"]) > max(i for i, t in enumerate(step) if t == s["</imagine>"])
+    assert step[-3] == s["<act>"] and step[-1] == s["</act>"] and p.tok.action_index(step[-2]) == out.action
+    assert len(out.lookahead) == 2 and out.proposed is not None
+    assert all(0 <= a < 17 for _, a, _ in out.lookahead)

@@ -93,13 +93,14 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
         if base:
             outs = [(base.agents[i].act(obs[i]), "", None) for i in active]
         else:
-            steps = policy.act(np.stack([obs[i].frame for i in active]), rows=active)
-            outs = [(o.action, o.thought, policy.decode_frames(o.imagined_codes[None])[0], o.think_closed)
+            steps = policy.act(np.stack([obs[i].frame for i in active]), rows=active, lookahead=test_time_steps)
+            outs = [(o.action, o.thought, policy.decode_frames(o.imagined_codes[None])[0], o.think_closed, o.review)
                     for o in steps]
         still = []
         for k, i in enumerate(active):
             action, thought, imagined = outs[k][0], outs[k][1], outs[k][2]
             valid = outs[k][3] if len(outs[k]) > 3 else True
+            review = outs[k][4] if len(outs[k]) > 4 else ""
             expert_action = experts.agents[i].act(obs[i]) if experts else None
             frame = obs[i].frame
             obs[i], reward, term, trunc, info = envs[i].step(int(action))
@@ -114,7 +115,7 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
             success = tasks[i].is_success(unlocked[i], obs[i].inventory)
             if on_step:
                 on_step(StepRecord(env=i, t=r.steps - 1, frame=frame, action=int(action), action_name=names[action],
-                                   thought=thought, imagined=imagined, next_frame=obs[i].frame,
+                                   thought=thought, imagined=imagined, review=review, next_frame=obs[i].frame,
                                    inventory=dict(obs[i].inventory), unlocked=sorted(unlocked[i]), reward=reward,
                                    valid=valid, expert_action=expert_action))
             if term or trunc or success or r.steps >= budgets[i]:

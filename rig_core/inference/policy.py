@@ -43,7 +43,10 @@ class StepOutput:
     action: int
     imagined_codes: np.ndarray
     think_tokens: int
-    think_closed: bool  # False: the thought hit the length limit and was closed by force
+    think_closed: bool  # False: a text span hit the length limit and was closed by force
+    review: str = ""  # with lookahead: the review written after the imagined steps
+    proposed: int | None = None  # with lookahead: the first proposed action (the final one is ``action``)
+    lookahead: list | None = None  # with lookahead: (thought, action, image codes) of each further imagined step
 
 
 class RigPolicy:
@@ -61,6 +64,7 @@ class RigPolicy:
         self.prefixes: list[list[int]] = []
         self.history: list[list[list[int]]] = []
         self.step_budget = (image_tok.tokens_per_frame + 2) * 2 + max_think + 2 + 3
+        self.lookahead_budget = image_tok.tokens_per_frame + 2 + max_think + 2 + 3  # per further imagined step
 
     # -- loading ------------------------------------------------------------------------
     @classmethod
@@ -91,8 +95,9 @@ class RigPolicy:
         self.prefixes = [self.builder.prefix(i).ids for i in instructions]
         self.history = [[] for _ in instructions]
 
-    def _context(self, b: int, obs_ids: list[int]) -> list[int]:
-        room = self.context - len(self.prefixes[b]) - self.step_budget
+    def _context(self, b: int, obs_ids: list[int], lookahead: int = 0) -> list[int]:
+        extra = lookahead * self.lookahead_budget + (self.max_think + 5 if lookahead else 0)
+        room = self.context - len(self.prefixes[b]) - self.step_budget - extra
         kept: list[list[int]] = []
         used = 0
         for step in reversed(self.history[b]):
@@ -137,22 +142,15 @@ class RigPolicy:
         self._past, self._pos = _cache_of(out), pos[:, -1]
         return out.logits[:, -1]
 
-    @torch.no_grad()
-    def act(self, frames: np.ndarray, forced_actions: list[int | None] | None = None,
-            rows: list[int] | None = None) -> list[StepOutput]:
-        """One real step for environments ``rows`` (default: all) whose current frames are ``frames``."""
-        s = self.tok.special
-        rows = list(range(len(self.prefixes))) if rows is None else list(rows)
-        codes = self.image_tok.encode(np.asarray(frames))
-        obs = [[s["<obs>"], *self.tok.images(c).tolist(), s["</obs>"]] for c in codes]
-        logits = self._start([self._context(b, o + [s["<think>"]]) for b, o in zip(rows, obs)])
-        B = len(rows)
-        close = s["</think>"]
-        text_mask = self.masks.text_until(close)
-        thoughts: list[list[int]] = [[] for _ in range(B)]
+    # -- spans --------------------------------------------------------------------------
+    def _text(self, logits, close: int, then: list[int]):
+        """Decode a text span per row until ``close`` (at most max_think tokens), then feed ``then``."""
+        B = logits.shape[0]
+        mask = self.masks.text_until(close)
+        texts: list[list[int]] = [[] for _ in range(B)]
         done = [False] * B
         for _ in range(self.max_think):
-            nxt = constrained_next(logits, text_mask, self.temperature, self.generator).tolist()
+            nxt = constrained_next(logits, mask, self.temperature, self.generator).tolist()
             feed = []
             for i in range(B):
                 if done[i]:
@@ -162,34 +160,79 @@ class RigPolicy:
                 if nxt[i] == close:
                     done[i] = True
                 else:
-                    thoughts[i].append(nxt[i])
+                    texts[i].append(nxt[i])
             if all(done):
-                logits = self._feed([f + [s["<act>"]] for f in feed])
-                break
+                return texts, done, self._feed([f + then for f in feed])
             logits = self._feed(feed)
-        else:
-            logits = self._feed([([] if done[i] else [close]) + [s["<act>"]] for i in range(B)])
         closed = list(done)
-        act_ids = constrained_next(logits, self.masks.action, self.temperature, self.generator).tolist()
-        if forced_actions is not None:
-            act_ids = [self.tok.action(a) if a is not None else t for a, t in zip(forced_actions, act_ids)]
-        logits = self._feed([[a, s["</act>"], s["<imagine>"]] for a in act_ids])
-        image = []
+        return texts, closed, self._feed([([] if done[i] else [close]) + then for i in range(len(done))])
+
+    def _action(self, logits, forced: list[int | None] | None, then: list[int]):
+        ids = constrained_next(logits, self.masks.action, self.temperature, self.generator).tolist()
+        if forced is not None:
+            ids = [self.tok.action(a) if a is not None else t for a, t in zip(forced, ids)]
+        return ids, self._feed([[a, *then] for a in ids])
+
+    def _image(self, logits, then: list[int] | None):
+        out = []
         for k in range(self.image_tok.tokens_per_frame):
             nxt = constrained_next(logits, self.masks.image, self.temperature, self.generator)
-            image.append(nxt)
-            if k + 1 < self.image_tok.tokens_per_frame:
+            out.append(nxt)
+            last = k + 1 == self.image_tok.tokens_per_frame
+            if not last:
                 logits = self._feed([[t] for t in nxt.tolist()])
-        image_ids = torch.stack(image, 1).cpu().numpy()
+            elif then is not None:
+                logits = self._feed([[t, *then] for t in nxt.tolist()])
+        return torch.stack(out, 1).cpu().numpy(), logits
+
+    @torch.no_grad()
+    def act(self, frames: np.ndarray, forced_actions: list[int | None] | None = None,
+            rows: list[int] | None = None, lookahead: int = 0) -> list[StepOutput]:
+        """One real step for environments ``rows`` (default: all) whose current frames are ``frames``.
+
+        With ``lookahead`` N > 0 (a lookahead checkpoint): after the first imagined frame the model
+        continues N imagined steps on its own frames, writes a review and then the action to take.
+        """
+        s = self.tok.special
+        rows = list(range(len(self.prefixes))) if rows is None else list(rows)
+        B = len(rows)
+        codes = self.image_tok.encode(np.asarray(frames))
+        obs = [[s["<obs>"], *self.tok.images(c).tolist(), s["</obs>"]] for c in codes]
+        logits = self._start([self._context(b, o + [s["<think>"]], lookahead) for b, o in zip(rows, obs)])
+        thoughts, closed, logits = self._text(logits, s["</think>"], [s["<act>"]])
+        act_ids, logits = self._action(logits, forced_actions, [s["</act>"], s["<imagine>"]])
+        after_image = None if lookahead == 0 else [s["</imagine>"], s["<think>"]]
+        image_ids, logits = self._image(logits, after_image)
+        steps = [o + [s["<think>"], *t, s["</think>"], s["<act>"], a, s["</act>"], s["<imagine>"], *im.tolist(),
+                      s["</imagine>"]] for o, t, a, im in zip(obs, thoughts, act_ids, image_ids)]
+        reviews: list[list[int]] = [[] for _ in range(B)]
+        final = list(act_ids)
+        imagined_more: list[list] = [[] for _ in range(B)]
+        for k in range(lookahead):
+            more, ok, logits = self._text(logits, s["</think>"], [s["<act>"]])
+            closed = [c and o for c, o in zip(closed, ok)]
+            ids, logits = self._action(logits, None, [s["</act>"], s["<imagine>"]])
+            nxt = [s["</imagine>"], s["<think>"]] if k + 1 < lookahead else [s["</imagine>"], s["<review>"]]
+            imgs, logits = self._image(logits, nxt)
+            for i in range(B):
+                steps[i] += [s["<think>"], *more[i], s["</think>"], s["<act>"], ids[i], s["</act>"], s["<imagine>"],
+                             *imgs[i].tolist(), s["</imagine>"]]
+                imagined_more[i].append((self.tok.decode_text(more[i]), self.tok.action_index(ids[i]),
+                                         self.tok.codes(imgs[i])))
+        if lookahead:
+            reviews, ok, logits = self._text(logits, s["</review>"], [s["<act>"]])
+            closed = [c and o for c, o in zip(closed, ok)]
+            final, logits = self._action(logits, forced_actions, [s["</act>"]])
+            for i in range(B):
+                steps[i] += [s["<review>"], *reviews[i], s["</review>"], s["<act>"], final[i], s["</act>"]]
         self._past = None
         outs = []
         for i, b in enumerate(rows):
-            step = obs[i] + [s["<think>"]] + thoughts[i] + [close, s["<act>"], act_ids[i], s["</act>"],
-                                                            s["<imagine>"], *image_ids[i].tolist(), s["</imagine>"]]
-            self.history[b].append(step)
-            outs.append(StepOutput(thought=self.tok.decode_text(thoughts[i]), action=self.tok.action_index(act_ids[i]),
+            self.history[b].append(steps[i])
+            outs.append(StepOutput(thought=self.tok.decode_text(thoughts[i]), action=self.tok.action_index(final[i]),
                                    imagined_codes=self.tok.codes(image_ids[i]), think_tokens=len(thoughts[i]),
-                                   think_closed=closed[i]))
+                                   think_closed=closed[i], review=self.tok.decode_text(reviews[i]),
+                                   proposed=self.tok.action_index(act_ids[i]), lookahead=imagined_more[i]))
         return outs
 
     def decode_frames(self, codes: np.ndarray) -> np.ndarray:
