@@ -69,11 +69,13 @@ class RigPolicy:
     # -- loading ------------------------------------------------------------------------
     @classmethod
     def from_checkpoint(cls, path: Path, **kwargs) -> "RigPolicy":
+        from rig_core.model.build import quiet_transformers
         from rig_core.model.checkpoint import find_checkpoint
         from rig_core.train.config import TrainConfig
         from rig_core.train.models import load_trained
         from rig_core.train.setup import load_tokenizers
 
+        quiet_transformers()
         path = Path(path)
         ckpt = find_checkpoint(path)
         run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else path

@@ -21,6 +21,14 @@ SIZES: dict[str, dict[str, int]] = {
 }
 
 
+def quiet_transformers() -> None:
+    """No download/loading progress bars or advisory warnings from transformers in rig's output."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def build_scratch(size: str, vocab_size: int, max_positions: int, pad_token_id: int, bos_token_id: int,
                   eos_token_id: int):
     from transformers import LlamaConfig, LlamaForCausalLM

@@ -12,6 +12,7 @@ import torch
 
 from rig_core.data.reader import Dataset
 from rig_core.errors import RigError
+from rig_core.model.build import quiet_transformers
 from rig_core.fsutil import atomic_write_json, atomic_write_text, ensure_writable_dir
 from rig_core.tokenize.sequence import SequenceBuilder
 from rig_core.train.config import TrainConfig
@@ -21,13 +22,6 @@ from rig_core.train.models import build_model, load_trained, memory_report
 from rig_core.train.setup import Prepared, finish_windows, load_tokenizers, prepare, save_tokenizers, tokenizer_meta
 from rig_core.ui import console, progress
 from rig_core.versions import versions
-
-
-def _quiet_libraries() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
 
 
 def _accelerator(cfg: TrainConfig):
@@ -83,7 +77,7 @@ def _print_plan(cfg: TrainConfig, mem: dict[str, Any], prepared, mp: str, quiet:
 
 def run_train(cfg: TrainConfig, *, command: str = "rig train", quiet: bool = False) -> dict[str, Any]:
     cfg.validate()
-    _quiet_libraries()
+    quiet_transformers()
     run = Path(cfg.out)
     if run.exists() and (not run.is_dir() or any(run.iterdir())):
         raise RigError(f"run directory {run} already exists", f"continue it with: rig train --resume {run}, "
@@ -140,7 +134,7 @@ def _encode(ds: Dataset, image_tok, run: Path, quiet: bool) -> None:
 def resume_train(run_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
     from rig_core.model.checkpoint import load_checkpoint, restore_optimizer, restore_rng, restore_scheduler
 
-    _quiet_libraries()
+    quiet_transformers()
     run = Path(run_dir)
     cfg_path = run / "config.json"
     if not cfg_path.exists():
