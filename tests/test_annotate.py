@@ -104,3 +104,10 @@ def test_all_texts_of_collected_data_pass(random_dataset):
                 assert res.ok, (text, res)
                 n += 1
     assert n > 50
+
+
+def test_sentences_are_checked_one_by_one():
+    """A purpose sentence after a sighting sentence is still a purpose, not a sighting."""
+    c = ctx(cow=(1, 1))
+    assert ungrounded_mentions("There is a cow 1 cell to the right. To grow a plant and eat it I need food.", c) == []
+    assert ungrounded_mentions("There is a cow 1 cell to the right. A plant is here.", c) == ["plant"]

@@ -18,7 +18,7 @@ import yaml
 from rig_core.annotate.context import StepContext
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
-_CLAUSE = re.compile(r"[,;:]|\bbut\b|\band\b|\bso\b|\bwhile\b")
+_CLAUSE = re.compile(r"[,;:.!?]|\bbut\b|\band\b|\bso\b|\bwhile\b")
 _WORD = re.compile(r"[a-z]+")
 _TOOL = re.compile(r"\b(wood|wooden|stone|iron) (pickaxe|sword)s?\b")  # a tool's name is not a sighting
 
