@@ -103,6 +103,8 @@ def test_kill_minus_9_then_resume(reasoned_dataset, tmp_path):
     assert json.loads(r.stdout)["steps"] == 400
     steps = [m["step"] for m in metrics(run) if m["split"] == "train"]
     assert steps == list(range(1, 401)), "no step missing or repeated after the resume"
+    leftovers = list(run.glob(".*.tmp")) + list((run / "checkpoints").glob(".*.tmp"))
+    assert not leftovers, leftovers
 
 
 @pytest.fixture(scope="module")

@@ -79,7 +79,7 @@ class CrafterExpert:
         self.skills.observe(inv, facing)
         unlocked = {k for k, v in player.achievements.items() if v > 0}
         ctx = Context(inv=inv, unlocked=unlocked, daylight=world.daylight, sleeping=bool(player.sleeping),
-                      step=self.steps, sheltered=self.shelter.sealed(inv))
+                      step=self.steps, sheltered=self.shelter.sealed(inv), sealing=self._sealing())
         self.executor.observe(ctx)
         ctx.plant, ctx.plant_ripe, ctx.plant_open = self.executor.plant_status()
         self.goal = self._choose(ctx)
@@ -91,6 +91,14 @@ class CrafterExpert:
             action = int(self._rng.integers(len(self.action_names)))
         self.last_action = action
         return action
+
+    def _sealing(self) -> bool:
+        """Inside (or one step from) the shelter being walled in: finishing it beats dodging arrows."""
+        core = self.shelter.core
+        if not core:
+            return False
+        px, py = self.memory.pos
+        return min(abs(c[0] - px) + abs(c[1] - py) for c in core) <= 1
 
     def _choose(self, ctx: Context) -> Goal:
         g = self.planner.choose(ctx)

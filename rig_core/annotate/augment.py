@@ -152,7 +152,7 @@ def run_reason(cfg: ReasonConfig, *, command: str = "rig augment", resume: bool 
     if vlm is not None:
         vlm.check_ready()  # missing key or unreachable endpoint: fail before writing anything
     ensure_writable_dir(out, "output")
-    for tmp in out.glob(f".shard-*.h5{TMP_SUFFIX}"):
+    for tmp in out.glob(f".*{TMP_SUFFIX}"):  # open shards and half-written manifests of a killed run
         tmp.unlink()
     todo = [s for s in shards if not (out / s).exists()]
     for s in shards:

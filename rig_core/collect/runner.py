@@ -104,7 +104,7 @@ class Collection:
         """Closed shards on disk are the truth; temp files of killed runs are deleted."""
         from rig_core.data.reader import open_shard
 
-        for tmp in self.root.glob(f".shard-*.h5{TMP_SUFFIX}"):
+        for tmp in self.root.glob(f".*{TMP_SUFFIX}"):  # open shards and half-written manifests of a killed run
             tmp.unlink()
         for path in sorted(self.root.glob("shard-*.h5")):
             with open_shard(path) as f:

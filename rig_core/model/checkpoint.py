@@ -130,9 +130,18 @@ def find_checkpoint(path: Path) -> Path:
     last = path / "checkpoints" / "last"
     if last.exists():
         return last.resolve()
-    for tmp in (path / "checkpoints").glob(".*.tmp") if (path / "checkpoints").exists() else []:
-        shutil.rmtree(tmp, ignore_errors=True)  # the remains of a killed save
     raise RigError(f"no checkpoint in {path}", "train first (rig train), or pass a run with checkpoints/last")
+
+
+def clean_partial(run_dir: Path) -> None:
+    """Remove what a killed save left behind (temp checkpoint dirs, temp links, temp files)."""
+    run_dir = Path(run_dir)
+    for root in (run_dir, run_dir / "checkpoints"):
+        for tmp in root.glob(".*.tmp") if root.is_dir() else []:
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

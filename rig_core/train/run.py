@@ -132,7 +132,8 @@ def _encode(ds: Dataset, image_tok, run: Path, quiet: bool) -> None:
 
 
 def resume_train(run_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
-    from rig_core.model.checkpoint import load_checkpoint, restore_optimizer, restore_rng, restore_scheduler
+    from rig_core.model.checkpoint import (clean_partial, load_checkpoint, restore_optimizer, restore_rng,
+                                           restore_scheduler)
 
     quiet_transformers()
     run = Path(run_dir)
@@ -145,6 +146,7 @@ def resume_train(run_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
         raise RigError(f"{cfg_path} is corrupt", "restore it, or start a new run") from exc
     doc.pop("command", None)
     cfg = TrainConfig.from_dict(doc).validate()
+    clean_partial(run)
     ckpt = load_checkpoint(run)
     tok, image_tok, meta = load_tokenizers(ckpt["tokenizer_dir"])
     start = time.perf_counter()

@@ -33,6 +33,7 @@ class Context:
     sleeping: bool
     step: int
     sheltered: bool = False
+    sealing: bool = False  # standing in (or just behind) a chosen shelter core, walling it in
     plant: tuple[int, int] | None = None  # the tracked sapling, its ripeness and open sides
     plant_ripe: bool = False
     plant_open: int = 0
@@ -112,7 +113,7 @@ class Planner:
         s = self._nearest("skeleton")
         if s and s[1] <= 1:
             return Goal("fight skeleton", "fight", "skeleton", "a skeleton is next to me", urgent=True)
-        if self.arrow_threat() is not None and not ctx.sheltered:
+        if self.arrow_threat() is not None and not ctx.sheltered and not ctx.sealing:
             return Goal("dodge an arrow", "dodge", None, "an arrow flies at me", urgent=True)
         dark = ctx.daylight < th["night_daylight"]
         # hysteresis: once drinking/eating started, go on until full
