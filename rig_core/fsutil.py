@@ -38,3 +38,14 @@ def ensure_writable_dir(path: Path, what: str = "output") -> Path:
             "choose a path you can write to with --out",
         ) from exc
     return path
+
+
+def read_json(path: Path, fix: str) -> Any:
+    """A JSON file, or one clear RigError naming the file and the fix when it is missing or corrupt."""
+    path = Path(path)
+    if not path.exists():
+        raise RigError(f"{path} does not exist", fix)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RigError(f"{path} is corrupt ({exc.__class__.__name__})", fix) from exc

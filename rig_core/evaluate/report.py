@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from rig_core.errors import RigError  # noqa: E402
-from rig_core.fsutil import atomic_write_text  # noqa: E402
+from rig_core.fsutil import atomic_write_text, read_json  # noqa: E402
 
 
 def _pct(x: float | None) -> str:
@@ -145,10 +144,7 @@ def load_result(path: Path) -> dict[str, Any]:
     f = Path(path) / "eval.json" if Path(path).is_dir() else Path(path)
     if not f.exists():
         raise RigError(f"no evaluation at {path} (no eval.json)", "pass directories written by rig evaluate --out")
-    try:
-        return json.loads(f.read_text())
-    except json.JSONDecodeError as exc:
-        raise RigError(f"{f} is corrupt", "re-run rig evaluate") from exc
+    return read_json(f, "re-run rig evaluate")
 
 
 def compare(paths: list[Path]) -> list[dict[str, Any]]:

@@ -9,14 +9,12 @@ masked padding, so one forward pass serves every environment.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rig_core.errors import RigError
 from rig_core.model.constrain import SpanMasks, constrained_next
 from rig_core.tokenize.sequence import SequenceBuilder
 
@@ -71,7 +69,7 @@ class RigPolicy:
     def from_checkpoint(cls, path: Path, **kwargs) -> "RigPolicy":
         from rig_core.model.build import quiet_transformers
         from rig_core.model.checkpoint import find_checkpoint
-        from rig_core.train.config import TrainConfig
+        from rig_core.train.config import load_run_config
         from rig_core.train.models import load_trained
         from rig_core.train.setup import load_tokenizers
 
@@ -79,13 +77,7 @@ class RigPolicy:
         path = Path(path)
         ckpt = find_checkpoint(path)
         run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else path
-        cfg_path = run / "config.json"
-        if not cfg_path.exists():
-            raise RigError(f"{path} is not a rig run (no config.json beside its checkpoints)",
-                           "pass a run directory written by rig train")
-        doc = json.loads(cfg_path.read_text())
-        doc.pop("command", None)
-        cfg = TrainConfig.from_dict(doc)
+        cfg = load_run_config(run)
         tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
         model = load_trained(cfg, ckpt / "model", trainable=False)
         policy = cls(model, tok, image_tok, cfg.context, stage=cfg.stage, **kwargs)

@@ -16,6 +16,7 @@ from typing import Iterable
 import numpy as np
 
 from rig_core.errors import RigError
+from rig_core.fsutil import read_json
 
 SEQUENCE_FORMAT = 1
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<task>", "</task>", "<obs>", "</obs>", "<think>", "</think>",
@@ -101,10 +102,7 @@ class RigTokenizer:
         meta_path = directory / RIG_JSON
         if not meta_path.exists():
             raise RigError(f"{directory} has no {RIG_JSON}: not a rig tokenizer", "point at a checkpoint's tokenizer/")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise RigError(f"{meta_path} is corrupt", "re-create the checkpoint with rig train") from exc
+        meta = read_json(meta_path, "re-create the checkpoint with rig train")
         if meta.get("sequence_format") != SEQUENCE_FORMAT:
             raise RigError(f"{directory} uses sequence format {meta.get('sequence_format')}, this rig reads "
                            f"{SEQUENCE_FORMAT}", "use the rig version that trained it, or retrain")

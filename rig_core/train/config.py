@@ -107,3 +107,15 @@ def train_config(recipe: str, overrides: dict[str, Any]) -> TrainConfig:
     if doc.get("base"):
         doc["model"] = "base"
     return TrainConfig.from_dict(doc).validate()
+
+
+def load_run_config(run: Path) -> TrainConfig:
+    """The configuration a run was started with (its config.json)."""
+    from rig_core.fsutil import read_json
+
+    run = Path(run)
+    if not (run / "config.json").exists():
+        raise RigError(f"{run} is not a rig run (no config.json)", "pass the --out directory of an earlier rig train")
+    doc = read_json(run / "config.json", "restore it, or start a new run")
+    doc.pop("command", None)
+    return TrainConfig.from_dict(doc).validate()

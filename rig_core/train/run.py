@@ -15,7 +15,7 @@ from rig_core.errors import RigError
 from rig_core.model.build import quiet_transformers
 from rig_core.fsutil import atomic_write_json, atomic_write_text, ensure_writable_dir
 from rig_core.tokenize.sequence import SequenceBuilder
-from rig_core.train.config import TrainConfig
+from rig_core.train.config import TrainConfig, load_run_config
 from rig_core.train.data import check_training_data, encode_dataset
 from rig_core.train.loop import Trainer
 from rig_core.train.models import build_model, load_trained, memory_report
@@ -137,15 +137,7 @@ def resume_train(run_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
 
     quiet_transformers()
     run = Path(run_dir)
-    cfg_path = run / "config.json"
-    if not cfg_path.exists():
-        raise RigError(f"{run} is not a rig run (no config.json)", "pass the --out directory of an earlier rig train")
-    try:
-        doc = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise RigError(f"{cfg_path} is corrupt", "restore it, or start a new run") from exc
-    doc.pop("command", None)
-    cfg = TrainConfig.from_dict(doc).validate()
+    cfg = load_run_config(run)
     clean_partial(run)
     ckpt = load_checkpoint(run)
     tok, image_tok, meta = load_tokenizers(ckpt["tokenizer_dir"])
