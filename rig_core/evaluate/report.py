@@ -76,7 +76,8 @@ def plots(r: dict[str, Any], out: Path) -> list[Path]:
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("success (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(f"success per task, 95% Wilson intervals ({first['tasks'][names[0]]['episodes']} episodes each)")
+    ax.set_title(f"success per task, 95% Wilson intervals\n({first['tasks'][names[0]]['episodes']} episodes each)",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "success.png", dpi=120)
     plt.close(fig)
