@@ -174,10 +174,20 @@ class RigPolicy:
             out.append(nxt)
             last = k + 1 == self.image_tok.tokens_per_frame
             if not last:
-                logits = self._feed([[t] for t in nxt.tolist()])
+                logits = self._feed_one(nxt)
             elif then is not None:
                 logits = self._feed([[t, *then] for t in nxt.tolist()])
         return torch.stack(out, 1).cpu().numpy(), logits
+
+    def _feed_one(self, ids: torch.Tensor) -> torch.Tensor:
+        """Fast path: every row takes exactly one token (image spans)."""
+        ids = ids.to(self.device)[:, None]
+        pos = (self._pos + 1)[:, None]
+        self._attn = torch.cat([self._attn, torch.ones_like(ids)], dim=1)
+        out = self.model(input_ids=ids, attention_mask=self._attn, position_ids=pos, use_cache=True,
+                         **{_CACHE_ARG: self._past})
+        self._past, self._pos = _cache_of(out), pos[:, -1]
+        return out.logits[:, -1]
 
     @torch.no_grad()
     def act(self, frames: np.ndarray, forced_actions: list[int | None] | None = None,
