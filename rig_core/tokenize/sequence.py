@@ -54,6 +54,15 @@ class SequenceBuilder:
         self.tok = tok
         self.tpf = tokens_per_frame
         self.s = tok.special
+        self._memo: dict[str, list[int]] = {}  # texts repeat a lot: tokenize each once
+
+    def _text_ids(self, text: str) -> list[int]:
+        ids = self._memo.get(text)
+        if ids is None:
+            ids = self.tok.text(text)
+            if len(self._memo) < 100_000:
+                self._memo[text] = ids
+        return ids
 
     # -- pieces -----------------------------------------------------------------------
     def prefix(self, instruction: str) -> Piece:
@@ -78,7 +87,7 @@ class SequenceBuilder:
 
     def step(self, obs_codes: np.ndarray, text: str, action_index: int, next_codes: np.ndarray) -> Piece:
         """One real step: observe, think, act, imagine the next frame."""
-        return (self.observation(obs_codes).extend(self.think(self.tok.text(text)))
+        return (self.observation(obs_codes).extend(self.think(self._text_ids(text)))
                 .extend(self.act(action_index)).extend(self.imagine(next_codes)))
 
     # -- sizes ------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,9 @@ class SequenceDataset(torch.utils.data.Dataset):
         self._ds: Dataset | None = None
         self._codes: h5py.File | None = None
         self._pid = None
+        self._cache: OrderedDict[int, tuple] = OrderedDict()
+
+    CACHE_EPISODES = 256  # per process: recently used episodes' codes, texts and actions stay in memory
 
     def _open(self) -> None:
         if self._pid != os.getpid():
@@ -98,16 +102,25 @@ class SequenceDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.windows)
 
+    def _episode(self, index: int) -> tuple:
+        """(instruction, codes [T+1, tokens], texts, actions) of an episode, read once and kept a while."""
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        ep = self._ds.episode(index)
+        item = (str(ep.attrs.get("instruction", "")), self._codes[episode_key(index)][()].astype(np.int64),
+                ep.texts("reasoning"), ep.read("actions").astype(np.int64))
+        self._cache[index] = item
+        if len(self._cache) > self.CACHE_EPISODES:
+            self._cache.popitem(last=False)
+        return item
+
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
         self._open()
         w = self.windows[i]
-        ep = self._ds.episode(w.episode)
-        codes = self._codes[episode_key(w.episode)][w.start : w.stop + 1].astype(np.int64)
-        texts = ep["reasoning"][w.start : w.stop]
-        actions = ep["actions"][w.start : w.stop]
-        steps = [(codes[k], t.decode("utf-8") if isinstance(t, bytes) else str(t), int(actions[k]), codes[k + 1])
-                 for k, t in enumerate(texts)]
-        return self.builder.sample(str(ep.attrs.get("instruction", "")), steps, self.max_len)
+        instruction, codes, texts, actions = self._episode(w.episode)
+        steps = [(codes[k], texts[k], int(actions[k]), codes[k + 1]) for k in range(w.start, w.stop)]
+        return self.builder.sample(instruction, steps, self.max_len)
 
 
 def collate(samples: list[dict[str, np.ndarray]], pad_id: int) -> dict[str, torch.Tensor]:
