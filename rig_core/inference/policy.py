@@ -31,6 +31,22 @@ def _cache_kwarg() -> str:
 _CACHE_ARG = _cache_kwarg()
 
 
+def _keep_last_kwarg() -> dict:
+    """Only the last position's logits are needed (the prefill would otherwise project every position)."""
+    import inspect
+
+    from transformers import LlamaForCausalLM
+
+    params = inspect.signature(LlamaForCausalLM.forward).parameters
+    for name in ("logits_to_keep", "num_logits_to_keep"):
+        if name in params:
+            return {name: 1}
+    return {}
+
+
+_KEEP_LAST = _keep_last_kwarg()
+
+
 def _cache_of(out):
     return getattr(out, "cache", None) if _CACHE_ARG == "cache" else out.past_key_values
 
@@ -115,7 +131,7 @@ class RigPolicy:
             attn[i, n - len(r):] = 1
         ids, attn = ids.to(self.device), attn.to(self.device)
         pos = (attn.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True)
+        out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, **_KEEP_LAST)
         self._past, self._attn, self._pos = _cache_of(out), attn, pos[:, -1]
         return out.logits[:, -1]
 
