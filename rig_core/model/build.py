@@ -9,15 +9,15 @@ import torch
 
 from rig_core.errors import RigError
 
-# Llama-style presets for models trained from scratch (parameter counts for a ~5k vocabulary
-# with tied embeddings: tiny ~0.4M, small ~15M, base ~50M).
-SIZES: dict[str, dict[str, int]] = {
+# Llama-style presets for models trained from scratch. Parameter counts for a 6,000-token vocabulary:
+# tiny 0.49M (CI), small 14.7M (embeddings 2.3M of it, tied), base 52.0M (untied embeddings and head).
+SIZES: dict[str, dict[str, int | bool]] = {
     "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                 intermediate_size=192),
+                 intermediate_size=192, tie_word_embeddings=True),
     "small": dict(hidden_size=384, num_hidden_layers=7, num_attention_heads=6, num_key_value_heads=6,
-                  intermediate_size=1024),
+                  intermediate_size=1024, tie_word_embeddings=True),
     "base": dict(hidden_size=576, num_hidden_layers=12, num_attention_heads=9, num_key_value_heads=3,
-                 intermediate_size=1536),
+                 intermediate_size=1664, tie_word_embeddings=False),
 }
 
 
@@ -31,19 +31,30 @@ def quiet_transformers() -> None:
 
 def build_scratch(size: str, vocab_size: int, max_positions: int, pad_token_id: int, bos_token_id: int,
                   eos_token_id: int):
+    """A freshly initialised Llama-style causal LM of one of the ``SIZES`` (SDPA attention)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     if size not in SIZES:
         raise RigError(f"unknown model size '{size}'", f"choose one of: {', '.join(SIZES)}")
+    if vocab_size < 2 or max_positions < 1:
+        raise RigError(f"a model needs a vocabulary and a context (got vocab {vocab_size}, context {max_positions})",
+                       "train the tokenizer first and give --context a positive length")
+    for name, tid in (("pad", pad_token_id), ("bos", bos_token_id), ("eos", eos_token_id)):
+        if tid is not None and not 0 <= tid < vocab_size:
+            raise RigError(f"the {name} token id {tid} is outside the vocabulary (size {vocab_size})",
+                           "rebuild the tokenizer so its special tokens are part of the vocabulary")
     cfg = LlamaConfig(vocab_size=vocab_size, max_position_embeddings=max_positions, pad_token_id=pad_token_id,
-                      bos_token_id=bos_token_id, eos_token_id=eos_token_id, tie_word_embeddings=True,
-                      rms_norm_eps=1e-5, attention_dropout=0.0, rope_theta=10000.0, **SIZES[size])
+                      bos_token_id=bos_token_id, eos_token_id=eos_token_id, rms_norm_eps=1e-5,
+                      attention_dropout=0.0, rope_theta=10000.0, **SIZES[size])
     cfg._attn_implementation = "sdpa"
     return LlamaForCausalLM(cfg)
 
 
 def _check_base(path: str) -> Path:
-    p = Path(path)
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise RigError(f"the base model {path} does not exist",
+                       "pass a local directory saved with save_pretrained (rig never downloads weights)")
     if not p.is_dir() or not (p / "config.json").exists():
         raise RigError(f"{path} is not a local Hugging Face model directory (no config.json)",
                        "pass the directory of a model saved with save_pretrained; rig never downloads weights")
@@ -103,48 +114,79 @@ def wrap_lora(model, r: int = 16, alpha: int = 32, dropout: float = 0.05, target
     return get_peft_model(model, lora_config(r, alpha, dropout, target_modules))
 
 
-def _bnb_config():
+def _compute_dtype() -> torch.dtype:
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _bnb_config(compute_dtype: torch.dtype | None = None):
     try:
         import bitsandbytes  # noqa: F401
         from transformers import BitsAndBytesConfig
-    except ImportError as exc:
-        raise RigError("QLoRA needs bitsandbytes", "pip install 'bitsandbytes>=0.45'") from exc
-    dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
+    except Exception as exc:  # ImportError, or a build that fails while loading its native library
+        raise RigError(f"QLoRA needs a working bitsandbytes ({exc.__class__.__name__}: {_first_line(exc)})",
+                       "pip install -U bitsandbytes (current releases run on the CPU too), or train with --lora") from exc
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_compute_dtype=compute_dtype or _compute_dtype(),
                               bnb_4bit_use_double_quant=True)
 
 
 def load_qlora(path: str, new_tokens: list[str], r: int = 16, alpha: int = 32, lora: bool = True,
-               tokenizer_dir: str | Path | None = None):
-    """The base in 4-bit NF4 (bitsandbytes), prepared for k-bit training, plus LoRA."""
+               tokenizer_dir: str | Path | None = None, dropout: float = 0.05, target_modules=None,
+               compute_dtype: torch.dtype | None = None):
+    """The base in 4-bit NF4 (bitsandbytes), prepared for k-bit training, plus LoRA (unless ``lora=False``).
+
+    Works on a CUDA GPU and, with bitsandbytes >= 0.45, on the CPU (slowly: for tests and small bases)."""
     from peft import prepare_model_for_kbit_training
 
     device_map = {"": 0} if torch.cuda.is_available() else {"": "cpu"}
     try:
         model, hf = load_base(path, new_tokens, str(tokenizer_dir) if tokenizer_dir else None,
-                              quantization_config=_bnb_config(), device_map=device_map)
+                              quantization_config=_bnb_config(compute_dtype), device_map=device_map)
     except RigError:
         raise
     except Exception as exc:  # bitsandbytes raises plain errors when it cannot run on the device
-        raise RigError(f"4-bit loading failed on this device ({exc.__class__.__name__}: {exc})",
-                       "install a bitsandbytes build for this device, or train with --lora instead") from exc
+        raise RigError(f"4-bit loading failed on this device ({exc.__class__.__name__}: {_first_line(exc)})",
+                       "install a bitsandbytes build for this device (pip install -U bitsandbytes), "
+                       "or train with --lora instead") from exc
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    return (wrap_lora(model, r, alpha) if lora else model), hf
+    return (wrap_lora(model, r, alpha, dropout, target_modules) if lora else model), hf
 
 
 def count_parameters(model) -> tuple[int, int]:
-    total = sum(p.numel() for p in model.parameters())
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """(total, trainable) parameters. A 4-bit layer counts its packed storage (two weights a byte)."""
+    total = trainable = 0
+    for p in model.parameters():
+        n = p.numel() * (2 if p.dtype == torch.uint8 else 1)
+        total += n
+        trainable += n if p.requires_grad else 0
     return total, trainable
 
 
-def estimate_memory(model, batch_size: int, seq_len: int, dtype: str = "no") -> dict[str, Any]:
-    """A rough training-memory estimate: weights, gradients, AdamW state and activations (bytes)."""
-    total, trainable = count_parameters(model)
-    act_bytes = 2 if dtype in ("bf16", "fp16") else 4
+# Optimizer state per trainable parameter, in bytes (fp32 moments).
+OPTIMIZER_BYTES = {"adamw": 8, "adam": 8, "adamw8bit": 2, "sgd": 4, "adafactor": 4}
+
+
+def estimate_memory(model, batch_size: int, seq_len: int, dtype: str = "no", optimizer: str = "adamw",
+                    ) -> dict[str, Any]:
+    """A rough training-memory estimate in bytes: weights, gradients, optimizer state and activations.
+
+    ``dtype`` is the mixed-precision mode ("no", "bf16", "fp16") or a torch dtype name; activations are
+    kept per layer (no gradient checkpointing) and the logits twice in fp32 (softmax + its gradient)."""
+    if optimizer not in OPTIMIZER_BYTES:
+        raise RigError(f"unknown optimizer '{optimizer}'", f"choose one of: {', '.join(OPTIMIZER_BYTES)}")
+    act_bytes = 2 if str(dtype).replace("torch.", "") in ("bf16", "fp16", "bfloat16", "float16") else 4
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    grads = trainable * 4
-    optimizer = trainable * 8
+    weights += sum(b.numel() * b.element_size() for b in model.buffers())
+    grads = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    optim = trainable * OPTIMIZER_BYTES[optimizer]
     cfg = model.config
     hidden = getattr(cfg, "hidden_size", 512)
     layers = getattr(cfg, "num_hidden_layers", 8)
@@ -152,5 +194,5 @@ def estimate_memory(model, batch_size: int, seq_len: int, dtype: str = "no") -> 
     vocab = getattr(cfg, "vocab_size", 32000)
     tokens = batch_size * seq_len
     activations = tokens * layers * (10 * hidden + 3 * inter) * act_bytes + tokens * vocab * 4 * 2
-    return {"weights_bytes": weights, "grads_bytes": grads, "optimizer_bytes": optimizer,
-            "activations_bytes": activations, "total_bytes": weights + grads + optimizer + activations}
+    return {"weights_bytes": weights, "grads_bytes": grads, "optimizer_bytes": optim,
+            "activations_bytes": activations, "total_bytes": weights + grads + optim + activations}

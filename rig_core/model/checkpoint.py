@@ -96,9 +96,45 @@ def load_state(directory: Path) -> dict[str, Any]:
     return _restore(doc, tensors)
 
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+def find_pickles(directory: Path) -> list[Path]:
+    """Files under ``directory`` whose suffix suggests a pickle (a rig checkpoint must have none)."""
+    return sorted(f for f in Path(directory).rglob("*") if f.is_file() and f.suffix.lower() in PICKLE_SUFFIXES)
+
+
+def _point_last(root: Path, name: str) -> None:
+    """Make ``checkpoints/last`` name ``name`` atomically: a symlink, or a text file where symlinks fail."""
+    tmp = root / f".last.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    try:
+        os.symlink(name, tmp)
+    except (OSError, NotImplementedError):
+        tmp.write_text(name + "\n")
+    last = root / "last"
+    if last.is_dir() and not last.is_symlink():  # never clobber a real directory named 'last'
+        raise RigError(f"{last} is a directory, not a link", "move it away; rig keeps checkpoints/last as a link")
+    os.replace(tmp, last)
+
+
+def _last_name(root: Path) -> str | None:
+    last = root / "last"
+    if last.is_symlink():
+        return os.readlink(last).rstrip("/").split("/")[-1]
+    if last.is_file():
+        return last.read_text().strip() or None
+    return None
+
+
 def save_checkpoint(run_dir: Path, step: int, model, write_tokenizer: Callable[[Path], None] | None,
                     state: dict[str, Any], keep_last: int = 3) -> Path:
-    """Write checkpoints/<step> atomically (temp dir, then rename) and point ``last`` at it."""
+    """Write checkpoints/<step:06d> atomically (temp dir, then rename) and point ``last`` at it.
+
+    ``model/`` is the Hugging Face layout (``save_pretrained``, safetensors; a peft model writes its
+    adapter), ``tokenizer/`` is whatever ``write_tokenizer(dir)`` writes, ``state/`` holds ``state``
+    (optimizer/scheduler state dicts, data position, ...) plus the RNG states, as safetensors + JSON.
+    Only the newest ``keep_last`` checkpoints are kept (0 or less keeps all)."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     name = f"{step:06d}"
@@ -109,27 +145,37 @@ def save_checkpoint(run_dir: Path, step: int, model, write_tokenizer: Callable[[
         write_tokenizer(tmp / "tokenizer")
     save_state(tmp / "state", state)
     final = root / name
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    link = root / f".last.{os.getpid()}.tmp"
-    link.unlink(missing_ok=True)
-    os.symlink(name, link)
-    os.replace(link, root / "last")
-    steps = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and p.name.isdigit())
-    for old in steps[:-keep_last] if keep_last > 0 else []:
-        shutil.rmtree(old)
+    if final.exists():  # re-saving a step: move the old one aside first, so a crash leaves one or the other
+        old = root / f".{name}.old.{os.getpid()}.tmp"
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    _point_last(root, name)
+    if keep_last > 0:
+        steps = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and p.name.isdigit())
+        for old in steps[:-keep_last]:
+            if old.name != name:
+                shutil.rmtree(old)
     return final
 
 
 def find_checkpoint(path: Path) -> Path:
     """A checkpoint directory from a run directory (its ``last``) or a checkpoint directory itself."""
     path = Path(path)
+    if not path.exists():
+        raise RigError(f"{path} does not exist", "pass a run directory (runs/<name>) or one of its checkpoints")
     if (path / "model").is_dir() and (path / "state").is_dir():
         return path
-    last = path / "checkpoints" / "last"
-    if last.exists():
-        return last.resolve()
+    root = path / "checkpoints"
+    name = _last_name(root)
+    if name is not None:
+        ckpt = root / name
+        if not ckpt.is_dir():
+            raise RigError(f"{root / 'last'} points at {name}, which is missing",
+                           f"point it at an existing checkpoint (ln -sfn <step> {root / 'last'}) or retrain")
+        return ckpt
     raise RigError(f"no checkpoint in {path}", "train first (rig train), or pass a run with checkpoints/last")
 
 
@@ -144,28 +190,75 @@ def clean_partial(run_dir: Path) -> None:
                 tmp.unlink(missing_ok=True)
 
 
+def _check_safetensors(path: Path, ckpt: Path) -> None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            fh.keys()
+        if path.stat().st_size < 8:
+            raise ValueError("too short")
+    except Exception as exc:  # safetensors' own error type for a damaged header
+        raise RigError(f"the weights file {path} is corrupt ({exc.__class__.__name__})",
+                       f"resume from an earlier checkpoint than {ckpt.name}, or retrain") from exc
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint of a run (its ``last``) or a checkpoint directory: paths and the restored state.
+
+    Returns ``{"dir", "model_dir", "tokenizer_dir", "state"}``; ``state`` is the dict given to
+    ``save_checkpoint`` plus ``"rng"``. Raises one RigError for a foreign or damaged checkpoint."""
     ckpt = find_checkpoint(path)
     model_dir, tok_dir = ckpt / "model", ckpt / "tokenizer"
-    if not ((model_dir / "config.json").exists() or (model_dir / "adapter_config.json").exists()):
-        raise RigError(f"{ckpt} has no model in the Hugging Face layout", "this is not a rig checkpoint")
+    fix = "this is not a rig checkpoint: pass a run directory written by rig train, or retrain"
+    if (model_dir / "adapter_config.json").exists():
+        weights = [model_dir / "adapter_model.safetensors"]
+    elif (model_dir / "config.json").exists():
+        index = model_dir / "model.safetensors.index.json"
+        weights = [model_dir / "model.safetensors"] if not index.exists() else \
+            [model_dir / f for f in sorted(set(_read_json(index, ckpt).get("weight_map", {}).values()))]
+    else:
+        raise RigError(f"{ckpt} has no model in the Hugging Face layout", fix)
+    for w in weights:
+        if not w.exists():
+            raise RigError(f"{ckpt} has no weights file {w.name} (a pickle-only or partial checkpoint?)", fix)
+        _check_safetensors(w, ckpt)
     return {"dir": ckpt, "model_dir": model_dir, "tokenizer_dir": tok_dir, "state": load_state(ckpt / "state")}
 
 
+def _read_json(path: Path, ckpt: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RigError(f"{path} is corrupt ({exc.__class__.__name__})",
+                       f"resume from an earlier checkpoint than {ckpt.name}, or retrain") from exc
+
+
+def _part(state: dict[str, Any], key: str) -> Any:
+    if key not in state:
+        raise RigError(f"the checkpoint's training state has no {key}",
+                       "it was not written by rig train: resume from another checkpoint, or retrain")
+    return state[key]
+
+
 def restore_optimizer(optimizer, state: dict[str, Any]) -> None:
-    optimizer.load_state_dict(state["optimizer"])
+    try:
+        optimizer.load_state_dict(_part(state, "optimizer"))
+    except (ValueError, KeyError) as exc:
+        raise RigError(f"the saved optimizer state does not fit this model ({exc})",
+                       "resume with the same model settings the run was trained with") from exc
 
 
 def restore_scheduler(scheduler, state: dict[str, Any]) -> None:
-    scheduler.load_state_dict(state["scheduler"])
+    scheduler.load_state_dict(_part(state, "scheduler"))
 
 
 def restore_rng(state: dict[str, Any]) -> None:
-    rng = state["rng"]
+    """Put Python's, NumPy's and torch's (CPU, and CUDA when present) random generators back."""
+    rng = _part(state, "rng")
     py = rng["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
-    np_state = rng["numpy"]
-    np.random.set_state(tuple(np_state))
+    np.random.set_state(tuple(rng["numpy"]))
     torch.set_rng_state(rng["torch"])
-    if "cuda" in rng and torch.cuda.is_available():
+    if "cuda" in rng and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(rng["cuda"])

@@ -15,8 +15,27 @@ from rig_core.tokenize.vocab import RigTokenizer
 def mask_of(vocab_size: int, allowed: Iterable[int], device=None) -> torch.Tensor:
     """A boolean [vocab] mask, True where a token is allowed."""
     m = torch.zeros(vocab_size, dtype=torch.bool, device=device)
-    m[torch.as_tensor(list(allowed), dtype=torch.long, device=device)] = True
+    ids = torch.as_tensor(list(allowed), dtype=torch.long, device=device)
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab_size):
+        raise ValueError(f"token ids must lie in [0, {vocab_size}), got {int(ids.min())}..{int(ids.max())}")
+    m[ids] = True
     return m
+
+
+def action_mask(vocab_size: int, action_ids: Iterable[int], device=None) -> torch.Tensor:
+    """Only the action tokens (the content of an <act> span)."""
+    return mask_of(vocab_size, action_ids, device)
+
+
+def image_mask(vocab_size: int, image_id_range: range | tuple[int, int], device=None) -> torch.Tensor:
+    """Only the image tokens: ``range(first, stop)`` or ``(first, stop)`` with stop exclusive."""
+    lo, hi = (image_id_range.start, image_id_range.stop) if isinstance(image_id_range, range) else image_id_range
+    return mask_of(vocab_size, range(lo, hi), device)
+
+
+def text_mask(vocab_size: int, disallowed_ids: Iterable[int], device=None) -> torch.Tensor:
+    """Every token except ``disallowed_ids`` (rig's special, action and image tokens)."""
+    return ~mask_of(vocab_size, disallowed_ids, device)
 
 
 class SpanMasks:
@@ -40,19 +59,59 @@ class SpanMasks:
 
 def constrained_next(logits: torch.Tensor, mask: torch.Tensor, temperature: float = 0.0,
                      generator: torch.Generator | None = None) -> torch.Tensor:
-    """The next token of each row of ``logits`` [B, V] among the allowed ones: argmax, or a sample."""
-    logits = logits.float().masked_fill(~mask, float("-inf"))
+    """The next token of each row of ``logits`` [B, V] among the allowed ones: argmax, or a sample.
+
+    ``mask`` is [V] (one constraint for the batch) or [B, V] (one per row)."""
+    logits = logits.float().masked_fill(~_fit(mask, logits.shape[-1], logits.device), float("-inf"))
     if temperature <= 0:
         return logits.argmax(-1)
     probs = torch.softmax(logits / temperature, dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-class AllowedTokens(LogitsProcessor):
-    """A ``transformers`` logits processor for ``model.generate``: everything outside ``mask`` is -inf."""
+def constrained_argmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The most likely allowed token of each row of ``logits`` [B, V]."""
+    return constrained_next(logits, mask)
 
-    def __init__(self, mask: torch.Tensor):
-        self.mask = mask
+
+def constrained_sample(logits: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """An allowed token per row, sampled at ``temperature`` (0 = argmax) with an optional generator."""
+    return constrained_next(logits, mask, temperature, generator)
+
+
+def _fit(mask: torch.Tensor, width: int, device) -> torch.Tensor:
+    """``mask`` on ``device`` with its last dimension cut or padded (with False) to ``width``."""
+    mask = mask.to(device=device, dtype=torch.bool)
+    n = mask.shape[-1]
+    if n > width:
+        return mask[..., :width]
+    if n < width:  # rows past the tokenizer (an embedding padded to a multiple) are never allowed
+        pad = torch.zeros(*mask.shape[:-1], width - n, dtype=torch.bool, device=device)
+        return torch.cat([mask, pad], dim=-1)
+    return mask
+
+
+class AllowedTokens(LogitsProcessor):
+    """A ``transformers`` logits processor for ``model.generate``: every token not allowed gets -inf.
+
+    ``allowed`` is a boolean [V] mask or a list/tensor of allowed token ids; the mask is built once
+    and kept on the scores' device, so each step is one ``masked_fill``."""
+
+    def __init__(self, allowed: torch.Tensor | Iterable[int]):
+        if isinstance(allowed, torch.Tensor) and allowed.dtype == torch.bool:
+            self.mask = allowed
+            self._ids = None
+        else:
+            self._ids = torch.as_tensor(list(allowed) if not isinstance(allowed, torch.Tensor) else allowed,
+                                        dtype=torch.long).flatten()
+            if self._ids.numel() == 0:
+                raise ValueError("AllowedTokens needs at least one allowed token")
+            self.mask = mask_of(int(self._ids.max()) + 1, self._ids.tolist())
+        self._cache: tuple[int, torch.device, torch.Tensor] | None = None
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        return scores.masked_fill(~self.mask.to(scores.device)[: scores.shape[-1]], float("-inf"))
+        width, device = scores.shape[-1], scores.device
+        if self._cache is None or self._cache[0] != width or self._cache[1] != device:
+            self._cache = (width, device, _fit(self.mask, width, device))
+        return scores.masked_fill(~self._cache[2], float("-inf"))
