@@ -43,3 +43,26 @@ def tiny_checkpoint(reasoned_dataset, tmp_path_factory) -> Path:
                                 "eval_every": 12, "codebook_size": 64, "text_vocab": 300})
     run_train(cfg, quiet=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def base_model_dir(tmp_path_factory):
+    """A tiny local 'base model' with its own tokenizer, made here (nothing is downloaded)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    d = tmp_path_factory.mktemp("base") / "tiny-llm"
+    t = Tokenizer(models.BPE())
+    t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    t.decoder = decoders.ByteLevel()
+    t.train_from_iterator(["a tree is to the left so I move left"] * 50,
+                          trainers.BpeTrainer(vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                              special_tokens=["<s>", "</s>"]))
+    tok = PreTrainedTokenizerFast(tokenizer_object=t, bos_token="<s>", eos_token="</s>")
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, intermediate_size=128, max_position_embeddings=1024))
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    return d

@@ -36,25 +36,9 @@ def _tiny(vocab: int = 64):
 
 
 @pytest.fixture(scope="module")
-def base_dir(tmp_path_factory):
-    """A tiny local 'base model' (Llama + a byte-level BPE PreTrainedTokenizerFast), saved with save_pretrained."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    d = tmp_path_factory.mktemp("base") / "tiny-llm"
-    t = Tokenizer(models.BPE())
-    t.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    t.decoder = decoders.ByteLevel()
-    t.train_from_iterator(["a tree is to the left so I move left to get wood"] * 20,
-                          trainers.BpeTrainer(vocab_size=290, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                              special_tokens=["<s>", "</s>"]))
-    tok = PreTrainedTokenizerFast(tokenizer_object=t, bos_token="<s>", eos_token="</s>")
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=2,
-                                         num_attention_heads=4, intermediate_size=128, max_position_embeddings=128))
-    model.save_pretrained(d)
-    tok.save_pretrained(d)
-    return d
+def base_dir(base_model_dir):
+    """The tiny local base model of conftest.py."""
+    return base_model_dir
 
 
 def _assert_no_pickles(directory):

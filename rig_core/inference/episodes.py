@@ -91,16 +91,14 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
     active = list(range(n))
     while active:
         if base:
-            outs = [(base.agents[i].act(obs[i]), "", None) for i in active]
+            outs = [(base.agents[i].act(obs[i]), "", None, True, "") for i in active]
         else:
             steps = policy.act(np.stack([obs[i].frame for i in active]), rows=active, lookahead=test_time_steps)
             outs = [(o.action, o.thought, policy.decode_frames(o.imagined_codes[None])[0], o.think_closed, o.review)
                     for o in steps]
         still = []
         for k, i in enumerate(active):
-            action, thought, imagined = outs[k][0], outs[k][1], outs[k][2]
-            valid = outs[k][3] if len(outs[k]) > 3 else True
-            review = outs[k][4] if len(outs[k]) > 4 else ""
+            action, thought, imagined, valid, review = outs[k]  # a baseline never thinks, so it is always valid
             expert_action = experts.agents[i].act(obs[i]) if experts else None
             frame = obs[i].frame
             obs[i], reward, term, trunc, info = envs[i].step(int(action))

@@ -29,6 +29,18 @@ def lr_lambda(warmup: int, total: int):
     return f
 
 
+def _add_spans(parts: dict[str, list[float]], spans: dict[str, tuple[float, int]]) -> None:
+    """Accumulate per-span (loss sum, token count) pairs."""
+    for k, (total, count) in spans.items():
+        acc = parts.setdefault(k, [0.0, 0])
+        acc[0] += total
+        acc[1] += count
+
+
+def _span_means(parts: dict[str, list[float]]) -> dict[str, float]:
+    return {f"loss_{k}": total / count for k, (total, count) in parts.items()}
+
+
 class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, prepared: Prepared, model, accelerator, quiet: bool):
         self.cfg, self.run, self.p, self.quiet = cfg, Path(run_dir), prepared, quiet
@@ -82,15 +94,12 @@ class Trainer:
             loss, n, sp = token_losses(logits, batch["labels"], batch["spans"])
             total += float(loss) * n
             count += n
-            for k, (s, c) in sp.items():
-                parts.setdefault(k, [0.0, 0])
-                parts[k][0] += s
-                parts[k][1] += c
+            _add_spans(parts, sp)
             c_, a_ = action_accuracy(logits, batch["labels"], self.action_ids)
             correct, acts = correct + c_, acts + a_
         self.model.train()
         out = {"split": "val", "step": self.step, "loss": total / max(count, 1)}
-        out.update({f"loss_{k}": s / c for k, (s, c) in parts.items()})
+        out.update(_span_means(parts))
         out["action_acc"] = correct / acts if acts else None
         return out
 
@@ -105,6 +114,7 @@ class Trainer:
         self.model.train()
         stream = self._micro_batches()
         last_eval: dict[str, Any] = {}
+        rec: dict[str, Any] | None = None  # stays None when a resumed run has no step left
         with progress("train", cfg.max_steps, done=self.step, quiet=self.quiet or not self.acc.is_main_process,
                       rate_field="tokens", rate_unit="tok/s") as rep:
             while self.step < cfg.max_steps:
@@ -114,7 +124,7 @@ class Trainer:
                 parts: dict[str, list[float]] = {}
                 for _ in range(cfg.grad_accum):
                     td = time.perf_counter()
-                    self.epoch_now, next_batch, batch = next(stream)
+                    epoch, next_batch, batch = next(stream)
                     batch = {k: v.to(self.acc.device) for k, v in batch.items()}
                     tc = time.perf_counter()
                     data_s += tc - td
@@ -125,12 +135,8 @@ class Trainer:
                     compute_s += time.perf_counter() - tc
                     loss_sum += float(loss.detach()) * n
                     tokens += int(batch["attention_mask"].sum())
-                    for k, (s, c) in sp.items():
-                        parts.setdefault(k, [0.0, 0])
-                        parts[k][0] += s
-                        parts[k][1] += c
-                    self.batch = next_batch
-                    self.epoch = self.epoch_now
+                    _add_spans(parts, sp)
+                    self.epoch, self.batch = epoch, next_batch
                 tc = time.perf_counter()
                 if cfg.max_grad_norm:
                     self.acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
@@ -145,7 +151,7 @@ class Trainer:
                        "loss": loss_sum / n_lab, "lr": self.scheduler.get_last_lr()[0], "tokens": tokens,
                        "tokens_per_s": tokens / max(time.perf_counter() - t0, 1e-9),
                        "data_s": data_s, "compute_s": compute_s}
-                rec.update({f"loss_{k}": s / c for k, (s, c) in parts.items()})
+                rec.update(_span_means(parts))
                 self.log(rec)
                 rep.add("tokens", tokens)
                 rep.advance(1)
@@ -156,7 +162,7 @@ class Trainer:
                         self.log(last_eval)
                 if self.step % cfg.save_every == 0 or self.step == cfg.max_steps:
                     save(self)
-        return {"step": self.step, "train_loss": rec["loss"] if self.step else None, "val": last_eval,
+        return {"step": self.step, "train_loss": rec["loss"] if rec else None, "val": last_eval,
                 "tokens_seen": self.tokens_seen}
 
     # -- state ------------------------------------------------------------------------
