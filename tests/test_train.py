@@ -83,6 +83,9 @@ def test_resume_matches_an_uninterrupted_run(tiny_run, tmp_path):
     assert [x[:2] for x in a] == [x[:2] for x in b]
     for (_, _, la), (_, _, lb) in zip(a, b):
         assert abs(la - lb) < 1e-5
+    again = rig("train", "--resume", copy, "--json")  # a finished run resumes to nothing left to do
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["steps"] == 40 and len(metrics(copy)) == len(b)
 
 
 def test_kill_minus_9_then_resume(reasoned_dataset, tmp_path):
