@@ -9,17 +9,29 @@ import typer
 
 from rig_cli.common import command_line, handle_errors, print_json
 from rig_core.annotate.augment import ReasonConfig, run_reason
+from rig_core.collect.runner import CollectInterrupted
+from rig_core.config import ReviewConfig
 from rig_core.errors import RigError
-from rig_core.viz.tables import print_reason_summary
+from rig_core.ui import console
+from rig_core.viz.tables import print_reason_summary, print_review_summary
 
 
 @handle_errors
 def augment(
-    stage: str = typer.Option(..., "--stage", help="What to add: reason (reasoning text per step)."),
+    stage: str = typer.Option(..., "--stage", help="What to add: reason (reasoning text per step) or review "
+                              "(roll out a RIG-basic checkpoint; the expert judges its imagined proposals)."),
     data: Path = typer.Option(..., "--data", help="Input dataset (never modified)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output dataset directory."),
+    checkpoint: Optional[Path] = typer.Option(None, help="[review] RIG-basic run or checkpoint to roll out."),
+    episodes: int = typer.Option(8, help="[review] Episodes to roll out (tasks cycle through the input's)."),
+    horizon: int = typer.Option(3, help="[review] Imagined steps per proposal, each simulated in a fork."),
+    confirm_share: float = typer.Option(0.5, help="[review] Share of confirmations among the selected samples."),
+    follow: str = typer.Option("corrected", help="[review] Action the rollout takes: corrected, policy or expert."),
+    batch: int = typer.Option(8, help="[review] Environments per worker played in lock-step."),
+    max_steps: Optional[int] = typer.Option(None, help="[review] Step limit per episode (default: the task's)."),
     annotator: str = typer.Option("rules", help="rules (default, offline) or vlm (an OpenAI-compatible endpoint)."),
-    seed: int = typer.Option(0, help="Seed of the phrasing choice."),
+    seed: Optional[int] = typer.Option(None, help="Seed (reason: phrasing choice, default 0; review: first world "
+                                       "seed and phrasing, default 500000)."),
     workers: int = typer.Option(1, help="Parallel worker processes (one shard each)."),
     copy_frames: bool = typer.Option(False, "--copy-frames", help="Copy frames instead of linking to the input."),
     model: Optional[str] = typer.Option(None, help="VLM model name (with --annotator vlm)."),
@@ -31,10 +43,26 @@ def augment(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
-    """Write a new dataset with reasoning text for every step (the input is never modified)."""
+    """Write a new dataset: reasoning text for every step, or review samples (the input is never modified)."""
+    if stage == "review":
+        rcfg = ReviewConfig(out=str(out), data=str(data), checkpoint=str(checkpoint or ""), episodes=episodes,
+                            seed=500_000 if seed is None else seed, workers=workers, horizon=horizon,
+                            confirm_share=confirm_share, follow=follow, batch=batch, max_steps=max_steps)
+        from rig_core.review.runner import run_review
+
+        try:
+            summary = run_review(rcfg, command=command_line(), resume=resume, quiet=quiet or json_output)
+        except CollectInterrupted as exc:
+            console.print(f"[yellow]{exc}[/]")
+            raise typer.Exit(code=130) from None
+        if json_output:
+            print_json(summary)
+        elif not quiet:
+            print_review_summary(summary)
+        return
     if stage != "reason":
-        raise RigError(f"unknown stage '{stage}'", "use --stage reason (review data arrives with issue 8)")
-    cfg = ReasonConfig(data=str(data), out=str(out), annotator=annotator, seed=seed, workers=workers,
+        raise RigError(f"unknown stage '{stage}'", "use --stage reason or --stage review")
+    cfg = ReasonConfig(data=str(data), out=str(out), annotator=annotator, seed=seed or 0, workers=workers,
                        copy_frames=copy_frames, model=model, base_url=base_url, api_key_env=api_key_env,
                        cache_dir=str(cache_dir) if cache_dir else None, concurrency=concurrency)
     summary = run_reason(cfg, command=command_line(), resume=resume, quiet=quiet or json_output)

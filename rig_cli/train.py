@@ -14,8 +14,15 @@ from rig_core.viz.tables import print_train_summary
 
 @handle_errors
 def train(
-    stage: str = typer.Option("basic", help="basic (think, act, imagine)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="A dataset with reasoning (rig augment --stage reason)."),
+    stage: str = typer.Option("basic", help="basic (think, act, imagine) or lookahead (review data on a basic run)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="basic: a dataset with reasoning (rig augment --stage "
+                                        "reason); lookahead: a review dataset (rig augment --stage review)."),
+    init: Optional[Path] = typer.Option(None, "--init", help="[lookahead] The RIG-basic run (or checkpoint) to fine-tune."),
+    finetune: Optional[str] = typer.Option(None, help="[lookahead] lora (default: an adapter on the basic model) or full."),
+    basic_data: Optional[Path] = typer.Option(None, help="[lookahead] Basic data to mix in (default: the review input)."),
+    mix_review: Optional[float] = typer.Option(None, help="[lookahead] Share of review samples (default 0.5)."),
+    mix_align: Optional[float] = typer.Option(None, help="[lookahead] Share of imagined-vs-real alignment samples."),
+    mix_basic: Optional[float] = typer.Option(None, help="[lookahead] Share of basic samples."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory, e.g. runs/basic."),
     recipe: str = typer.Option("tiny", help="Named config in recipes/ (tiny, cpu-small, gpu-lora, gpu-qlora) or a YAML file."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory exactly."),
@@ -39,7 +46,8 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
-    """Train RIG-basic: reasoning, action and the imagined next frame as next-token prediction."""
+    """Train RIG-basic (reasoning, action and the imagined next frame as next-token prediction), or
+    RIG-lookahead on review data (--stage lookahead --init BASIC)."""
     from rig_core.train.config import train_config
     from rig_core.train.run import resume_train, run_train
 
@@ -47,7 +55,9 @@ def train(
                      context=context, batch_size=batch_size, grad_accum=grad_accum, lr=lr, max_steps=max_steps,
                      warmup_steps=warmup_steps, eval_every=eval_every, save_every=save_every, seed=seed,
                      codebook_size=codebook_size, text_vocab=text_vocab, num_workers=num_workers,
-                     mixed_precision=mixed_precision)
+                     mixed_precision=mixed_precision, init=str(init) if init else None, finetune=finetune,
+                     basic_data=str(basic_data) if basic_data else None, mix_review=mix_review,
+                     mix_align=mix_align, mix_basic=mix_basic)
     quiet = quiet or json_output
     if resume is not None:
         given = [k for k, v in overrides.items() if v is not None] + (["--data"] if data else []) + (["--out"] if out else [])

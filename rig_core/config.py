@@ -11,8 +11,25 @@ from rig_core.errors import RigError
 RUNTIME_ONLY = {"workers", "quiet", "json_output", "resume", "out"}
 
 
+class ConfigBase:
+    """JSON round trip and the resume check shared by the per-command dataclass configs."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in doc.items() if k in known})
+
+    def differences(self, other) -> dict[str, tuple[Any, Any]]:
+        """Fields (other than runtime-only ones) whose values differ: name -> (self, other)."""
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (a[k], b[k]) for k in a if k not in RUNTIME_ONLY and a[k] != b[k]}
+
+
 @dataclass
-class CollectConfig:
+class CollectConfig(ConfigBase):
     out: str = "datasets/expert"
     env: str = "crafter"
     agent: str = "expert"
@@ -42,15 +59,44 @@ class CollectConfig:
             raise RigError("--oracle applies to the expert agent only", "drop --oracle or use --agent expert")
         return self
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "CollectConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in doc.items() if k in known})
+@dataclass
+class ReviewConfig(ConfigBase):
+    """`rig augment --stage review`: roll out a RIG-basic checkpoint, fork, judge, record review samples."""
 
-    def differences(self, other: "CollectConfig") -> dict[str, tuple[Any, Any]]:
-        """Fields (other than runtime-only ones) whose values differ: name -> (self, other)."""
-        a, b = self.to_dict(), other.to_dict()
-        return {k: (a[k], b[k]) for k in a if k not in RUNTIME_ONLY and a[k] != b[k]}
+    out: str = "datasets/review"
+    data: str = ""  # the input dataset: its tasks are reviewed, its episodes are the basic data of lookahead
+    checkpoint: str = ""
+    env: str = "crafter"
+    episodes: int = 8
+    seed: int = 500_000  # review worlds: apart from collect (0..) and evaluation (1,000,000..)
+    workers: int = 1
+    horizon: int = 3  # imagined steps per proposal (1 + the most test-time steps a review sample covers)
+    confirm_share: float = 0.5
+    follow: str = "corrected"
+    batch: int = 8
+    max_steps: int | None = None
+    episodes_per_shard: int = 8
+
+    def validate(self) -> "ReviewConfig":
+        from rig_core.review.rollout import FOLLOW
+
+        if self.episodes < 1:
+            raise RigError(f"--episodes {self.episodes} must be at least 1", "pass --episodes 1 or more")
+        if self.workers < 1:
+            raise RigError(f"--workers {self.workers} must be at least 1", "pass --workers 1 or more")
+        if self.batch < 1:
+            raise RigError(f"--batch {self.batch} must be at least 1", "pass --batch 1 or more")
+        if not 1 <= self.horizon <= 8:
+            raise RigError(f"--horizon {self.horizon} is outside 1..8", "pass e.g. --horizon 3")
+        if not 0.0 <= self.confirm_share <= 1.0:
+            raise RigError(f"--confirm-share {self.confirm_share} is outside [0, 1]", "pass e.g. 0.5")
+        if self.follow not in FOLLOW:
+            raise RigError(f"unknown --follow '{self.follow}'", f"choose one of: {', '.join(FOLLOW)}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise RigError(f"--max-steps {self.max_steps} must be at least 1", "pass a positive step limit")
+        if not self.checkpoint:
+            raise RigError("--stage review needs --checkpoint", "pass the run directory of rig train --stage basic")
+        if self.seed < 0:
+            raise RigError(f"--seed {self.seed} is negative", "pass a seed of 0 or more")
+        return self

@@ -175,18 +175,19 @@ def test_bad_inputs(tiny_checkpoint, tmp_path):
 
 
 def test_lookahead_decoding_mechanics(tiny_checkpoint):
-    """N imagined steps, then a review and the final action, in the DESIGN §4.3 order (mechanics only:
-    the tiny basic model is not trained for it, so the stage check is bypassed here)."""
+    """N imagined steps, then a review and the final action (mechanics only: the tiny basic model is not
+    trained for it). The history keeps the step in the basic layout with the action actually taken."""
     p = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=4)
-    p.stage = "lookahead"
     env = make_env(length=None)
     p.reset(["Collect wood."])
     out = p.act(env.reset(9).frame[None], lookahead=2)[0]
     s = p.tok.special
     step = p.history[0][-1]
-    assert step.count(s["<imagine>"]) == 3 and step.count(s["<review>"]) == 1
-    assert step.count(s["<act>"]) == 4
-    assert step.index(s["<review>"]) > max(i for i, t in enumerate(step) if t == s["</imagine>"])
-    assert step[-3] == s["<act>"] and step[-1] == s["</act>"] and p.tok.action_index(step[-2]) == out.action
-    assert len(out.lookahead) == 2 and out.proposed is not None
+    assert step.count(s["<imagine>"]) == 1 and step.count(s["<review>"]) == 0 and step.count(s["<act>"]) == 1
+    assert step[-1] == s["</imagine>"] and p.tok.action_index(step[step.index(s["<act>"]) + 1]) == out.action
+    assert len(out.lookahead) == 2 and out.proposed is not None and isinstance(out.review, str)
     assert all(0 <= a < 17 for _, a, _ in out.lookahead)
+    chain = p.act(env.reset(9).frame[None], lookahead=2, review=False)[0]
+    assert chain.review == "" and chain.action == chain.proposed and len(chain.lookahead) == 2
+    p.rewrite_last_action(0, 5)
+    assert p.tok.action_index(p.history[0][-1][p.history[0][-1].index(s["<act>"]) + 1]) == 5

@@ -44,29 +44,38 @@ def _env_meta(env) -> dict[str, Any]:
 class Collection:
     """State of one dataset directory being collected; the manifest is rewritten after every shard."""
 
-    def __init__(self, cfg: CollectConfig, command: str, resume: bool):
+    stages: tuple[str, ...] = ("collect",)
+    lock_name = LOCK
+
+    def __init__(self, cfg, command: str, resume: bool):
         self.root = Path(cfg.out)
         self.command = command
+        self.extra: dict[str, Any] = {}  # further manifest fields a subclass adds
         self.cfg = self._prepare(cfg, resume)
         self.shards: dict[str, dict] = {}
         self._scan_closed_shards()
 
     # -- set-up -----------------------------------------------------------------
-    def _prepare(self, cfg: CollectConfig, resume: bool) -> CollectConfig:
-        cfg.validate()
+    def check(self, cfg) -> dict[str, Any]:
+        """Everything that can be wrong with the inputs, before anything is written; returns the env metadata."""
         suite = load_suite(cfg.env)
         suite.resolve(cfg.task)  # unknown task -> clear error before anything is written
         env = make_env(cfg.env, length=None)
         make_agent(cfg.agent, env, epsilon=cfg.epsilon, oracle=cfg.oracle)
-        self.meta = _env_meta(env)
+        return _env_meta(env)
+
+    def _prepare(self, cfg, resume: bool):
+        cfg.validate()
+        self.meta = self.check(cfg)
         exists = self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir()))
         if resume:
             if not (self.root / MANIFEST).exists():
                 raise RigError(f"nothing to resume at {self.root} (no {MANIFEST})",
                                "drop --resume to start a new collection there")
             doc = read_manifest(self.root)
-            stored = CollectConfig.from_dict(doc.get("producer", {}).get("config", {}))
-            diff = {k: v for k, v in stored.differences(cfg).items() if getattr(CollectConfig(), k) != v[1]}
+            kind = type(cfg)
+            stored = kind.from_dict(doc.get("producer", {}).get("config", {}))
+            diff = {k: v for k, v in stored.differences(cfg).items() if getattr(kind(), k) != v[1]}
             if diff:
                 pretty = ", ".join(f"{k}: stored {a!r}, given {b!r}" for k, (a, b) in diff.items())
                 raise RigError(f"--resume with options that differ from the stored run ({pretty})",
@@ -84,7 +93,7 @@ class Collection:
         return cfg
 
     def _lock(self) -> None:
-        lock = self.root / LOCK
+        lock = self.root / self.lock_name
         if lock.exists():
             try:
                 pid = int(lock.read_text().strip() or 0)
@@ -93,12 +102,12 @@ class Collection:
             except (ValueError, ProcessLookupError, PermissionError):
                 alive = False
             if alive:
-                raise RigError(f"another rig collect (pid {pid}) is writing {self.root}",
+                raise RigError(f"another rig process (pid {pid}) is writing {self.root}",
                                "wait for it to finish, or stop it before resuming")
         lock.write_text(str(os.getpid()))
 
     def unlock(self) -> None:
-        (self.root / LOCK).unlink(missing_ok=True)
+        (self.root / self.lock_name).unlink(missing_ok=True)
 
     def _scan_closed_shards(self) -> None:
         """Closed shards on disk are the truth; temp files of killed runs are deleted."""
@@ -125,7 +134,8 @@ class Collection:
             "format": FORMAT,
             "schema_version": SCHEMA_VERSION,
             **self.meta,
-            "stages": ["collect"],
+            "stages": list(self.stages),
+            **self.extra,
             "producer": {
                 "command": self.command,
                 "config": self.cfg.to_dict(),
@@ -166,7 +176,7 @@ def run_collect(cfg: CollectConfig, *, command: str = "rig collect", resume: boo
                 if cfg.workers == 1 or len(chunks) <= 1:
                     collect_chunks(cfg, chunks, on_event)
                 else:
-                    _run_processes(cfg, chunks, on_event)
+                    run_processes(cfg, chunks, on_event)
             except KeyboardInterrupt as exc:
                 raise CollectInterrupted(
                     f"interrupted: {len(col.done_indices())} of {cfg.episodes} episodes are saved; "
@@ -184,7 +194,8 @@ def run_collect(cfg: CollectConfig, *, command: str = "rig collect", resume: boo
     return summary
 
 
-def _run_processes(cfg: CollectConfig, chunks: list[list[int]], on_event) -> None:
+def run_processes(cfg, chunks: list[list[int]], on_event, target=worker_main) -> None:
+    """Run ``target(cfg_doc, chunk_queue, event_queue, parent_pid)`` in worker processes until all chunks are done."""
     ctx = mp.get_context("spawn")
     chunk_q, event_q = ctx.Queue(), ctx.Queue()
     n = min(cfg.workers, len(chunks))
@@ -192,7 +203,7 @@ def _run_processes(cfg: CollectConfig, chunks: list[list[int]], on_event) -> Non
         chunk_q.put(c)
     for _ in range(n):
         chunk_q.put(None)
-    procs = [ctx.Process(target=worker_main, args=(cfg.to_dict(), chunk_q, event_q, os.getpid()), daemon=True)
+    procs = [ctx.Process(target=target, args=(cfg.to_dict(), chunk_q, event_q, os.getpid()), daemon=True)
              for _ in range(n)]
     for p in procs:
         p.start()
@@ -204,12 +215,12 @@ def _run_processes(cfg: CollectConfig, chunks: list[list[int]], on_event) -> Non
             except queue.Empty:
                 dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
                 if dead:
-                    raise RuntimeError(f"a collect worker died (exit code {dead[0].exitcode})")
+                    raise RuntimeError(f"a worker died (exit code {dead[0].exitcode})")
                 continue
             if event[0] == "done":
                 finished += 1
             elif event[0] == "error":
-                raise RuntimeError(f"a collect worker failed: {event[1]}")
+                raise RuntimeError(f"a worker failed: {event[1]}")
             else:
                 on_event(event)
     finally:

@@ -70,12 +70,11 @@ def _die_with_parent() -> None:
         pass
 
 
-def worker_main(cfg_doc: dict, chunk_queue, event_queue, parent_pid: int) -> None:
-    """Entry point of a worker process: pull chunks until the ``None`` sentinel."""
+def serve_chunks(work: Callable, cfg, chunk_queue, event_queue, parent_pid: int) -> None:
+    """Body of a worker process: ``work(cfg, chunks, emit)`` over chunks pulled until the ``None`` sentinel."""
     _die_with_parent()
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         return
-    cfg = CollectConfig.from_dict(cfg_doc)
 
     def chunks():
         while True:
@@ -85,9 +84,14 @@ def worker_main(cfg_doc: dict, chunk_queue, event_queue, parent_pid: int) -> Non
             yield chunk
 
     try:
-        collect_chunks(cfg, chunks(), event_queue.put)
+        work(cfg, chunks(), event_queue.put)
         event_queue.put(("done", os.getpid()))
     except KeyboardInterrupt:
         event_queue.put(("done", os.getpid()))
     except BaseException as exc:  # report, the parent decides
         event_queue.put(("error", f"{exc.__class__.__name__}: {exc}\n{traceback.format_exc()}"))
+
+
+def worker_main(cfg_doc: dict, chunk_queue, event_queue, parent_pid: int) -> None:
+    """Entry point of a collect worker process."""
+    serve_chunks(collect_chunks, CollectConfig.from_dict(cfg_doc), chunk_queue, event_queue, parent_pid)

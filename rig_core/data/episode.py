@@ -30,6 +30,7 @@ class EpisodeRecord:
     noise: list[bool] = field(default_factory=list)
     privileged: dict[str, list] = field(default_factory=dict)
     vital_names: tuple[str, ...] = ()
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # further datasets by path (reasoning, review/*)
 
     def add_observation(self, obs: Obs) -> None:
         self.frames.append(np.asarray(obs.frame, dtype=np.uint8))
@@ -86,4 +87,5 @@ class EpisodeRecord:
                   "sleeping": bool, "daylight": np.float32}
         for key, values in self.privileged.items():
             out[f"privileged/{key}"] = np.asarray(values, dtype=dtypes.get(key))
+        out.update(self.extra)
         return out

@@ -51,6 +51,21 @@ def _cache_of(out):
     return getattr(out, "cache", None) if _CACHE_ARG == "cache" else out.past_key_values
 
 
+SMALL_MODEL = 5_000_000  # parameters: below this, one CPU thread decodes faster than several
+
+
+def set_cpu_threads(model, threads: int | str = "auto") -> int:
+    """Torch's CPU threads for decoding. Token-by-token decoding of a small model is dominated by thread
+    synchronisation: one thread is several times faster than two on a busy 2-core machine."""
+    if threads == "auto":
+        n = sum(p.numel() for p in model.parameters())
+        if n >= SMALL_MODEL:
+            return torch.get_num_threads()
+        threads = 1
+    torch.set_num_threads(int(threads))
+    return int(threads)
+
+
 @dataclass
 class StepOutput:
     thought: str
@@ -92,11 +107,14 @@ class RigPolicy:
         quiet_transformers()
         path = Path(path)
         ckpt = find_checkpoint(path)
+        threads = kwargs.pop("threads", "auto")
         run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else path
         cfg = load_run_config(run)
         tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
         model = load_trained(cfg, ckpt / "model", trainable=False)
         policy = cls(model, tok, image_tok, cfg.context, stage=cfg.stage, **kwargs)
+        if policy.device.type == "cpu":
+            set_cpu_threads(model, threads)
         policy.meta, policy.checkpoint = meta, ckpt
         return policy
 
@@ -207,11 +225,14 @@ class RigPolicy:
 
     @torch.no_grad()
     def act(self, frames: np.ndarray, forced_actions: list[int | None] | None = None,
-            rows: list[int] | None = None, lookahead: int = 0) -> list[StepOutput]:
+            rows: list[int] | None = None, lookahead: int = 0, review: bool = True) -> list[StepOutput]:
         """One real step for environments ``rows`` (default: all) whose current frames are ``frames``.
 
         With ``lookahead`` N > 0 (a lookahead checkpoint): after the first imagined frame the model
         continues N imagined steps on its own frames, writes a review and then the action to take.
+        ``review=False`` stops after the imagined steps (the proposal is the action): how
+        ``rig augment --stage review`` gets a basic policy's proposals. The history keeps every step in
+        the basic layout (observe, think, act, imagine) with the action taken, as the training data has it.
         """
         s = self.tok.special
         rows = list(range(len(self.prefixes))) if rows is None else list(rows)
@@ -232,19 +253,22 @@ class RigPolicy:
             more, ok, logits = self._text(logits, s["</think>"], [s["<act>"]])
             closed = [c and o for c, o in zip(closed, ok)]
             ids, logits = self._action(logits, None, [s["</act>"], s["<imagine>"]])
-            nxt = [s["</imagine>"], s["<think>"]] if k + 1 < lookahead else [s["</imagine>"], s["<review>"]]
+            nxt = ([s["</imagine>"], s["<think>"]] if k + 1 < lookahead
+                   else [s["</imagine>"], s["<review>"]] if review else None)
             imgs, logits = self._image(logits, nxt)
             for i in range(B):
                 steps[i] += [s["<think>"], *more[i], s["</think>"], s["<act>"], ids[i], s["</act>"], s["<imagine>"],
                              *imgs[i].tolist(), s["</imagine>"]]
                 imagined_more[i].append((self.tok.decode_text(more[i]), self.tok.action_index(ids[i]),
                                          self.tok.codes(imgs[i])))
-        if lookahead:
+        if lookahead and review:
             reviews, ok, logits = self._text(logits, s["</review>"], [s["<act>"]])
             closed = [c and o for c, o in zip(closed, ok)]
             final, logits = self._action(logits, forced_actions, [s["</act>"]])
-            for i in range(B):
-                steps[i] += [s["<review>"], *reviews[i], s["</review>"], s["<act>"], final[i], s["</act>"]]
+        # the history keeps each step as a basic step with the action actually taken (as in training data)
+        steps = [st[: st.index(s["</imagine>"]) + 1] for st in steps]
+        for i in range(B):
+            steps[i][steps[i].index(s["<act>"]) + 1] = final[i]
         self._past = None
         outs = []
         for i, b in enumerate(rows):
@@ -254,6 +278,11 @@ class RigPolicy:
                                    think_closed=closed[i], review=self.tok.decode_text(reviews[i]),
                                    proposed=self.tok.action_index(act_ids[i]), lookahead=imagined_more[i]))
         return outs
+
+    def rewrite_last_action(self, row: int, action: int) -> None:
+        """Record in the history that ``action`` was taken at the last step (not the one proposed)."""
+        step = self.history[row][-1]
+        step[step.index(self.tok.special["<act>"]) + 1] = self.tok.action(action)
 
     def decode_frames(self, codes: np.ndarray) -> np.ndarray:
         return self.image_tok.decode(codes)

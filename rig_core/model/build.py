@@ -25,8 +25,11 @@ def quiet_transformers() -> None:
     """No download/loading progress bars or advisory warnings from transformers in rig's output."""
     from transformers.utils import logging as hf_logging
 
+    import warnings
+
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)\.")
 
 
 def build_scratch(size: str, vocab_size: int, max_positions: int, pad_token_id: int, bos_token_id: int,
@@ -99,19 +102,22 @@ def load_base(path: str, new_tokens: list[str], tokenizer_path: str | None = Non
     return model, hf
 
 
-def lora_config(r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules=None):
+def lora_config(r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules=None,
+                save_embeddings: bool = True):
     from peft import LoraConfig
 
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, task_type="CAUSAL_LM",
                       target_modules=target_modules or "all-linear",
-                      modules_to_save=["embed_tokens", "lm_head"])
+                      modules_to_save=["embed_tokens", "lm_head"] if save_embeddings else None)
 
 
-def wrap_lora(model, r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules=None):
-    """LoRA adapters on every linear layer; the (resized) embeddings and head train fully, as rig adds tokens."""
+def wrap_lora(model, r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules=None,
+              save_embeddings: bool = True):
+    """LoRA adapters on every linear layer. With ``save_embeddings`` (rig added tokens to a base) the
+    resized embeddings and head train fully; a model that already knows rig's tokens keeps them frozen."""
     from peft import get_peft_model
 
-    return get_peft_model(model, lora_config(r, alpha, dropout, target_modules))
+    return get_peft_model(model, lora_config(r, alpha, dropout, target_modules, save_embeddings))
 
 
 def _compute_dtype() -> torch.dtype:

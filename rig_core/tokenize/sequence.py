@@ -5,6 +5,12 @@
 
 Loss is on the think text, the action and the imagined frame (each with its closing tag),
 never on the task or the observation. Span types let training report a loss per span.
+
+A lookahead (review) sample ends with the step being decided: the proposal as the policy made it
+(think, act, imagine, then further imagined steps), all context, then
+``<review> text </review> <act> ACTION </act>`` with the loss. An alignment sample has the same
+proposal with the real frames in its imagine spans, and the loss only there. Earlier steps of
+both are context only.
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ class Piece:
     ids: list[int] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     spans: list[int] = field(default_factory=list)
+
+    def context_only(self) -> "Piece":
+        """The same tokens with no loss on any of them."""
+        return Piece(list(self.ids), [IGNORE] * len(self.ids), [SPAN_CONTEXT] * len(self.ids))
 
     def add(self, ids, span: int = SPAN_CONTEXT, train: bool = False) -> "Piece":
         ids = [int(i) for i in ids]
@@ -73,17 +83,33 @@ class SequenceBuilder:
         s = self.s
         return Piece().add([s["<obs>"], *self.tok.images(codes), s["</obs>"]])
 
-    def think(self, text_ids: list[int], span: int = SPAN_THINK, open_tag="<think>", close_tag="</think>") -> Piece:
+    def think(self, text_ids: list[int], span: int = SPAN_THINK, open_tag="<think>", close_tag="</think>",
+              train: bool = True) -> Piece:
         s = self.s
-        return Piece().add([s[open_tag]]).add(list(text_ids) + [s[close_tag]], span, train=True)
+        return Piece().add([s[open_tag]]).add(list(text_ids) + [s[close_tag]], span, train=train)
 
-    def act(self, action_index: int) -> Piece:
+    def act(self, action_index: int, train: bool = True) -> Piece:
         s = self.s
-        return Piece().add([s["<act>"]]).add([self.tok.action(action_index), s["</act>"]], SPAN_ACT, train=True)
+        return Piece().add([s["<act>"]]).add([self.tok.action(action_index), s["</act>"]], SPAN_ACT, train=train)
 
-    def imagine(self, codes: np.ndarray) -> Piece:
+    def imagine(self, codes: np.ndarray, train: bool = True) -> Piece:
         s = self.s
-        return Piece().add([s["<imagine>"]]).add([*self.tok.images(codes), s["</imagine>"]], SPAN_IMAGINE, train=True)
+        return Piece().add([s["<imagine>"]]).add([*self.tok.images(codes), s["</imagine>"]], SPAN_IMAGINE,
+                                                 train=train)
+
+    def proposal(self, obs_codes: np.ndarray, chain: list[tuple[str, int, np.ndarray]],
+                 train_images: bool = False) -> Piece:
+        """The step being decided as proposed: observe, then think / act / imagine for each (text, action,
+        frame codes) of the chain. Only the imagined frames can carry loss (``train_images``)."""
+        p = self.observation(obs_codes)
+        for text, action, codes in chain:
+            p.extend(self.think(self._text_ids(text), train=False)).extend(self.act(action, train=False))
+            p.extend(self.imagine(codes, train=train_images))
+        return p
+
+    def review(self, text: str, action_index: int) -> Piece:
+        """``<review> text </review> <act> ACTION </act>``, with the loss."""
+        return self.think(self._text_ids(text), SPAN_REVIEW, "<review>", "</review>").extend(self.act(action_index))
 
     def step(self, obs_codes: np.ndarray, text: str, action_index: int, next_codes: np.ndarray) -> Piece:
         """One real step: observe, think, act, imagine the next frame."""
@@ -99,12 +125,31 @@ class SequenceBuilder:
                max_len: int | None = None) -> dict[str, np.ndarray]:
         """A training sample: the task prefix and consecutive steps, cut to ``max_len`` from the left
         at a step boundary (the most recent steps are kept)."""
+        return self.assemble(instruction, [self.step(*st) for st in steps], max_len=max_len)
+
+    def assemble(self, instruction: str, pieces: list[Piece], tail: Piece | None = None,
+                 max_len: int | None = None) -> dict[str, np.ndarray]:
+        """Task prefix + ``pieces`` (the oldest dropped first to fit ``max_len``) + ``tail`` (always kept)."""
         prefix = self.prefix(instruction)
-        pieces = [self.step(*st) for st in steps]
+        pieces = list(pieces)
+        fixed = len(prefix) + (len(tail) if tail is not None else 0)
         if max_len is not None:
-            while pieces and len(prefix) + sum(len(p) for p in pieces) > max_len:
+            while pieces and fixed + sum(len(p) for p in pieces) > max_len:
                 pieces.pop(0)
         out = Piece().extend(prefix)
         for p in pieces:
             out.extend(p)
+        if tail is not None:
+            out.extend(tail)
         return out.arrays()
+
+    def lookahead_sample(self, instruction: str, history: list[tuple[np.ndarray, str, int, np.ndarray]],
+                         obs_codes: np.ndarray, chain: list[tuple[str, int, np.ndarray]], *,
+                         review: tuple[str, int] | None = None, max_len: int | None = None) -> dict[str, np.ndarray]:
+        """A review sample (``review`` = (text, action): loss on review and action) or, without ``review``,
+        an alignment sample (``chain`` holds the real frames: loss on the imagine spans). History is context."""
+        past = [self.step(*st).context_only() for st in history]
+        tail = self.proposal(obs_codes, chain, train_images=review is None)
+        if review is not None:
+            tail.extend(self.review(*review))
+        return self.assemble(instruction, past, tail, max_len)

@@ -46,10 +46,29 @@ class TrainConfig:
     num_workers: int = 0
     mixed_precision: str = "auto"  # auto | no | bf16 | fp16
     max_grad_norm: float = 1.0
+    # -- lookahead stage: fine-tune a basic checkpoint on review data --------------------------------
+    init: str | None = None  # the RIG-basic run (or checkpoint) to start from
+    init_checkpoint: str | None = None  # the exact checkpoint directory it resolved to (set when the run starts)
+    finetune: str = "lora"  # lora | full
+    basic_data: str | None = None  # basic sequences to mix in (default: the review dataset's input)
+    mix_review: float = 0.5  # shares of review, alignment and basic samples in an epoch
+    mix_align: float = 0.25
+    mix_basic: float = 0.25
 
     def validate(self) -> "TrainConfig":
-        if self.stage not in ("basic",):
-            raise RigError(f"unknown stage '{self.stage}'", "use --stage basic (lookahead arrives with issue 8)")
+        if self.stage not in ("basic", "lookahead"):
+            raise RigError(f"unknown stage '{self.stage}'", "use --stage basic or --stage lookahead")
+        if self.stage == "lookahead":
+            if not self.init:
+                raise RigError("--stage lookahead needs --init", "pass the RIG-basic run: --init runs/<basic>")
+            if self.finetune not in ("lora", "full"):
+                raise RigError(f"unknown --finetune '{self.finetune}'", "use --finetune lora or --finetune full")
+            shares = (self.mix_review, self.mix_align, self.mix_basic)
+            if min(shares) < 0 or sum(shares) <= 0 or self.mix_review + self.mix_align <= 0:
+                raise RigError(f"impossible mix (review {self.mix_review}, align {self.mix_align}, "
+                               f"basic {self.mix_basic})", "pass shares of 0 or more with review or align above 0")
+        elif self.init:
+            raise RigError("--init applies to --stage lookahead", "drop --init, or pass --stage lookahead")
         if self.model not in ("scratch", "base"):
             raise RigError(f"unknown model kind '{self.model}'", "use --model scratch, or --base PATH")
         if self.model == "base" and not self.base:
@@ -102,6 +121,8 @@ def load_recipe(name: str) -> dict[str, Any]:
 def train_config(recipe: str, overrides: dict[str, Any]) -> TrainConfig:
     """Recipe defaults, then every override that is not None."""
     doc = dict(load_recipe(recipe).get("train", {}))
+    if overrides.get("stage") == "lookahead":  # a recipe's lookahead section refines its train section
+        doc.update(load_recipe(recipe).get("lookahead", {}))
     doc.update({k: v for k, v in overrides.items() if v is not None})
     doc["recipe"] = recipe
     if doc.get("base"):
@@ -117,5 +138,6 @@ def load_run_config(run: Path) -> TrainConfig:
     if not (run / "config.json").exists():
         raise RigError(f"{run} is not a rig run (no config.json)", "pass the --out directory of an earlier rig train")
     doc = read_json(run / "config.json", "restore it, or start a new run")
-    doc.pop("command", None)
+    for provenance in ("command", "merged_from"):  # recorded beside the options, not options themselves
+        doc.pop(provenance, None)
     return TrainConfig.from_dict(doc).validate()

@@ -55,8 +55,10 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(cfg.warmup_steps, cfg.max_steps))
         self.model, self.optimizer = self.acc.prepare(self.model, self.optimizer)
         codes = self.run / "cache" / "image_codes.h5"
-        self.train_set = SequenceDataset(Path(cfg.data), codes, prepared.builder, prepared.train_windows, cfg.context)
-        self.val_set = SequenceDataset(Path(cfg.data), codes, prepared.builder, prepared.val_windows, cfg.context)
+        self.train_set = prepared.train_set if prepared.train_set is not None else SequenceDataset(Path(cfg.data), codes, prepared.builder,
+                                                               prepared.train_windows, cfg.context)
+        self.val_set = prepared.val_set if prepared.val_set is not None else SequenceDataset(Path(cfg.data), codes, prepared.builder,
+                                                           prepared.val_windows, cfg.context)
         self.action_ids = torch.as_tensor(prepared.tokenizer.action_ids, device=self.acc.device)
         self.step, self.epoch, self.batch, self.tokens_seen = 0, 0, 0, 0
 

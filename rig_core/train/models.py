@@ -35,6 +35,12 @@ def load_trained(cfg: TrainConfig, model_dir: Path, trainable: bool = True):
 
     model_dir = Path(model_dir)
     try:
+        if cfg.stage == "lookahead" and (model_dir / "adapter_config.json").exists():
+            from peft import PeftModel
+
+            from rig_core.train.lookahead import load_init_model
+
+            return PeftModel.from_pretrained(load_init_model(cfg), str(model_dir), is_trainable=trainable)
         if (model_dir / "adapter_config.json").exists():
             from peft import PeftModel
 

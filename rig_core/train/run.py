@@ -70,6 +70,11 @@ def _print_plan(cfg: TrainConfig, mem: dict[str, Any], prepared, mp: str, quiet:
         f"precision {'fp32' if mp == 'no' else mp}; [bold]memory estimate[/] {mem['total_bytes'] / gb:.2f} GiB "
         f"(weights {mem['weights_bytes'] / gb:.2f}, optimizer {mem['optimizer_bytes'] / gb:.2f}, "
         f"activations {mem['activations_bytes'] / gb:.2f})")
+    if prepared.mix_counts is not None:
+        console.print(f"[bold]data[/] {len(prepared.train_set)} training samples per epoch ("
+                      + ", ".join(f"{k} {v}" for k, v in prepared.mix_counts.items())
+                      + f"), {len(prepared.val_set)} held out; vocabulary {prepared.tokenizer.vocab_size}")
+        return
     console.print(f"[bold]data[/] {len(prepared.train_windows)} training samples of up to "
                   f"{prepared.steps_per_sample} steps, {len(prepared.val_windows)} held out; "
                   f"vocabulary {prepared.tokenizer.vocab_size}")
@@ -97,6 +102,13 @@ def run_train(cfg: TrainConfig, *, command: str = "rig train", quiet: bool = Fal
 
 
 def _new_run(cfg: TrainConfig, run: Path, command: str, quiet: bool):
+    if cfg.stage == "lookahead":
+        from rig_core.train.lookahead import setup_lookahead
+
+        _seed_all(cfg.seed)
+        start = time.perf_counter()
+        model, prepared, meta = setup_lookahead(cfg, run, command)
+        return model, prepared, meta, start
     with Dataset(Path(cfg.data)) as ds:
         return _setup(ds, cfg, run, command, quiet)
 
@@ -142,11 +154,16 @@ def resume_train(run_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
     ckpt = load_checkpoint(run)
     tok, image_tok, meta = load_tokenizers(ckpt["tokenizer_dir"])
     start = time.perf_counter()
-    with Dataset(Path(cfg.data)) as ds:
-        check_training_data(ds, tok.action_names)
-        prepared = Prepared(tok, image_tok, SequenceBuilder(tok, image_tok.tokens_per_frame), [], [], 0)
-        finish_windows(prepared, ds, cfg)
-        _encode(ds, image_tok, run, quiet)
+    if cfg.stage == "lookahead":
+        from rig_core.train.lookahead import prepare_lookahead
+
+        prepared = prepare_lookahead(cfg, run, tok, image_tok)
+    else:
+        with Dataset(Path(cfg.data)) as ds:
+            check_training_data(ds, tok.action_names)
+            prepared = Prepared(tok, image_tok, SequenceBuilder(tok, image_tok.tokens_per_frame), [], [], 0)
+            finish_windows(prepared, ds, cfg)
+            _encode(ds, image_tok, run, quiet)
     model = load_trained(cfg, ckpt["model_dir"], trainable=True)
     acc, mp = _accelerator(cfg)
     trainer = Trainer(cfg, run, prepared, model, acc, quiet)
@@ -171,6 +188,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 def _summary(run: Path, cfg: TrainConfig, result: dict, elapsed: float, prepared) -> dict[str, Any]:
-    return {"run": str(run), "stage": cfg.stage, "steps": result["step"], "train_loss": result["train_loss"],
+    extra = {"mix": prepared.mix_counts} if prepared.mix_counts is not None else {}
+    return {**extra, "run": str(run), "stage": cfg.stage, "steps": result["step"], "train_loss": result["train_loss"],
             "val": result["val"], "tokens_seen": result["tokens_seen"], "elapsed_s": round(elapsed, 2),
             "tokenizer_psnr_db": prepared.tokenizer_psnr, "checkpoint": str(run / "checkpoints" / "last")}

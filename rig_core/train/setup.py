@@ -26,6 +26,9 @@ class Prepared:
     val_windows: list[Window]
     steps_per_sample: int
     tokenizer_psnr: float | None = None
+    train_set: Any = None  # set by the lookahead stage (mixed samples); None: windows of the basic data
+    val_set: Any = None
+    mix_counts: dict | None = None
 
 
 def _evenly(indices: list[int], lengths: dict[int, int], budget: int) -> list[tuple[int, np.ndarray]]:

@@ -74,6 +74,26 @@ def print_reason_summary(s: dict[str, Any]) -> None:
     _out.print(t)
 
 
+def print_review_summary(s: dict[str, Any]) -> None:
+    t = Table(title=f"review data: {s['dataset']}", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("episodes", f"{s['episodes']} ({s['steps']:,} steps, task success {100 * (s['success_rate'] or 0):.0f}%)")
+    t.add_row("states reviewed", f"{s['states']:,} x horizon {s['horizon']} = {s['samples']:,} samples")
+    if s.get("expert_agreement") is not None:
+        t.add_row("proposal = expert's action", f"{100 * s['expert_agreement']:.1f}%")
+    t.add_row("verdicts", ", ".join(f"{k} {v}" for k, v in s["verdicts"].items()))
+    t.add_row("reasons (worse)", ", ".join(f"{k} {v}" for k, v in s["reasons"].items()) or "-")
+    t.add_row("selected for review", f"{s['selected']:,} ({s['selected_corrections']:,} corrections, "
+              f"{s['selected_confirmations']:,} confirmations)")
+    fmt = lambda xs: ", ".join("-" if x is None else f"{x:.1f}" for x in xs)  # noqa: E731
+    t.add_row("imagined vs real PSNR", f"{fmt(s['imagination_psnr_db'])} dB (steps 1..{s['horizon']})")
+    t.add_row("copy-last-frame PSNR", f"{fmt(s['copy_last_psnr_db'])} dB")
+    if s.get("elapsed_s"):
+        t.add_row("time", f"{s['elapsed_s']:.1f} s")
+    _out.print(t)
+
+
 def print_train_summary(s: dict[str, Any]) -> None:
     t = Table(title=f"run {s['run']}", show_header=False, title_justify="left")
     t.add_column(style="bold")

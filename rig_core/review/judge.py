@@ -1,0 +1,138 @@
+"""The expert judges a proposal: its real outcome in a forked env against the expert's own plan.
+
+Both branches start from the same live state (``copy.deepcopy`` of the env, so they share the
+world's random future): branch A plays the policy's proposed actions, branch B lets a copy of
+the expert act for as many steps. After each step j the outcomes are compared, in this order:
+
+- ``damage``   A has less health than B (or died while B lives);
+- ``progress`` B unlocked an achievement or gained items that A did not;
+- ``farther``  A ends farther from the expert's current target than B;
+- ``wasted``   A's first action changed nothing (place, facing, items, view) while B's did.
+
+A proposal whose first action is the expert's is ``same``; one that loses on none of the above
+is ``fine`` (an equally good alternative): both are confirmed. Otherwise it is ``worse``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+from rig_core.envs.crafter import VITALS
+
+SAME, FINE, WORSE = 0, 1, 2
+VERDICTS = {SAME: "same", FINE: "fine", WORSE: "worse"}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    pos: tuple[int, int]
+    facing: tuple[int, int]
+    health: int
+    items: tuple[tuple[str, int], ...]  # non-vital inventory
+    unlocked: frozenset
+    view: bytes
+    alive: bool = True
+
+    def item_dict(self) -> dict[str, int]:
+        return dict(self.items)
+
+
+def snapshot(env, obs, alive: bool = True) -> Snapshot:
+    p = obs.privileged
+    items = tuple(sorted((k, int(v)) for k, v in obs.inventory.items() if k not in VITALS))
+    return Snapshot(pos=tuple(p["position"]), facing=tuple(p["facing"]), health=int(obs.inventory.get("health", 0)),
+                    items=items, unlocked=frozenset(env.unlocked), view=np.asarray(p["semantic"]).tobytes(),
+                    alive=alive)
+
+
+@dataclass
+class Branch:
+    """What a branch did: a snapshot and a frame after each step it managed (it stops at an episode end)."""
+
+    snaps: list[Snapshot]
+    frames: list[np.ndarray]
+    actions: list[int]
+
+
+def play_branch(env, actions: list[int]) -> Branch:
+    """Play ``actions`` in a fork of ``env``; the original env is not touched."""
+    fork = copy.deepcopy(env)
+    out = Branch([], [], [])
+    for a in actions:
+        obs, _, term, trunc, _ = fork.step(int(a))
+        out.snaps.append(snapshot(fork, obs, alive=not term))
+        out.frames.append(np.asarray(obs.frame))
+        out.actions.append(int(a))
+        if term or trunc:
+            break
+    return out
+
+
+def expert_branch(env, obs, expert, first: int, steps: int) -> Branch:
+    """The expert's branch: ``first`` (its action at this state), then a copy of the expert acts on."""
+    fork, agent = copy.deepcopy(env), copy.deepcopy(expert)
+    out = Branch([], [], [])
+    action = int(first)
+    for k in range(steps):
+        if k:
+            action = int(agent.act(obs))
+        obs, _, term, trunc, _ = fork.step(action)
+        out.snaps.append(snapshot(fork, obs, alive=not term))
+        out.frames.append(np.asarray(obs.frame))
+        out.actions.append(action)
+        if term or trunc:
+            break
+    return out
+
+
+@dataclass
+class Verdict:
+    kind: int  # SAME / FINE / WORSE
+    reason: str = ""  # damage | progress | farther | wasted | "" (when not worse)
+    health: int = 0  # health the proposal loses against the expert's plan
+    item: str | None = None  # what the expert's plan gains that the proposal misses
+
+    @property
+    def name(self) -> str:
+        return VERDICTS[self.kind]
+
+
+def _gains(start: Snapshot, end: Snapshot) -> dict[str, int]:
+    a, b = start.item_dict(), end.item_dict()
+    return {k: b.get(k, 0) - a.get(k, 0) for k in b if b.get(k, 0) > a.get(k, 0)}
+
+
+def _changed(start: Snapshot, after: Snapshot) -> bool:
+    return (start.pos, start.facing, start.items, start.unlocked, start.view) != (
+        after.pos, after.facing, after.items, after.unlocked, after.view)
+
+
+def _distance(a: tuple[int, int], b: tuple[int, int]) -> int:
+    return abs(a[0] - b[0]) + abs(a[1] - b[1])
+
+
+def judge(start: Snapshot, proposal: Branch, expert: Branch, steps: int, target: tuple[int, int] | None,
+          same_first: bool) -> Verdict:
+    """Compare the two branches after ``steps`` steps (or where either ended)."""
+    if same_first:
+        return Verdict(SAME)
+    j = min(steps, len(proposal.snaps), len(expert.snaps))
+    if j == 0:
+        return Verdict(FINE)
+    a, b = proposal.snaps[j - 1], expert.snaps[j - 1]
+    if (b.alive and not a.alive) or a.health < b.health:
+        return Verdict(WORSE, "damage", health=max(1, b.health - a.health))
+    new_b, new_a = b.unlocked - start.unlocked, a.unlocked - start.unlocked
+    gain_a, gain_b = _gains(start, a), _gains(start, b)
+    missed = {k: v - gain_a.get(k, 0) for k, v in gain_b.items() if v > gain_a.get(k, 0)}
+    if len(new_b) > len(new_a) or (missed and sum(gain_b.values()) > sum(gain_a.values())):
+        item = max(missed, key=missed.get) if missed else sorted(new_b - new_a)[0].split("_", 1)[-1]
+        return Verdict(WORSE, "progress", item=item.replace("_", " "))
+    if target is not None and _distance(a.pos, target) > _distance(b.pos, target):
+        return Verdict(WORSE, "farther")
+    if not _changed(start, proposal.snaps[0]) and _changed(start, expert.snaps[0]):
+        return Verdict(WORSE, "wasted")
+    return Verdict(FINE)

@@ -1,0 +1,56 @@
+"""What a review dataset holds: verdicts, reasons, selected samples, imagination against reality."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rig_core.data.reader import Dataset
+from rig_core.review.judge import VERDICTS, WORSE
+from rig_core.tokenize.image import psnr
+
+
+def review_summary(root: Path) -> dict[str, Any]:
+    with Dataset(Path(root)) as ds:
+        horizon = int(ds.manifest.get("review", {}).get("horizon", 1))
+        verdicts = Counter()
+        reasons = Counter()
+        states = selected = correct_sel = steps = successes = agree = episodes = 0
+        imagined_db, copy_db = [[] for _ in range(horizon)], [[] for _ in range(horizon)]
+        for ep in ds:
+            episodes += 1
+            steps += ep.length
+            successes += int(bool(ep.attrs.get("success", False)))
+            if "review/verdict" not in ep:
+                continue
+            v, sel = ep.read("review/verdict"), ep.read("review/selected")
+            rs = [r.decode() if isinstance(r, bytes) else str(r) for r in ep.read("review/reason").ravel()]
+            states += len(v)
+            agree += int((v[:, 0] == 0).sum()) if len(v) else 0
+            for j in range(v.shape[1] if v.ndim == 2 else 0):
+                verdicts.update(f"{VERDICTS[int(k)]}@{j + 1}" for k in v[:, j])
+            reasons.update(r for r in rs if r)
+            selected += int(sel.sum())
+            correct_sel += int((sel & (v == WORSE)).sum())
+            frames, real, imag = ep.read("frames"), ep.read("review/real"), ep.read("review/imagined")
+            reached, at = ep.read("review/real_steps"), ep.read("review/step")
+            for s in range(len(at)):
+                for j in range(min(int(reached[s]), horizon)):
+                    imagined_db[j].append(psnr(imag[s, j], real[s, j]))
+                    copy_db[j].append(psnr(frames[at[s]], real[s, j]))
+
+    def mean(x):
+        x = [v for v in x if np.isfinite(v)]
+        return round(float(np.mean(x)), 2) if x else None
+
+    return {
+        "dataset": str(root), "episodes": episodes, "steps": steps,
+        "success_rate": round(successes / episodes, 3) if episodes else None, "states": states, "samples": states * horizon, "horizon": horizon,
+        "expert_agreement": round(agree / states, 3) if states else None,
+        "verdicts": dict(sorted(verdicts.items())), "reasons": dict(reasons.most_common()),
+        "selected": selected, "selected_corrections": correct_sel, "selected_confirmations": selected - correct_sel,
+        "imagination_psnr_db": [mean(x) for x in imagined_db], "copy_last_psnr_db": [mean(x) for x in copy_db],
+    }

@@ -1,0 +1,119 @@
+"""The lookahead stage: a RIG-basic checkpoint fine-tuned (LoRA by default) on review + alignment + basic data.
+
+The run keeps the basic checkpoint's tokenizers (same vocabulary); its checkpoints hold a LoRA
+adapter over the basic model (``PeftModel.from_pretrained(basic, adapter)`` loads it with no rig
+code) or, with ``--finetune full``, whole weights. ``rig export --merge`` folds an adapter in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rig_core.data.reader import Dataset
+from rig_core.errors import RigError
+from rig_core.fsutil import atomic_write_json, ensure_writable_dir
+from rig_core.tokenize.sequence import SequenceBuilder
+from rig_core.train.config import TrainConfig, load_run_config
+from rig_core.train.data import SequenceDataset, check_training_data, encode_dataset, split_episodes
+from rig_core.train.lookahead_data import (ALIGN, BASIC, REVIEW, LookaheadDataset, basic_windows_items,
+                                           check_review_data, encode_review_real, mix, review_items)
+from rig_core.train.setup import Prepared, load_tokenizers, plan_windows, save_tokenizers
+from rig_core.versions import versions
+
+
+def init_run(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
+    """(configuration of the basic run, the checkpoint directory) a lookahead run starts from."""
+    from rig_core.model.checkpoint import find_checkpoint
+
+    ckpt = Path(cfg.init_checkpoint) if cfg.init_checkpoint else find_checkpoint(Path(cfg.init))
+    if not ckpt.is_dir():
+        raise RigError(f"the basic checkpoint {ckpt} of this run is gone", "restore it: the adapter is trained on it")
+    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt
+    return load_run_config(run), ckpt
+
+
+def load_init_model(cfg: TrainConfig):
+    """The basic model the lookahead run fine-tunes, as full weights (a basic LoRA adapter is merged in)."""
+    from rig_core.train.models import load_trained
+
+    init_cfg, ckpt = init_run(cfg)
+    model = load_trained(init_cfg, ckpt / "model", trainable=False)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    return model
+
+
+def build_lookahead_model(cfg: TrainConfig):
+    from rig_core.model import build
+
+    model = load_init_model(cfg)
+    if cfg.finetune == "lora":
+        return build.wrap_lora(model, r=cfg.lora_r, alpha=cfg.lora_alpha, save_embeddings=False)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model
+
+
+def _basic_dir(cfg: TrainConfig, review: Dataset) -> str:
+    if cfg.basic_data:
+        return cfg.basic_data
+    src = review.manifest.get("source", {}).get("data")
+    if not src:
+        raise RigError(f"dataset {review.root} does not name its input dataset", "pass --basic-data DIR")
+    return src
+
+
+def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, progress=None) -> Prepared:
+    """Tokenizer-dependent data of a lookahead run: image codes, the mixed item lists, the datasets."""
+    builder = SequenceBuilder(tok, image_tok.tokens_per_frame)
+    cache = run / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    with Dataset(Path(cfg.data)) as review, Dataset(Path(cfg.basic_data)) as basic:
+        check_review_data(review)
+        check_training_data(basic, tok.action_names)
+        if list(review.action_names) != list(tok.action_names):
+            raise RigError(f"the basic checkpoint's actions do not match dataset {cfg.data}",
+                           "review and train with the same environment")
+        encode_dataset(review, image_tok, cache / "image_codes.h5", progress=progress)
+        encode_review_real(review, image_tok, cache / "real_codes.h5")
+        encode_dataset(basic, image_tok, cache / "basic_codes.h5", progress=progress)
+        r_train, r_val = split_episodes(review.indices(), cfg.val_fraction, cfg.seed)
+        b_train, b_val = split_episodes(basic.indices(), cfg.val_fraction, cfg.seed)
+        w_train, w_val, steps = plan_windows(basic, builder, cfg, b_train, b_val)
+        pools = {}
+        for name, eps, windows in (("train", r_train, w_train), ("val", r_val, w_val)):
+            rev, ali = review_items(review, eps)
+            pools[name] = {REVIEW: rev, ALIGN: ali, BASIC: basic_windows_items(windows)}
+    if not pools["train"][REVIEW] and cfg.mix_review > 0:
+        raise RigError(f"dataset {cfg.data} has no selected review samples",
+                       "review more episodes (rig augment --stage review --episodes N), or pass --mix-review 0")
+    shares = {REVIEW: cfg.mix_review, ALIGN: cfg.mix_align, BASIC: cfg.mix_basic}
+    train_items = mix(pools["train"], shares, cfg.seed)
+    val_items = mix(pools["val"], shares, cfg.seed + 1)
+    basic_train = SequenceDataset(Path(cfg.basic_data), cache / "basic_codes.h5", builder, w_train, cfg.context)
+    basic_val = SequenceDataset(Path(cfg.basic_data), cache / "basic_codes.h5", builder, w_val, cfg.context)
+    p = Prepared(tok, image_tok, builder, w_train, w_val, steps)
+    p.train_set = LookaheadDataset(Path(cfg.data), cache / "image_codes.h5", cache / "real_codes.h5", basic_train,
+                                   builder, train_items, cfg.context)
+    p.val_set = LookaheadDataset(Path(cfg.data), cache / "image_codes.h5", cache / "real_codes.h5", basic_val,
+                                 builder, val_items, cfg.context)
+    p.mix_counts = {k: sum(1 for it in train_items if it[0] == code)
+                    for k, code in (("review", REVIEW), ("align", ALIGN), ("basic", BASIC))}
+    return p
+
+
+def setup_lookahead(cfg: TrainConfig, run: Path, command: str, progress=None) -> tuple[Any, Prepared, dict]:
+    """A new lookahead run: resolve the basic checkpoint, write the config, prepare data, build the model."""
+    with Dataset(Path(cfg.data)) as review:
+        check_review_data(review)
+        cfg.basic_data = str(Path(_basic_dir(cfg, review)))
+    _, ckpt = init_run(cfg)
+    cfg.init_checkpoint = str(ckpt.resolve())
+    ensure_writable_dir(run, "run")
+    atomic_write_json(run / "config.json", {**cfg.to_dict(), "command": command})
+    atomic_write_json(run / "versions.json", versions())
+    tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
+    prepared = prepare_lookahead(cfg, run, tok, image_tok, progress)
+    save_tokenizers(run / "tokenizer", tok, image_tok, meta)
+    return build_lookahead_model(cfg), prepared, meta

@@ -1,0 +1,159 @@
+"""Training data of the lookahead stage: review, alignment and basic samples mixed at set shares.
+
+- review: a selected (state, j) sample of a review dataset: the proposal with j imagined steps
+  (context), then the review text and the action to take (loss);
+- align: the proposal of a state with the real frames of its fork in the imagine spans (loss there);
+- basic: an ordinary window of the basic data (the input dataset of the review stage).
+
+The item list is fixed when the run starts (a pure function of the data and the seed), so the
+epoch order and ``--resume`` work exactly as in the basic stage.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from rig_core.data.reader import Dataset
+from rig_core.data.schema import episode_key
+from rig_core.errors import RigError
+from rig_core.tokenize.sequence import SequenceBuilder
+from rig_core.train.data import SequenceDataset, Window
+
+BASIC, REVIEW, ALIGN = 0, 1, 2
+KINDS = {BASIC: "basic", REVIEW: "review", ALIGN: "align"}
+HISTORY_STEPS = 8  # earlier real steps offered as context (the oldest are dropped to fit the context)
+
+
+def encode_review_real(ds: Dataset, image_tok, path: Path) -> Path:
+    """Image codes of every fork's real frames (``review/real``), int16 [S, K, tokens] per episode, atomic."""
+    path = Path(path)
+    if path.exists():
+        try:
+            with h5py.File(path, "r") as f:
+                if set(f.keys()) == {episode_key(i) for i in ds.indices()}:
+                    return path
+        except OSError:
+            pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with h5py.File(tmp, "w") as f:
+        for ep in ds:
+            real = ep.read("review/real")
+            codes = image_tok.encode(real.reshape((-1,) + real.shape[2:])).reshape(real.shape[:2] + (-1,))
+            f.create_dataset(episode_key(ep.index), data=codes.astype(np.int16), compression="gzip")
+    os.replace(tmp, path)
+    return path
+
+
+def review_items(ds: Dataset, episodes: list[int]) -> tuple[list[tuple], list[tuple]]:
+    """(review items, align items) of ``episodes``: (kind, episode, state, j)."""
+    rev, ali = [], []
+    for i in episodes:
+        ep = ds.episode(i)
+        if "review/selected" not in ep:
+            continue
+        sel, reached = ep.read("review/selected"), ep.read("review/real_steps")
+        for s, j in zip(*np.nonzero(sel)):
+            rev.append((REVIEW, i, int(s), int(j) + 1))
+        for s, r in enumerate(reached):
+            if r > 0:
+                ali.append((ALIGN, i, s, int(r)))
+    return rev, ali
+
+
+def mix(pools: dict[int, list], shares: dict[int, float], seed: int) -> list:
+    """A fixed item list with ``shares`` of each kind, anchored on using every review item once."""
+    rng = np.random.default_rng(seed)
+    total = sum(shares.values())
+    shares = {k: v / total for k, v in shares.items() if v > 0}
+    anchor = REVIEW if shares.get(REVIEW) and pools.get(REVIEW) else max(
+        (k for k in shares if pools.get(k)), key=lambda k: len(pools[k]) / shares[k], default=None)
+    if anchor is None:
+        return []
+    n = int(np.ceil(len(pools[anchor]) / shares[anchor]))
+    out = []
+    for k, w in shares.items():
+        pool = pools.get(k) or []
+        want = len(pool) if k == anchor else int(round(n * w))
+        if not pool or want == 0:
+            continue
+        reps = [rng.permutation(len(pool)) for _ in range(-(-want // len(pool)))]
+        out += [pool[j] for j in np.concatenate(reps)[:want]]
+    return out
+
+
+class LookaheadDataset(torch.utils.data.Dataset):
+    """Review / align items from the review dataset, basic items delegated to a SequenceDataset."""
+
+    CACHE_EPISODES = 64
+
+    def __init__(self, review_dir: Path, codes: Path, real_codes: Path, basic: SequenceDataset,
+                 builder: SequenceBuilder, items: list, max_len: int):
+        self.review_dir, self.codes_path, self.real_path = Path(review_dir), Path(codes), Path(real_codes)
+        self.basic, self.builder, self.items, self.max_len = basic, builder, items, max_len
+        self._pid = None
+        self._cache: OrderedDict[int, dict] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def _open(self) -> None:
+        if self._pid != os.getpid():
+            self._ds = Dataset(self.review_dir)
+            self._codes, self._real = h5py.File(self.codes_path, "r"), h5py.File(self.real_path, "r")
+            self._pid = os.getpid()
+
+    def _episode(self, index: int) -> dict:
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        ep = self._ds.episode(index)
+        key = episode_key(index)
+        strs = lambda name: [t.decode() if isinstance(t, bytes) else str(t) for t in ep.read(name).ravel()]  # noqa
+        S, K = ep.read("review/proposed").shape
+        item = {"instruction": str(ep.attrs.get("instruction", "")), "codes": self._codes[key][()].astype(np.int64),
+                "reasoning": ep.texts("reasoning"), "actions": ep.read("actions").astype(np.int64),
+                "step": ep.read("review/step"), "proposed": ep.read("review/proposed"),
+                "thoughts": np.asarray(strs("review/thoughts"), dtype=object).reshape(S, K),
+                "imagined": ep.read("review/imagined_codes").astype(np.int64),
+                "real": self._real[key][()].astype(np.int64),
+                "text": np.asarray(strs("review/text"), dtype=object).reshape(S, K),
+                "corrected": ep.read("review/corrected")}
+        self._cache[index] = item
+        if len(self._cache) > self.CACHE_EPISODES:
+            self._cache.popitem(last=False)
+        return item
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        item = self.items[i]
+        if item[0] == BASIC:
+            return self.basic[item[1]]
+        self._open()
+        kind, index, s, j = item
+        e = self._episode(index)
+        t = int(e["step"][s])
+        c = e["codes"]
+        history = [(c[k], e["reasoning"][k], int(e["actions"][k]), c[k + 1]) for k in range(max(0, t - HISTORY_STEPS), t)]
+        frames = e["imagined"] if kind == REVIEW else e["real"]
+        chain = [(str(e["thoughts"][s, m]), int(e["proposed"][s, m]), frames[s, m]) for m in range(j)]
+        review = (str(e["text"][s, j - 1]), int(e["corrected"][s, j - 1])) if kind == REVIEW else None
+        return self.builder.lookahead_sample(e["instruction"], history, c[t], chain, review=review,
+                                             max_len=self.max_len)
+
+
+def check_review_data(ds: Dataset) -> None:
+    if not ds.complete:
+        raise RigError(f"dataset {ds.root} is incomplete",
+                       f"finish it: rig augment --stage review ... --out {ds.root} --resume")
+    if "review" not in ds.manifest.get("stages", []):
+        raise RigError(f"dataset {ds.root} has no review samples",
+                       f"make them with: rig augment --stage review --checkpoint BASIC --data IN --out {ds.root}")
+
+
+def basic_windows_items(windows: list[Window]) -> list[tuple]:
+    return [(BASIC, k) for k in range(len(windows))]

@@ -1,0 +1,232 @@
+"""Review data (fork, judge, texts, samples), the lookahead stage, export and test-time steps, at tiny size."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from rig_cli.main import app
+from rig_core.agents import make_agent
+from rig_core.data.reader import Dataset
+from rig_core.envs import make_env
+from rig_core.review.judge import FINE, SAME, WORSE, Branch, Snapshot, expert_branch, judge, play_branch, snapshot
+from rig_core.review.texts import ReviewWriter
+from rig_core.tasks import load_suite
+from rig_core.tokenize.sequence import IGNORE, SPAN_ACT, SPAN_IMAGINE, SPAN_REVIEW
+
+runner = CliRunner()
+
+
+def rig(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _err(r):
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
+    return lines[0]
+
+
+def _state(env):
+    w = env._crafter._world
+    p = env._crafter._player
+    return (tuple(p.pos), dict(p.inventory), w._mat_map.copy(), env._crafter._step,
+            [(type(o).__name__, tuple(o.pos)) for o in w.objects])
+
+
+def test_forking_leaves_the_original_env_untouched():
+    env = make_env(length=None)
+    obs = env.reset(7)
+    expert = make_agent("expert", env)
+    expert.reset(load_suite().get("collect_wood"), 7)
+    for _ in range(10):
+        obs, *_ = env.step(expert.act(obs))
+    before = _state(env)
+    twin = copy.deepcopy(env)
+    mine = play_branch(env, [1, 1, 5, 2])
+    theirs = expert_branch(env, obs, expert, expert.act(obs), 4)
+    assert len(mine.frames) == 4 and len(theirs.frames) == 4
+    after = _state(env)
+    assert before[0] == after[0] and before[1] == after[1] and before[3] == after[3] and before[4] == after[4]
+    assert np.array_equal(before[2], after[2])
+    a, b = env.step(3)[0], twin.step(3)[0]  # the original goes on exactly as an untouched copy does
+    assert np.array_equal(a.frame, b.frame) and a.privileged["position"] == b.privileged["position"]
+
+
+def _snap(pos=(5, 5), health=9, items=(("wood", 0),), unlocked=(), view=b"v", alive=True, facing=(0, 1)):
+    return Snapshot(pos, facing, health, tuple(items), frozenset(unlocked), view, alive)
+
+
+def test_judge_verdicts():
+    start = _snap()
+    moved = _snap(pos=(6, 5), view=b"w")
+    b = Branch([moved], [None], [2])
+    assert judge(start, Branch([moved], [None], [2]), b, 1, None, same_first=True).kind == SAME
+    hurt = judge(start, Branch([_snap(pos=(4, 5), health=7)], [None], [1]), b, 1, None, False)
+    assert (hurt.kind, hurt.reason, hurt.health) == (WORSE, "damage", 2)
+    got = Branch([_snap(items=(("wood", 1),), unlocked=("collect_wood",))], [None], [5])
+    miss = judge(start, Branch([moved], [None], [2]), got, 1, None, False)
+    assert (miss.kind, miss.reason, miss.item) == (WORSE, "progress", "wood")
+    far = judge(start, Branch([_snap(pos=(4, 5), view=b"x")], [None], [1]), b, 1, (9, 5), False)
+    assert (far.kind, far.reason) == (WORSE, "farther")
+    idle = judge(start, Branch([start], [None], [0]), b, 1, None, False)
+    assert (idle.kind, idle.reason) == (WORSE, "wasted")
+    other = judge(start, Branch([_snap(pos=(5, 6), view=b"y")], [None], [4]), b, 1, (5, 9), False)
+    assert other.kind == FINE  # as close to the target as the expert's move: an equally good alternative
+
+
+def test_review_texts_name_the_reason_and_the_action():
+    names = make_env().action_names
+    w = ReviewWriter(names, seed=1)
+    from rig_core.review.judge import Verdict
+
+    intent = {"subgoal": "collect wood", "target": "grass 2 right"}
+    t = w.write(Verdict(WORSE, "farther"), names.index("move_left"), names.index("move_right"), intent, (0, 3, 1))
+    assert t.startswith("Wait") and "tree" in t and "move right" in t and "move left" in t
+    t = w.write(Verdict(WORSE, "damage", health=2), 1, 2, intent, (0, 3, 1))
+    assert "2 health" in t
+    c = w.write(Verdict(FINE), names.index("do"), names.index("do"), intent, (0, 3, 2))
+    assert not c.startswith("Wait") and "interact" in c
+    assert c == w.write(Verdict(FINE), names.index("do"), names.index("do"), intent, (0, 3, 2))  # reproducible
+
+
+@pytest.fixture(scope="module")
+def review_dataset(tiny_checkpoint, reasoned_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("review") / "rev"
+    r = rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset, "--out", out,
+            "--episodes", 3, "--batch", 2, "--max-steps", 5, "--horizon", 2, "--confirm-share", 0.5, "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["episodes"] == 3 and summary["states"] == summary["steps"] and summary["horizon"] == 2
+    return out
+
+
+def test_review_dataset_layout(review_dataset, reasoned_dataset):
+    with Dataset(review_dataset) as ds:
+        assert ds.manifest["stages"] == ["review"] and ds.complete
+        assert ds.manifest["source"]["data"] == str(reasoned_dataset.resolve())
+        for ep in ds:
+            T, S = ep.length, len(ep.read("review/step"))
+            assert S == T and ep.read("review/proposed").shape == (S, 2)
+            assert ep.read("review/imagined").shape == (S, 2, 64, 64, 3) == ep.read("review/real").shape
+            assert ep.read("review/imagined_codes").shape == (S, 2, 81)
+            assert len(ep.texts("reasoning")) == T
+            v, sel, corr = ep.read("review/verdict"), ep.read("review/selected"), ep.read("review/corrected")
+            expert, prop = ep.read("review/expert"), ep.read("review/proposed")
+            assert sel[v == WORSE].all()  # every correction is kept
+            assert (corr[v == WORSE] == np.repeat(expert[:, None], 2, 1)[v == WORSE]).all()
+            assert (corr[v != WORSE] == np.repeat(prop[:, :1], 2, 1)[v != WORSE]).all()
+            texts = np.asarray([t.decode() for t in ep.read("review/text").ravel()]).reshape(v.shape)
+            assert all(t.startswith("Wait") for t in texts[v == WORSE])
+            assert not any(t.startswith("Wait") for t in texts[v != WORSE])
+            reached = ep.read("review/real_steps")
+            real = ep.read("review/real")
+            assert all(real[s, reached[s]:].max(initial=0) == 0 for s in range(S))
+
+
+def test_review_and_alignment_samples_layout_and_masks(tiny_checkpoint):
+    from rig_core.inference.policy import RigPolicy
+
+    p = RigPolicy.from_checkpoint(tiny_checkpoint)
+    b, s = p.builder, p.tok.special
+    codes = np.arange(81) % p.image_tok.codebook_size
+    hist = [(codes, "I see a tree.", 1, codes)]
+    chain = [("I move left.", 1, codes), ("Then I chop.", 5, codes)]
+    rev = b.lookahead_sample("Collect wood.", hist, codes, chain, review=("Wait, nothing there. I move right.", 2))
+    ids, labels, spans = rev["input_ids"].tolist(), rev["labels"], rev["spans"]
+    assert ids.count(s["<imagine>"]) == 3 and ids.count(s["<review>"]) == 1 and ids.count(s["<act>"]) == 4
+    r0 = ids.index(s["<review>"])
+    assert r0 > max(i for i, t in enumerate(ids) if t == s["</imagine>"])
+    trained = np.flatnonzero(labels != IGNORE)
+    assert trained.min() == r0 + 1  # history, observation and the proposal are context only
+    assert set(spans[trained].tolist()) == {SPAN_REVIEW, SPAN_ACT}
+    assert p.tok.action_index(ids[-2]) == 2 and labels[-2] == ids[-2] and ids[-1] == s["</act>"]
+    ali = b.lookahead_sample("Collect wood.", hist, codes, chain)
+    assert s["<review>"] not in ali["input_ids"].tolist()
+    trained = np.flatnonzero(ali["labels"] != IGNORE)
+    assert set(ali["spans"][trained].tolist()) == {SPAN_IMAGINE} and len(trained) == 2 * 82
+    short = b.lookahead_sample("Collect wood.", hist * 5, codes, chain, review=("ok. I move left.", 1), max_len=600)
+    assert len(short["input_ids"]) <= 600 and short["input_ids"][-1] == s["</act>"]
+
+
+@pytest.fixture(scope="module")
+def lookahead_run(review_dataset, tiny_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "look"
+    r = rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset, "--out", out,
+            "--max-steps", 4, "--eval-every", 4, "--save-every", 2, "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout[r.stdout.index("{"):])
+    assert s["stage"] == "lookahead" and s["steps"] == 4 and s["mix"]["review"] > 0
+    return out
+
+
+def test_lookahead_run_is_an_adapter_on_the_basic_model(lookahead_run, tiny_checkpoint, tmp_path):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model_dir = lookahead_run / "checkpoints" / "last" / "model"
+    assert (model_dir / "adapter_config.json").exists() and not (model_dir / "model.safetensors").exists()
+    base = AutoModelForCausalLM.from_pretrained(tiny_checkpoint / "checkpoints" / "last" / "model")
+    peft = PeftModel.from_pretrained(base, str(model_dir))  # loads with transformers + peft alone
+    merged = tmp_path / "merged"
+    r = rig("export", "--merge", lookahead_run, "--out", merged, "--json")
+    assert r.exit_code == 0, r.output
+    full = AutoModelForCausalLM.from_pretrained(merged / "checkpoints" / "last" / "model")
+    x = torch.tensor([[1, 2, 3, 4, 5]])
+    with torch.no_grad():
+        assert torch.allclose(full(x).logits, peft(x).logits, atol=1e-4)
+    assert "nothing to merge" in _err(rig("export", "--merge", merged, "--out", tmp_path / "again"))
+    r = rig("play", "--checkpoint", merged, "--max-steps", 1, "--max-think", 3, "--test-time-steps", 1, "--json")
+    assert r.exit_code == 0, r.output
+
+
+def test_lookahead_plays_and_evaluates_with_test_time_steps(lookahead_run, tmp_path):
+    r = rig("play", "--checkpoint", lookahead_run, "--task", "collect_wood", "--max-steps", 2, "--max-think", 4,
+            "--test-time-steps", 2, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout[r.stdout.index("{"):])["steps"] == 2
+    ev = tmp_path / "ev"
+    r = rig("evaluate", "--checkpoint", lookahead_run, "--suite", "collect_wood", "--episodes", 1, "--max-steps", 2,
+            "--test-time-steps", "0,2", "--out", ev, "--quiet")
+    assert r.exit_code == 0, r.output
+    res = json.loads((ev / "eval.json").read_text())
+    assert [e["test_time_steps"] for e in res["sweep"]] == [0, 2]
+
+
+def test_lookahead_resume_is_exact(lookahead_run, review_dataset, tiny_checkpoint, tmp_path):
+    import shutil
+
+    other = tmp_path / "look"
+    shutil.copytree(lookahead_run, other, symlinks=True)
+    shutil.rmtree(other / "checkpoints" / "000004")
+    (other / "checkpoints" / "last").unlink()
+    (other / "checkpoints" / "last").symlink_to("000002")
+    r = rig("train", "--resume", other, "--json")
+    assert r.exit_code == 0, r.output
+    a = [json.loads(x) for x in (lookahead_run / "metrics.jsonl").read_text().splitlines()]
+    b = [json.loads(x) for x in (other / "metrics.jsonl").read_text().splitlines()]
+    la = [m["loss"] for m in a if m["split"] == "train"]
+    lb = [m["loss"] for m in b if m["split"] == "train"]
+    assert np.allclose(la, lb, rtol=1e-4)
+
+
+def test_review_and_lookahead_bad_inputs(tiny_checkpoint, reasoned_dataset, review_dataset, tmp_path):
+    line = _err(rig("augment", "--stage", "review", "--data", reasoned_dataset, "--out", tmp_path / "r"))
+    assert "--checkpoint" in line
+    line = _err(rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset,
+                    "--out", tmp_path / "r", "--follow", "nobody"))
+    assert "--follow" in line
+    line = _err(rig("augment", "--stage", "review", "--checkpoint", tmp_path / "none", "--data", reasoned_dataset,
+                    "--out", tmp_path / "r"))
+    assert "does not exist" in line and not (tmp_path / "r").exists()
+    assert "--init" in _err(rig("train", "--stage", "lookahead", "--data", review_dataset, "--out", tmp_path / "l"))
+    line = _err(rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", reasoned_dataset,
+                    "--out", tmp_path / "l"))
+    assert "no review samples" in line and not (tmp_path / "l").exists()
+    line = _err(rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset,
+                    "--out", tmp_path / "l", "--mix-review", 0, "--mix-align", 0))
+    assert "impossible mix" in line
