@@ -2,6 +2,9 @@
 
     python benchmarks/expert.py                      # the full benchmark (about an hour on 2 cores)
     python benchmarks/expert.py --open-episodes 20 --task-episodes 5 --groups basic,tools
+    python benchmarks/expert.py --open-episodes 0 --oracle-episodes 0 --task-episodes 0 --update
+                                                     # throughput and bytes/frame only (about a minute),
+                                                     # the other sections of the JSON file kept
 
 Measures, on fixed seeds (open play from seed 10_000, tasks from seed 20_000):
   * the expert's Crafter score and per-achievement success over `open` episodes,
@@ -22,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import hdf5plugin
 from rich.console import Console
 from rich.table import Table
 
@@ -36,6 +40,7 @@ from rig_core.versions import versions
 out = Console()
 OPEN_SEED, TASK_SEED, SPEED_SEED = 10_000, 20_000, 30_000
 AGENT = {"name": "expert"}
+SECTIONS = ("speed", "open", "tasks")  # the JSON file's measured sections; "commands" says which run made each
 
 
 def _unlocked(path: Path) -> list[list[str]]:
@@ -153,9 +158,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--agent", default="expert", help="agent to measure (random: a quick smoke run)")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/expert.json"))
+    p.add_argument("--update", action="store_true",
+                   help="replace only the sections this run measures in an existing --json file, keep the others")
     a = p.parse_args(argv)
     AGENT["name"] = a.agent
-    result: dict = {"versions": versions(), "command": " ".join(["python benchmarks/expert.py", *sys.argv[1:]])}
+    command = " ".join(["python benchmarks/expert.py", *(sys.argv[1:] if argv is None else argv)])
+    result: dict = {"versions": {**versions(), "hdf5plugin": hdf5plugin.version}, "command": command}
     with tempfile.TemporaryDirectory(prefix="rig-bench-") as tmp:
         tmp = Path(tmp)
         if a.speed_episodes:
@@ -166,9 +174,17 @@ def main(argv: list[str] | None = None) -> dict:
             result.setdefault("open", []).append(open_play(tmp, a.oracle_episodes, a.workers, oracle=True))
         if a.task_episodes:
             result["tasks"] = task_suite(tmp, [g for g in a.groups.split(",") if g], a.task_episodes, a.workers)
+    measured = [k for k in SECTIONS if k in result]
+    if a.update and a.json.exists():
+        old = json.loads(a.json.read_text())
+        commands = old.get("commands") or {k: old.get("command") for k in SECTIONS if k in old}
+        result = {**old, **result, "commands": {**commands, **{k: command for k in measured}}}
+        result = {k: result[k] for k in ("versions", "command", "commands", *SECTIONS) if k in result}
+    else:
+        result["commands"] = {k: command for k in measured}
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(result, indent=2))
-    print_tables(result)
+    print_tables({k: result[k] for k in measured})
     out.print(f"results written to {a.json}")
     return result
 

@@ -1,13 +1,17 @@
 import json
+import subprocess
+import sys
+import zlib
 
 import h5py
+import hdf5plugin
 import numpy as np
 import pytest
 
 from rig_core.data.episode import EpisodeRecord
 from rig_core.data.reader import Dataset, open_shard
-from rig_core.data.schema import MANIFEST, read_manifest
-from rig_core.data.writer import ShardWriter
+from rig_core.data.schema import FRAME_CHUNK, MANIFEST, read_manifest
+from rig_core.data.writer import BZIP2_ONLY, DEFLATE_ONLY, UNFILTERED, ShardWriter, noisy, write_frames
 from rig_core.envs.base import Obs
 from rig_core.errors import RigError
 
@@ -112,3 +116,54 @@ def test_corrupt_shard(tmp_path):
         open_shard(bad)
     ok = h5py.File(tmp_path / "x.h5", "w")
     ok.close()
+
+
+def _frames(n: int, night: bool, seed: int) -> np.ndarray:
+    """Crafter-like frames: a mosaic of flat 8x8 cells; at night, grey per-pixel noise on top."""
+    rng = np.random.default_rng(seed)
+    cells = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    day = np.kron(cells, np.ones((8, 8, 1), np.uint8))
+    out = np.repeat(day[None], n, axis=0)
+    if night:
+        noise = rng.integers(0, 24, (n, 64, 64, 1), dtype=np.uint8)
+        out = (out // 2 + noise).astype(np.uint8)
+    return out
+
+
+def test_frames_round_trip_with_per_chunk_compression(tmp_path):
+    day, night = _frames(FRAME_CHUNK, False, 1), _frames(FRAME_CHUNK, True, 2)
+    rand = np.random.default_rng(3).integers(0, 256, (FRAME_CHUNK, 64, 64, 3), dtype=np.uint8)
+    tail = _frames(5, False, 4)  # a partial last chunk
+    frames = np.concatenate([day, night, rand, tail])
+    assert not noisy(day) and noisy(night)
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        write_frames(f, "frames", frames)
+    with h5py.File(tmp_path / "f.h5", "r") as f:
+        ds = f["frames"]
+        assert ds.dtype == np.uint8 and ds.shape == frames.shape and ds.chunks == (FRAME_CHUNK, 64, 64, 3)
+        np.testing.assert_array_equal(ds[()], frames)  # lossless, plain numpy
+        np.testing.assert_array_equal(ds[FRAME_CHUNK + 3], night[3])
+        dcpl = ds.id.get_create_plist()
+        assert [dcpl.get_filter(i)[0] for i in range(dcpl.get_nfilters())] == [h5py.h5z.FILTER_DEFLATE,
+                                                                              hdf5plugin.BZIP2_ID]
+        info = [ds.id.get_chunk_info(i) for i in range(ds.id.get_num_chunks())]
+        assert [c.filter_mask for c in info] == [DEFLATE_ONLY, BZIP2_ONLY, UNFILTERED, DEFLATE_ONLY]
+        assert info[0].size < day.nbytes / 50
+        assert info[1].size < len(zlib.compress(night.tobytes(), 6))  # bzip2 beats deflate on noise
+        assert info[2].size == rand.nbytes
+        assert ds.id.get_storage_size() == sum(c.size for c in info)
+
+
+def test_shard_frames_readable_through_the_reader_alone(tmp_path):
+    """A process that imports only the reader can read noisy (bzip2) chunks: the reader registers the filter."""
+    rec = _record(T=2 * FRAME_CHUNK)
+    rec.frames = list(_frames(2 * FRAME_CHUNK + 1, True, 5))
+    w = ShardWriter(tmp_path, 0)
+    w.write_episode(0, rec)
+    path = w.close()
+    assert w.frame_bytes < 0.5 * (2 * FRAME_CHUNK + 1) * 64 * 64 * 3
+    code = ("import sys, numpy as np; from rig_core.data.reader import open_shard; "
+            "f = open_shard(sys.argv[1]); d = f['episodes/000000/frames']; "
+            f"assert d.id.get_chunk_info(0).filter_mask == {BZIP2_ONLY}; np.save(sys.argv[2], d[()])")
+    subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "out.npy")], check=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), np.stack(rec.frames))

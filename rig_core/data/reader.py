@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import h5py
+import hdf5plugin  # noqa: F401  registers the bzip2 filter that noisy frame chunks are stored with
 import numpy as np
 
 from rig_core.data.schema import episode_key, read_manifest
