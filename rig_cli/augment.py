@@ -9,10 +9,8 @@ import typer
 
 from rig_cli.common import command_line, handle_errors, print_json
 from rig_core.annotate.augment import ReasonConfig, run_reason
-from rig_core.collect.runner import CollectInterrupted
 from rig_core.config import ReviewConfig
 from rig_core.errors import RigError
-from rig_core.ui import console
 from rig_core.viz.tables import print_reason_summary, print_review_summary
 
 
@@ -50,11 +48,7 @@ def augment(
                             confirm_share=confirm_share, follow=follow, batch=batch, max_steps=max_steps)
         from rig_core.review.runner import run_review
 
-        try:
-            summary = run_review(rcfg, command=command_line(), resume=resume, quiet=quiet or json_output)
-        except CollectInterrupted as exc:
-            console.print(f"[yellow]{exc}[/]")
-            raise typer.Exit(code=130) from None
+        summary = run_review(rcfg, command=command_line(), resume=resume, quiet=quiet or json_output)
         if json_output:
             print_json(summary)
         elif not quiet:

@@ -8,9 +8,8 @@ from typing import Optional
 import typer
 
 from rig_cli.common import command_line, handle_errors, print_json
-from rig_core.collect.runner import CollectInterrupted, run_collect
+from rig_core.collect.runner import run_collect
 from rig_core.config import CollectConfig
-from rig_core.ui import console
 from rig_core.viz.tables import print_summary
 
 
@@ -35,11 +34,7 @@ def collect(
     cfg = CollectConfig(out=str(out), env=env, agent=agent, task=task, episodes=episodes, seed=seed,
                         workers=workers, epsilon=epsilon, max_steps=max_steps, oracle=oracle,
                         episodes_per_shard=episodes_per_shard)
-    try:
-        summary = run_collect(cfg, command=command_line(), resume=resume, quiet=quiet or json_output)
-    except CollectInterrupted as exc:
-        console.print(f"[yellow]{exc}[/]")
-        raise typer.Exit(code=130) from None
+    summary = run_collect(cfg, command=command_line(), resume=resume, quiet=quiet or json_output)
     if json_output:
         print_json(summary)
     elif not quiet:

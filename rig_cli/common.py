@@ -9,14 +9,15 @@ from typing import Any, Callable
 
 import typer
 
-from rig_core.errors import RigError
+from rig_core.errors import CollectInterrupted, RigError
 from rig_core.ui import console
 
 STATE = {"debug": False}
 
 
 def handle_errors(fn: Callable) -> Callable:
-    """Turn a RigError into ``error: <problem>. <fix>`` on stderr and exit code 2 (traceback with --debug)."""
+    """Turn a RigError into ``error: <problem>. <fix>`` on stderr and exit code 2 (traceback with --debug);
+    an interrupted collection into its resume hint and exit code 130."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -27,6 +28,9 @@ def handle_errors(fn: Callable) -> Callable:
                 raise
             console.print(f"[bold red]error:[/] {exc.line()}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None
+        except CollectInterrupted as exc:  # Ctrl-C: what is saved stays; the message names the resume command
+            console.print(f"[yellow]{exc}[/]")
+            raise typer.Exit(code=130) from None
 
     return wrapper
 

@@ -19,3 +19,8 @@ class RigError(Exception):
 
     def line(self) -> str:
         return f"{self.problem}. {self.fix}" if self.fix else f"{self.problem}."
+
+
+class CollectInterrupted(Exception):
+    """Raised after a Ctrl-C in a command that writes episodes: what was closed is kept, ``--resume``
+    continues. The CLI prints the message (which names the resume command) and exits with 130."""

@@ -2,21 +2,16 @@
 
 import hashlib
 import json
-import os
 import shutil
 
 import h5py
 import pytest
-from typer.testing import CliRunner
 
-from rig_cli.main import app
+from cli_helpers import one_line_error as _err
+from cli_helpers import rig
 from rig_core.data.reader import Dataset
 
-runner = CliRunner()
 
-
-def rig(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def digest(path):
@@ -100,12 +95,6 @@ def test_show_step_and_episode(reasoned):
     r = rig("dataset", "show", out, "--episode", 1)
     assert r.exit_code == 0 and "episode 1" in r.stdout
 
-
-def _err(r):
-    assert r.exit_code == 2, r.output
-    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
-    return lines[0]
 
 
 def test_bad_inputs(random_dataset, reasoned, tmp_path):

@@ -10,18 +10,13 @@ import time
 from pathlib import Path
 
 import h5py
-import pytest
-from typer.testing import CliRunner
 
-from rig_cli.main import app
+from cli_helpers import one_line_error as _err
+from cli_helpers import rig
 from rig_core.data.reader import Dataset
 
-runner = CliRunner()
 TINY = ["--agent", "random", "--task", "basic", "--max-steps", "30"]
 
-
-def rig(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def test_collect_json_summary_and_info(tmp_path):
@@ -57,13 +52,6 @@ def test_gif(random_dataset, tmp_path):
         assert len(frames) == ds.episode(1).length + 1
     assert frames.shape[1] > 128 and frames.shape[2] == 128  # text band under the 2x frame
 
-
-def _err(r, code=2):
-    assert r.exit_code == code, r.output
-    assert "Traceback" not in r.output
-    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
-    return lines[0]
 
 
 def test_bad_inputs(tmp_path, random_dataset):
@@ -104,6 +92,24 @@ def test_resume_rejects_changed_options(tmp_path):
 
 def _shards(path: Path) -> list[Path]:
     return sorted(path.glob("shard-*.h5"))
+
+
+def test_ctrl_c_keeps_closed_shards_and_names_the_resume_command(tmp_path):
+    out = tmp_path / "c"
+    cmd = [sys.executable, "-m", "rig_cli.main", "collect", "--out", str(out), "--episodes", "40",
+           "--episodes-per-shard", "1", "--agent", "random", "--task", "basic", "--max-steps", "150", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "400"})
+    deadline = time.time() + 120
+    while time.time() < deadline and len(_shards(out)) < 1:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output
+    assert "interrupted:" in output and f"continue with: rig collect --out {out} --resume" in output
+    assert _shards(out) and not (out / ".collect.lock").exists()
+    with Dataset(out) as ds:
+        assert not ds.complete and len(ds) == len(_shards(out))
 
 
 def test_kill_minus_9_then_resume(tmp_path):

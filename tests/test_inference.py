@@ -8,27 +8,17 @@ import numpy as np
 import pytest
 import torch
 from rich.console import Console
-from typer.testing import CliRunner
 
-from rig_cli.main import app
+from cli_helpers import one_line_error as _err
+from cli_helpers import rig
 from rig_core.envs import make_env
 from rig_core.inference.episodes import StepRecord
 from rig_core.inference.policy import RigPolicy
 from rig_core.tokenize.image import psnr
 from rig_core.viz.live import live_view
 
-runner = CliRunner()
 
 
-def rig(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def _err(r):
-    assert r.exit_code == 2, r.output
-    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

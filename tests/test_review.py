@@ -5,29 +5,19 @@ import json
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from rig_cli.main import app
+from cli_helpers import one_line_error as _err
+from cli_helpers import rig
 from rig_core.agents import make_agent
 from rig_core.data.reader import Dataset
 from rig_core.envs import make_env
-from rig_core.review.judge import FINE, SAME, WORSE, Branch, Snapshot, expert_branch, judge, play_branch, snapshot
+from rig_core.review.judge import FINE, SAME, WORSE, Branch, Snapshot, expert_branch, judge, play_branch
 from rig_core.review.texts import ReviewWriter
 from rig_core.tasks import load_suite
 from rig_core.tokenize.sequence import IGNORE, SPAN_ACT, SPAN_IMAGINE, SPAN_REVIEW
 
-runner = CliRunner()
 
 
-def rig(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def _err(r):
-    assert r.exit_code == 2, r.output
-    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
-    return lines[0]
 
 
 def _state(env):

@@ -11,16 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from rig_cli.main import app
+from cli_helpers import one_line_error as _err
+from cli_helpers import rig
 
-runner = CliRunner()
 FAST = ["--recipe", "tiny", "--quiet", "--codebook-size", "64", "--text-vocab", "300"]
 
-
-def rig(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def metrics(run):
@@ -139,12 +135,6 @@ def test_qlora_trains_on_the_cpu(reasoned_dataset, base_model_dir, tmp_path):
     losses = [m["loss"] for m in metrics(run) if m["split"] == "train"]
     assert len(losses) == 2 and all(l == l for l in losses)
 
-
-def _err(r):
-    assert r.exit_code == 2, r.output
-    lines = [ln for ln in r.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), r.output
-    return lines[0]
 
 
 def test_bad_inputs(random_dataset, reasoned_dataset, tiny_run, tmp_path):

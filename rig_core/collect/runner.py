@@ -8,7 +8,7 @@ import os
 import queue
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rig_core.agents import make_agent
 from rig_core.collect.worker import chunk_indices, collect_chunks, worker_main
@@ -17,17 +17,13 @@ from rig_core.data.schema import FORMAT, MANIFEST, SCHEMA_VERSION, read_manifest
 from rig_core.data.summary import summarize
 from rig_core.data.writer import TMP_SUFFIX
 from rig_core.envs import make_env
-from rig_core.errors import RigError
+from rig_core.errors import CollectInterrupted, RigError
 from rig_core.fsutil import atomic_write_json, ensure_writable_dir
 from rig_core.tasks import load_suite
 from rig_core.ui import progress
 from rig_core.versions import versions
 
 LOCK = ".collect.lock"
-
-
-class CollectInterrupted(Exception):
-    """Raised after a Ctrl-C: what was closed is kept, ``--resume`` continues."""
 
 
 def _env_meta(env) -> dict[str, Any]:
@@ -150,42 +146,52 @@ class Collection:
         self.created = doc["producer"]["created"]
         atomic_write_json(self.root / MANIFEST, doc)
 
+    # -- running ------------------------------------------------------------------
+    def run(self, work: Callable, worker_target: Callable, description: str, note: Callable[[dict], str],
+            resume_command: str, quiet: bool) -> tuple[list[int], float]:
+        """Play every episode not saved yet: ``work(cfg, chunks, emit)`` in this process, or worker processes
+        running ``worker_target``; the manifest follows every closed shard. Returns (episodes played, seconds)."""
+        cfg = self.cfg
+        try:
+            self.write_manifest(complete=False)
+            todo = [i for i in range(cfg.episodes) if i not in self.done_indices()]
+            chunks = chunk_indices(todo, cfg.workers, cfg.episodes_per_shard)
+            start = time.perf_counter()
+            with progress(description, cfg.episodes, done=cfg.episodes - len(todo), quiet=quiet) as rep:
+                def on_event(event: tuple) -> None:
+                    kind, payload = event
+                    if kind == "steps":
+                        rep.add("steps", payload)
+                    elif kind == "episode":
+                        rep.advance(1)
+                        rep.note(note(payload))
+                    elif kind == "shard":
+                        self.add_shard(payload)
+
+                try:
+                    if cfg.workers == 1 or len(chunks) <= 1:
+                        work(cfg, chunks, on_event)
+                    else:
+                        run_processes(cfg, chunks, on_event, target=worker_target)
+                except KeyboardInterrupt as exc:
+                    raise CollectInterrupted(
+                        f"interrupted: {len(self.done_indices())} of {cfg.episodes} episodes are saved; "
+                        f"continue with: {resume_command}") from exc
+            elapsed = time.perf_counter() - start
+            self.write_manifest(complete=True)
+        finally:
+            self.unlock()
+        return todo, elapsed
+
 
 def run_collect(cfg: CollectConfig, *, command: str = "rig collect", resume: bool = False,
                 quiet: bool = False) -> dict[str, Any]:
     """Collect ``cfg.episodes`` episodes into ``cfg.out`` (resuming if asked); returns the summary."""
     col = Collection(cfg, command, resume)
     cfg = col.cfg
-    try:
-        col.write_manifest(complete=False)
-        todo = [i for i in range(cfg.episodes) if i not in col.done_indices()]
-        chunks = chunk_indices(todo, cfg.workers, cfg.episodes_per_shard)
-        start = time.perf_counter()
-        with progress("collect", cfg.episodes, done=cfg.episodes - len(todo), quiet=quiet) as rep:
-            def on_event(event: tuple) -> None:
-                kind, payload = event
-                if kind == "steps":
-                    rep.add("steps", payload)
-                elif kind == "episode":
-                    rep.advance(1)
-                    rep.note(f"last: {payload['task']} {'ok' if payload['success'] else '--'}")
-                elif kind == "shard":
-                    col.add_shard(payload)
-
-            try:
-                if cfg.workers == 1 or len(chunks) <= 1:
-                    collect_chunks(cfg, chunks, on_event)
-                else:
-                    run_processes(cfg, chunks, on_event)
-            except KeyboardInterrupt as exc:
-                raise CollectInterrupted(
-                    f"interrupted: {len(col.done_indices())} of {cfg.episodes} episodes are saved; "
-                    f"continue with: rig collect --out {cfg.out} --resume"
-                ) from exc
-        elapsed = time.perf_counter() - start
-        col.write_manifest(complete=True)
-    finally:
-        col.unlock()
+    todo, elapsed = col.run(collect_chunks, worker_main, "collect",
+                            lambda p: f"last: {p['task']} {'ok' if p['success'] else '--'}",
+                            f"rig collect --out {cfg.out} --resume", quiet)
     summary = summarize(cfg.out)
     summary["elapsed_s"] = round(elapsed, 3)
     new_steps = sum(s["steps"] for s in col.shards.values() if set(s["episodes"]) & set(todo))

@@ -63,7 +63,8 @@ class Episode:
         return self._group[name][()]
 
     def texts(self, name: str) -> list[str]:
-        return [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in self._group[name][()]]
+        """A string dataset as a flat list (row-major for 2-D ones such as ``review/text``)."""
+        return [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in self._group[name][()].ravel()]
 
     @property
     def length(self) -> int:

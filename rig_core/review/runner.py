@@ -8,28 +8,25 @@ basic sequences ``rig train --stage lookahead`` mixes in. Shards are atomic; ``-
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rig_core.collect.runner import Collection, CollectInterrupted, run_processes
-from rig_core.collect.worker import chunk_indices, serve_chunks
+from rig_core.collect.runner import Collection
+from rig_core.collect.worker import serve_chunks
 from rig_core.config import ReviewConfig
 from rig_core.data.reader import Dataset
 from rig_core.data.writer import ShardWriter
 from rig_core.errors import RigError
 from rig_core.tasks import load_suite
-from rig_core.ui import progress
 
 META_KEYS = ("env", "action_names", "item_names", "achievement_names", "semantic_names", "frame_shape")
 
 
-def source_tasks(data: str) -> list[str]:
+def episode_tasks(ds: Dataset) -> list[str]:
     """Task ids of the input dataset's episodes, in order: the review rollouts cycle through them."""
-    with Dataset(Path(data)) as ds:
-        return [str(ds.episode(i).attrs.get("task", "open")) for i in ds.indices()]
+    return [str(ref.attrs.get("task", "open")) for ref in ds.refs().values()]
 
 
 class ReviewCollection(Collection):
@@ -46,6 +43,7 @@ class ReviewCollection(Collection):
             if len(ds) == 0:
                 raise RigError(f"dataset {ds.root} has no episodes", "collect some with rig collect")
             meta = {k: ds.manifest[k] for k in META_KEYS if k in ds.manifest}
+            tasks = set(episode_tasks(ds))
         if Path(cfg.out).resolve() == Path(cfg.data).resolve():
             raise RigError("--out is the input dataset", "augment never edits its input: choose another --out")
         ckpt = find_checkpoint(Path(cfg.checkpoint))
@@ -54,7 +52,7 @@ class ReviewCollection(Collection):
             raise RigError(f"the checkpoint's actions do not match dataset {cfg.data}",
                            "review with a checkpoint trained on this dataset's environment")
         suite = load_suite(cfg.env)
-        for task in set(source_tasks(cfg.data)):
+        for task in tasks:
             suite.get(task)
         self.extra = {"source": {"data": str(Path(cfg.data).resolve()), "checkpoint": str(ckpt.resolve())},
                       "review": {"horizon": cfg.horizon, "confirm_share": cfg.confirm_share, "follow": cfg.follow}}
@@ -72,7 +70,8 @@ def review_chunks(cfg: ReviewConfig, chunks, emit) -> None:
         torch.set_num_threads(1)
     policy = RigPolicy.from_checkpoint(Path(cfg.checkpoint), seed=cfg.seed)
     suite = load_suite(cfg.env)
-    tasks = source_tasks(cfg.data)
+    with Dataset(Path(cfg.data)) as ds:
+        tasks = episode_tasks(ds)
     root = Path(cfg.out)
     for chunk in chunks:
         writer = ShardWriter(root, chunk[0])
@@ -109,36 +108,10 @@ def run_review(cfg: ReviewConfig, *, command: str = "rig augment --stage review"
 
     col = ReviewCollection(cfg, command, resume)
     cfg = col.cfg
-    try:
-        col.write_manifest(complete=False)
-        todo = [i for i in range(cfg.episodes) if i not in col.done_indices()]
-        chunks = chunk_indices(todo, cfg.workers, cfg.episodes_per_shard)
-        start = time.perf_counter()
-        with progress("review", cfg.episodes, done=cfg.episodes - len(todo), quiet=quiet) as rep:
-            def on_event(event: tuple) -> None:
-                kind, payload = event
-                if kind == "steps":
-                    rep.add("steps", payload)
-                elif kind == "episode":
-                    rep.advance(1)
-                    rep.note(f"last: {payload['task']} {payload['corrections']} corrections")
-                elif kind == "shard":
-                    col.add_shard(payload)
-
-            try:
-                if cfg.workers == 1 or len(chunks) <= 1:
-                    review_chunks(cfg, chunks, on_event)
-                else:
-                    run_processes(cfg, chunks, on_event, target=review_worker_main)
-            except KeyboardInterrupt as exc:
-                raise CollectInterrupted(
-                    f"interrupted: {len(col.done_indices())} of {cfg.episodes} episodes are saved; continue with: "
-                    f"rig augment --stage review --checkpoint {cfg.checkpoint} --data {cfg.data} --out {cfg.out} "
-                    "--resume") from exc
-        elapsed = time.perf_counter() - start
-        col.write_manifest(complete=True)
-    finally:
-        col.unlock()
+    _, elapsed = col.run(review_chunks, review_worker_main, "review",
+                         lambda p: f"last: {p['task']} {p['corrections']} corrections",
+                         f"rig augment --stage review --checkpoint {cfg.checkpoint} --data {cfg.data} "
+                         f"--out {cfg.out} --resume", quiet)
     summary = review_summary(cfg.out)
     summary["elapsed_s"] = round(elapsed, 2)
     return summary

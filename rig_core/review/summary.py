@@ -27,7 +27,7 @@ def review_summary(root: Path) -> dict[str, Any]:
             if "review/verdict" not in ep:
                 continue
             v, sel = ep.read("review/verdict"), ep.read("review/selected")
-            rs = [r.decode() if isinstance(r, bytes) else str(r) for r in ep.read("review/reason").ravel()]
+            rs = ep.texts("review/reason")
             states += len(v)
             agree += int((v[:, 0] == 0).sum()) if len(v) else 0
             for j in range(v.shape[1] if v.ndim == 2 else 0):
@@ -35,11 +35,11 @@ def review_summary(root: Path) -> dict[str, Any]:
             reasons.update(r for r in rs if r)
             selected += int(sel.sum())
             correct_sel += int((sel & (v == WORSE)).sum())
-            frames, real, imag = ep.read("frames"), ep.read("review/real"), ep.read("review/imagined")
+            frames, real, scores = ep.read("frames"), ep.read("review/real"), ep.read("review/psnr")
             reached, at = ep.read("review/real_steps"), ep.read("review/step")
             for s in range(len(at)):
                 for j in range(min(int(reached[s]), horizon)):
-                    imagined_db[j].append(psnr(imag[s, j], real[s, j]))
+                    imagined_db[j].append(float(scores[s, j]))  # imagined vs real, computed when recorded
                     copy_db[j].append(psnr(frames[at[s]], real[s, j]))
 
     def mean(x):

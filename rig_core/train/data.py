@@ -33,8 +33,9 @@ def check_training_data(ds: Dataset, action_names: list[str] | None = None) -> N
                        "train a new run on this dataset (the tokenizer is made per dataset)")
 
 
-def encode_dataset(ds: Dataset, image_tok, path: Path, progress=None) -> Path:
-    """Image codes of every frame, one int16 [T+1, tokens] array per episode, written atomically."""
+def encode_dataset(ds: Dataset, image_tok, path: Path, progress=None, name: str = "frames") -> Path:
+    """Image codes of every episode's ``name`` frames (uint8 [..., H, W, 3]), one int16 [..., tokens] array
+    per episode, written atomically; an existing cache that covers every episode is reused."""
     path = Path(path)
     if path.exists():
         try:
@@ -47,10 +48,12 @@ def encode_dataset(ds: Dataset, image_tok, path: Path, progress=None) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with h5py.File(tmp, "w") as f:
         for ep in ds:
-            codes = image_tok.encode(ep["frames"][()])
+            frames = ep[name][()]
+            lead = frames.shape[:-3]
+            codes = image_tok.encode(frames.reshape((-1,) + frames.shape[-3:])).reshape(lead + (-1,))
             f.create_dataset(episode_key(ep.index), data=codes.astype(np.int16), compression="gzip")
             if progress:
-                progress(ep.length + 1)
+                progress(int(np.prod(lead)))
     os.replace(tmp, path)
     return path
 

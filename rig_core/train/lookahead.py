@@ -17,7 +17,7 @@ from rig_core.tokenize.sequence import SequenceBuilder
 from rig_core.train.config import TrainConfig, load_run_config
 from rig_core.train.data import SequenceDataset, check_training_data, encode_dataset, split_episodes
 from rig_core.train.lookahead_data import (ALIGN, BASIC, REVIEW, LookaheadDataset, basic_windows_items,
-                                           check_review_data, encode_review_real, mix, review_items)
+                                           check_review_data, mix, review_items)
 from rig_core.train.setup import Prepared, load_tokenizers, plan_windows, save_tokenizers
 from rig_core.versions import versions
 
@@ -76,7 +76,7 @@ def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, progress=None
             raise RigError(f"the basic checkpoint's actions do not match dataset {cfg.data}",
                            "review and train with the same environment")
         encode_dataset(review, image_tok, cache / "image_codes.h5", progress=progress)
-        encode_review_real(review, image_tok, cache / "real_codes.h5")
+        encode_dataset(review, image_tok, cache / "real_codes.h5", name="review/real")
         encode_dataset(basic, image_tok, cache / "basic_codes.h5", progress=progress)
         r_train, r_val = split_episodes(review.indices(), cfg.val_fraction, cfg.seed)
         b_train, b_val = split_episodes(basic.indices(), cfg.val_fraction, cfg.seed)

@@ -30,26 +30,6 @@ KINDS = {BASIC: "basic", REVIEW: "review", ALIGN: "align"}
 HISTORY_STEPS = 8  # earlier real steps offered as context (the oldest are dropped to fit the context)
 
 
-def encode_review_real(ds: Dataset, image_tok, path: Path) -> Path:
-    """Image codes of every fork's real frames (``review/real``), int16 [S, K, tokens] per episode, atomic."""
-    path = Path(path)
-    if path.exists():
-        try:
-            with h5py.File(path, "r") as f:
-                if set(f.keys()) == {episode_key(i) for i in ds.indices()}:
-                    return path
-        except OSError:
-            pass
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with h5py.File(tmp, "w") as f:
-        for ep in ds:
-            real = ep.read("review/real")
-            codes = image_tok.encode(real.reshape((-1,) + real.shape[2:])).reshape(real.shape[:2] + (-1,))
-            f.create_dataset(episode_key(ep.index), data=codes.astype(np.int16), compression="gzip")
-    os.replace(tmp, path)
-    return path
-
-
 def review_items(ds: Dataset, episodes: list[int]) -> tuple[list[tuple], list[tuple]]:
     """(review items, align items) of ``episodes``: (kind, episode, state, j)."""
     rev, ali = [], []
@@ -114,15 +94,14 @@ class LookaheadDataset(torch.utils.data.Dataset):
             return self._cache[index]
         ep = self._ds.episode(index)
         key = episode_key(index)
-        strs = lambda name: [t.decode() if isinstance(t, bytes) else str(t) for t in ep.read(name).ravel()]  # noqa
         S, K = ep.read("review/proposed").shape
         item = {"instruction": str(ep.attrs.get("instruction", "")), "codes": self._codes[key][()].astype(np.int64),
                 "reasoning": ep.texts("reasoning"), "actions": ep.read("actions").astype(np.int64),
                 "step": ep.read("review/step"), "proposed": ep.read("review/proposed"),
-                "thoughts": np.asarray(strs("review/thoughts"), dtype=object).reshape(S, K),
+                "thoughts": np.asarray(ep.texts("review/thoughts"), dtype=object).reshape(S, K),
                 "imagined": ep.read("review/imagined_codes").astype(np.int64),
                 "real": self._real[key][()].astype(np.int64),
-                "text": np.asarray(strs("review/text"), dtype=object).reshape(S, K),
+                "text": np.asarray(ep.texts("review/text"), dtype=object).reshape(S, K),
                 "corrected": ep.read("review/corrected")}
         self._cache[index] = item
         if len(self._cache) > self.CACHE_EPISODES:
