@@ -22,6 +22,8 @@ def evaluate(
     batch: int = typer.Option(8, help="Environments per batched forward pass."),
     max_steps: Optional[int] = typer.Option(None, help="Step limit per episode (default: each task's budget)."),
     imagination_steps: int = typer.Option(3, help="Horizon of the imagination rollouts."),
+    imagination_episodes: int = typer.Option(10, help="Played episodes whose states start imagination rollouts "
+                                             "(one every 10 steps)."),
     gifs: int = typer.Option(2, help="Episodes written as GIFs."),
     seed: int = typer.Option(0, help="Sampling seed (with --temperature in play)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (eval.json, report.md, plots, GIFs)."),
@@ -42,7 +44,8 @@ def evaluate(
         raise RigError("rig evaluate needs --out DIR", "e.g. rig evaluate --checkpoint runs/tiny --out evals/tiny")
     result = run_evaluate(checkpoint=checkpoint, agent=agent, suite=suite, episodes=episodes,
                           test_time_steps=test_time_steps, workers=workers, batch=batch, out=out, max_steps=max_steps,
-                          seed=seed, imagination_steps=imagination_steps, gifs=gifs, command=command_line(),
+                          seed=seed, imagination_steps=imagination_steps,
+                          imagination_episodes=imagination_episodes, gifs=gifs, command=command_line(),
                           quiet=quiet or json_output)
     if json_output:
         print_json({k: v for k, v in result.items() if k != "sweep"} |

@@ -76,7 +76,7 @@ class ReviewConfig(ConfigBase):
     follow: str = "corrected"
     batch: int = 8
     max_steps: int | None = None
-    episodes_per_shard: int = 8
+    episodes_per_shard: int = 8  # set to --batch: a shard is the episodes one worker plays in lock-step
 
     def validate(self) -> "ReviewConfig":
         from rig_core.review.rollout import FOLLOW
@@ -87,6 +87,7 @@ class ReviewConfig(ConfigBase):
             raise RigError(f"--workers {self.workers} must be at least 1", "pass --workers 1 or more")
         if self.batch < 1:
             raise RigError(f"--batch {self.batch} must be at least 1", "pass --batch 1 or more")
+        self.episodes_per_shard = self.batch
         if not 1 <= self.horizon <= 8:
             raise RigError(f"--horizon {self.horizon} is outside 1..8", "pass e.g. --horizon 3")
         if not 0.0 <= self.confirm_share <= 1.0:

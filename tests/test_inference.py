@@ -47,6 +47,24 @@ def test_batched_loop_valid_actions_and_span_order(policy):
     assert step[a + 1] in set(policy.tok.action_ids.tolist())
 
 
+def test_history_keeps_the_real_next_frame_not_the_imagined_one(policy):
+    envs = [make_env(length=None) for _ in range(2)]
+    frames = np.stack([e.reset(1_000_010 + i).frame for i, e in enumerate(envs)])
+    policy.reset(["Collect wood.", "Drink water."])
+    outs = policy.act(frames)
+    s = policy.tok.special
+    first = [list(policy.history[b][0]) for b in range(2)]
+    nxt = np.stack([e.step(3)[0].frame for e in envs])  # move_up: the real frame differs from the start
+    policy.act(nxt)
+    real = policy.image_tok.encode(nxt)
+    for b in range(2):
+        step = policy.history[b][0]
+        i = step.index(s["<imagine>"]) + 1
+        assert policy.tok.codes(np.asarray(step[i : i + 81])).tolist() == real[b].tolist()
+        assert policy.tok.codes(np.asarray(first[b][i : i + 81])).tolist() == outs[b].imagined_codes.tolist()
+        assert step[:i] == first[b][:i] and step[i + 81 :] == first[b][i + 81 :]  # nothing else changed
+
+
 def test_cached_batched_decoding_equals_full_recompute(policy):
     s = policy.tok.special
     rows = [[s["<bos>"], s["<task>"], 5, 6, s["</task>"]], [s["<bos>"], s["<task>"], 7, s["</task>"]]]
@@ -56,6 +74,21 @@ def test_cached_batched_decoding_equals_full_recompute(policy):
         for i, full in enumerate([rows[0] + [10, 11], rows[1] + [12]]):
             ref = policy.model(input_ids=torch.tensor([full])).logits[0, -1]
             assert torch.allclose(ref, got[i], atol=1e-4)
+
+
+def test_batched_open_loop_imagination_equals_one_window_at_a_time(policy):
+    from rig_core.evaluate.imagination import open_loop
+    from rig_core.inference.imagine import imagine
+
+    env = make_env(length=None)
+    starts = [env.reset(1_000_020 + i).frame for i in range(3)]
+    windows = [(f, np.array(a), "Collect wood.") for f, a in zip(starts, ([3, 5], [1, 1], [0, 4]))]
+    batched = open_loop(policy, windows, batch=3)
+    assert len(batched) == 3 and batched[0].shape == (2, 64, 64, 3)
+    for (f, a, text), got in zip(windows, batched):
+        one = imagine(policy, f, [int(x) for x in a], text)["imagined"]
+        same = np.mean(policy.image_tok.encode(one) == policy.image_tok.encode(got))
+        assert same >= 0.97, same  # left padding only moves float rounding; greedy picks agree
 
 
 def test_forced_actions_are_used(policy):
@@ -128,6 +161,8 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     e = res["sweep"][0]
     assert e["tasks"]["collect_wood"]["episodes"] == 2 and len(e["tasks"]["collect_wood"]["ci95"]) == 2
     assert e["expert_agreement"] is not None and 0 <= e["invalid_rate"] <= 1
+    assert e["overall"]["episodes"] == 2 and e["overall"]["ci95"][0] <= e["overall"]["rate"] <= e["overall"]["ci95"][1]
+    assert "| N | episodes | success (all tasks) | 95% CI |" in (ev / "report.md").read_text()
     assert [h["horizon"] for h in res["imagination"]["horizons"]] == [1, 2]
     for name in ("report.md", "success.png", "scaling.png", "imagination.png"):
         assert (ev / name).exists(), name
@@ -136,10 +171,12 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     r = rig("evaluate", "--agent", "random", "--suite", "open", "--episodes", 2, "--max-steps", 30, "--out", base,
             "--quiet", "--workers", 2)
     assert r.exit_code == 0, r.output
-    assert "crafter_score" in json.loads((base / "eval.json").read_text())["sweep"][0]["open"]
+    o = json.loads((base / "eval.json").read_text())["sweep"][0]["open"]
+    assert o["crafter_score_ci95"][0] <= o["crafter_score"] <= o["crafter_score_ci95"][1]
     r = rig("evaluate", "--compare", ev, "--compare", base, "--json")
     rows = json.loads(r.stdout)
     assert [row["player"] for row in rows] == [str(tiny_checkpoint), "random"]
+    assert all(len(row["success_ci95"]) == 2 for row in rows) and rows[1]["crafter_score_ci95"] is not None
 
 
 def test_bad_inputs(tiny_checkpoint, tmp_path):

@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from rig_core.evaluate.metrics import achievement_success_rates, crafter_score, wilson_interval
+from rig_core.evaluate.metrics import (achievement_success_rates, crafter_score, crafter_score_interval,
+                                      wilson_interval)
 
 
 def test_crafter_score_by_hand():
@@ -26,3 +27,15 @@ def test_wilson_by_hand():
     half = z * math.sqrt(0.25 / 10 + z * z / 400) / (1 + z * z / 10)
     assert (lo, hi) == pytest.approx((centre - half, centre + half))
     assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == pytest.approx(1.0)
+
+
+def test_crafter_score_interval_brackets_the_score_and_narrows_with_more_episodes():
+    names = ["a", "b", "c"]
+    few = [{"a"}, {"a", "b"}, set(), {"a", "c"}] * 3
+    lo, hi = crafter_score_interval(few, names)
+    point = crafter_score(list(achievement_success_rates(few, names).values()))
+    assert lo < point < hi
+    lo_many, hi_many = crafter_score_interval(few * 10, names)
+    assert hi_many - lo_many < hi - lo
+    assert crafter_score_interval(few, names) == (lo, hi)  # fixed seed: reproducible
+    assert crafter_score_interval([set()] * 5, names) == (0.0, 0.0)

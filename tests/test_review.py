@@ -97,6 +97,7 @@ def review_dataset(tiny_checkpoint, reasoned_dataset, tmp_path_factory):
 def test_review_dataset_layout(review_dataset, reasoned_dataset):
     with Dataset(review_dataset) as ds:
         assert ds.manifest["stages"] == ["review"] and ds.complete
+        assert len(ds.shard_files) == 2  # 3 episodes at --batch 2: a shard is one lock-step batch
         assert ds.manifest["source"]["data"] == str(reasoned_dataset.resolve())
         for ep in ds:
             T, S = ep.length, len(ep.read("review/step"))
@@ -185,6 +186,28 @@ def test_lookahead_plays_and_evaluates_with_test_time_steps(lookahead_run, tmp_p
     assert r.exit_code == 0, r.output
     res = json.loads((ev / "eval.json").read_text())
     assert [e["test_time_steps"] for e in res["sweep"]] == [0, 2]
+
+
+def test_lookahead_benchmark_prints_the_sweep_and_the_targets(lookahead_run, tiny_checkpoint, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, str(root / "benchmarks" / "lookahead.py"), "--basic", str(tiny_checkpoint),
+           "--lookahead", str(lookahead_run), "--suite", "collect_wood", "--episodes", "2", "--steps", "0,2",
+           "--max-steps", "3", "--imagination-episodes", "2", "--rollouts", "2", "--horizon", "1",
+           "--out", str(tmp_path / "b")]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=600)
+    assert p.returncode == 0, p.stderr
+    res = json.loads((tmp_path / "b" / "lookahead.json").read_text())
+    assert [e["test_time_steps"] for e in res["lookahead"]["sweep"]] == [0, 2]
+    assert res["basic"]["sweep"][0]["overall"]["episodes"] == 2
+    assert res["imagination"]["basic"]["rollouts"] == res["imagination"]["lookahead"]["rollouts"] >= 1
+    assert len(res["targets"]) == 3 and all(isinstance(t["met"], bool) for t in res["targets"])
+    assert "targets (issue 8)" in p.stdout
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("reusing") == 3  # basic N=0, lookahead N=0 and N=2 are not redone
 
 
 def test_lookahead_resume_is_exact(lookahead_run, review_dataset, tiny_checkpoint, tmp_path):

@@ -172,3 +172,15 @@ def test_bad_inputs(random_dataset, reasoned_dataset, tiny_run, tmp_path):
     assert "do not match" in _err(rig("train", "--resume", moved))
     for name in "abcd":
         assert not (tmp_path / name).exists(), "a rejected run leaves nothing behind"
+
+
+def test_every_recipe_parses_for_both_stages():
+    from pathlib import Path
+
+    from rig_core.train.config import train_config
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml")):
+        base = {"base": "/models/x"} if path.stem.startswith("gpu") else {}
+        basic = train_config(path.stem, dict(base))
+        look = train_config(path.stem, {**base, "stage": "lookahead", "init": "runs/basic"})
+        assert basic.max_steps > 0 and look.stage == "lookahead", path

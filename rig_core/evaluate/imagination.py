@@ -24,38 +24,49 @@ def rollout_windows(frames: np.ndarray, actions: np.ndarray, k: int, every: int)
     return [(t, actions[t : t + k]) for t in range(0, len(actions) - k + 1, every)]
 
 
+def open_loop(policy, windows: list[tuple[np.ndarray, np.ndarray, str]], batch: int = 16) -> list[np.ndarray]:
+    """Imagine k frames from each (start frame, k actions, instruction) window on the model's own frames,
+    ``batch`` windows per forward pass; returns one [k, H, W, 3] stack per window."""
+    out: list[np.ndarray] = []
+    for i in range(0, len(windows), batch):
+        chunk = windows[i : i + batch]
+        policy.reset([w[2] for w in chunk])
+        frames = np.stack([w[0] for w in chunk])
+        steps = []
+        for j in range(len(chunk[0][1])):
+            outs = policy.act(frames, forced_actions=[int(w[1][j]) for w in chunk])
+            frames = policy.decode_frames(np.stack([o.imagined_codes for o in outs]))
+            steps.append(frames)
+        out.extend(np.stack(steps, axis=1))
+    return out
+
+
 def evaluate_imagination(policy, episodes: list[dict[str, Any]], k: int = 3, every: int = 10,
-                         limit: int = 40) -> dict[str, Any]:
+                         limit: int = 40, batch: int = 16) -> dict[str, Any]:
     """Open-loop rollouts of k steps from real states with the actions really taken.
 
     ``episodes``: dicts with ``frames`` [T+1, H, W, 3], ``actions`` [T] and ``instruction``.
     Returns per-horizon PSNR/SSIM of the model, the copy-last-frame baseline and the tokenizer
     ceiling (decode(encode(real))), and the 9x9 cell accuracy of the imagined codes.
     """
-    from rig_core.inference.imagine import imagine
-
     per = {h: {"model": [], "copy": [], "ceiling": [], "ssim_model": [], "ssim_copy": [], "cells": []}
            for h in range(1, k + 1)}
-    done = 0
-    for ep in episodes:
-        frames, actions = ep["frames"], ep["actions"]
-        for t, acts in rollout_windows(frames, actions, k, every):
-            if done >= limit:
-                break
-            res = imagine(policy, frames[t], [int(a) for a in acts], ep["instruction"])
-            real = frames[t + 1 : t + 1 + k]
-            ceiling = policy.image_tok.decode(policy.image_tok.encode(real))
-            real_codes = policy.image_tok.encode(real)
-            img_codes = policy.image_tok.encode(res["imagined"])
-            for h in range(1, len(real) + 1):
-                r, m = real[h - 1 : h], res["imagined"][h - 1 : h]
-                per[h]["model"].append(psnr(r, m))
-                per[h]["copy"].append(psnr(r, frames[t : t + 1]))
-                per[h]["ceiling"].append(psnr(r, ceiling[h - 1 : h]))
-                per[h]["ssim_model"].append(ssim(r, m))
-                per[h]["ssim_copy"].append(ssim(r, frames[t : t + 1]))
-                per[h]["cells"].append(float((img_codes[h - 1] == real_codes[h - 1]).mean()))
-            done += 1
+    starts = [(ep, t, acts) for ep in episodes for t, acts in rollout_windows(ep["frames"], ep["actions"], k, every)]
+    starts = starts[:limit]
+    imagined = open_loop(policy, [(ep["frames"][t], acts, ep["instruction"]) for ep, t, acts in starts], batch)
+    for (ep, t, _), frames in zip(starts, imagined):
+        real = ep["frames"][t + 1 : t + 1 + k]
+        real_codes = policy.image_tok.encode(real)
+        ceiling = policy.image_tok.decode(real_codes)
+        img_codes = policy.image_tok.encode(frames)
+        for h in range(1, len(real) + 1):
+            r, m = real[h - 1 : h], frames[h - 1 : h]
+            per[h]["model"].append(psnr(r, m))
+            per[h]["copy"].append(psnr(r, ep["frames"][t : t + 1]))
+            per[h]["ceiling"].append(psnr(r, ceiling[h - 1 : h]))
+            per[h]["ssim_model"].append(ssim(r, m))
+            per[h]["ssim_copy"].append(ssim(r, ep["frames"][t : t + 1]))
+            per[h]["cells"].append(float((img_codes[h - 1] == real_codes[h - 1]).mean()))
     table = []
     for h, v in per.items():
         if not v["model"]:
@@ -66,4 +77,4 @@ def evaluate_imagination(policy, episodes: list[dict[str, Any]], k: int = 3, eve
                       "psnr_tokenizer_ceiling": float(np.mean(finite(v["ceiling"]))),
                       "ssim_model": float(np.mean(v["ssim_model"])), "ssim_copy_last": float(np.mean(v["ssim_copy"])),
                       "cell_accuracy": float(np.mean(v["cells"]))})
-    return {"rollouts": done, "horizons": table}
+    return {"rollouts": len(starts), "horizons": table}

@@ -1,4 +1,4 @@
-"""Metric maths: Crafter score, success rates, Wilson intervals."""
+"""Metric maths: Crafter score (with a bootstrap interval), success rates, Wilson intervals."""
 
 from __future__ import annotations
 
@@ -37,3 +37,17 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def crafter_score_interval(unlocked_per_episode: Sequence[Iterable[str]], achievements: Sequence[str],
+                           resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the Crafter score, resampling whole episodes (fixed seed)."""
+    episodes = [set(u) for u in unlocked_per_episode]
+    if not episodes:
+        raise ValueError("no episodes")
+    hits = np.array([[a in u for a in achievements] for u in episodes], dtype=np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(episodes), size=(resamples, len(episodes)))
+    rates = 100.0 * hits[idx].mean(axis=1)  # [resamples, achievements]
+    scores = np.exp(np.log1p(rates).mean(axis=1)) - 1.0
+    lo, hi = np.percentile(scores, [2.5, 97.5])
+    return (float(lo), float(hi))

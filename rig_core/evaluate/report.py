@@ -23,6 +23,27 @@ def _player(r: dict) -> str:
     return f"RIG policy `{p['checkpoint']}`" if p.get("checkpoint") else f"`{p['agent']}` agent"
 
 
+def overall(e: dict[str, Any]) -> dict[str, Any]:
+    """Success over every episode of one test-time setting with its 95% Wilson interval
+    (recomputed for eval.json files written before it was stored)."""
+    if "overall" in e:
+        return e["overall"]
+    from rig_core.evaluate.metrics import wilson_interval
+
+    eps = e["episodes"]
+    k = sum(x["success"] for x in eps)
+    return {"episodes": len(eps), "successes": k, "rate": k / len(eps) if eps else 0.0,
+            "ci95": list(wilson_interval(k, len(eps)))}
+
+
+def _score(e: dict[str, Any]) -> str:
+    if "open" not in e:
+        return "-"
+    o = e["open"]
+    ci = o.get("crafter_score_ci95")
+    return f"{o['crafter_score']:.2f}%" + (f" ({ci[0]:.2f}–{ci[1]:.2f})" if ci else "")
+
+
 def markdown(r: dict[str, Any]) -> str:
     lines = [f"# Evaluation: {_player(r)}", "",
              f"Suite `{r['suite']}`, {r['episodes_per_task']} episodes per task on seeds "
@@ -43,13 +64,13 @@ def markdown(r: dict[str, Any]) -> str:
                   f"reward {o['reward_mean']:.2f} (95% CI {o['reward_ci95'][0]:.2f}–{o['reward_ci95'][1]:.2f}).", "",
                   "| achievement | success |", "|---|---:|"]
         lines += [f"| {a} | {v:.1f}% |" for a, v in o["achievement_rates"].items()]
-    lines += ["", "## Test-time scaling", "", "| N | success (all tasks) | Crafter score | invalid outputs | expert agreement | actions/s |",
-              "|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", "## Test-time scaling (95% intervals: Wilson for success, episode bootstrap for the Crafter score)", "",
+              "| N | episodes | success (all tasks) | 95% CI | Crafter score (95% CI) | invalid outputs | expert agreement "
+              "| actions/s |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for e in r["sweep"]:
-        eps = e["episodes"]
-        rate = sum(x["success"] for x in eps) / len(eps) if eps else 0
-        score = f"{e['open']['crafter_score']:.2f}%" if "open" in e else "-"
-        lines.append(f"| {e['test_time_steps']} | {_pct(rate)} | {score} | {_pct(e['invalid_rate'])} | "
+        o = overall(e)
+        lines.append(f"| {e['test_time_steps']} | {o['episodes']} | {_pct(o['rate'])} | {_pct(o['ci95'][0])}–"
+                     f"{_pct(o['ci95'][1])} | {_score(e)} | {_pct(e['invalid_rate'])} | "
                      f"{_pct(e['expert_agreement'])} | {e['actions_per_s']:.2f} |")
     if r.get("imagination"):
         lines += ["", "## Imagination (open loop, the actions really taken)", "",
@@ -84,10 +105,16 @@ def plots(r: dict[str, Any], out: Path) -> list[Path]:
     written.append(out / "success.png")
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ns = [e["test_time_steps"] for e in r["sweep"]]
-    rs = [100 * sum(x["success"] for x in e["episodes"]) / max(len(e["episodes"]), 1) for e in r["sweep"]]
-    ax.plot(ns, rs, "o-", label="success (all tasks)")
+    os_ = [overall(e) for e in r["sweep"]]
+    rs = [100 * o["rate"] for o in os_]
+    ax.errorbar(ns, rs, yerr=[[r_ - 100 * o["ci95"][0] for r_, o in zip(rs, os_)],
+                              [100 * o["ci95"][1] - r_ for r_, o in zip(rs, os_)]],
+                fmt="o-", capsize=3, label="success (all tasks), 95% CI")
     if all("open" in e for e in r["sweep"]):
-        ax.plot(ns, [e["open"]["crafter_score"] for e in r["sweep"]], "s--", label="Crafter score")
+        cs = [e["open"]["crafter_score"] for e in r["sweep"]]
+        cis = [e["open"].get("crafter_score_ci95", [c, c]) for c, e in zip(cs, r["sweep"])]
+        ax.errorbar(ns, cs, yerr=[[c - ci[0] for c, ci in zip(cs, cis)], [ci[1] - c for c, ci in zip(cs, cis)]],
+                    fmt="s--", capsize=3, label="Crafter score, 95% CI")
     ax.set_xlabel("test-time steps N")
     ax.set_ylabel("%")
     ax.set_xticks(ns)
@@ -155,12 +182,13 @@ def compare(paths: list[Path]) -> list[dict[str, Any]]:
         r = load_result(p)
         im = (r.get("imagination") or {}).get("horizons") or []
         for e in r["sweep"]:
-            eps = e["episodes"]
+            o = overall(e)
             rows.append({"path": str(p), "player": r["player"].get("checkpoint") or r["player"].get("agent"),
-                         "N": e["test_time_steps"], "episodes": len(eps),
-                         "success": sum(x["success"] for x in eps) / max(len(eps), 1),
+                         "N": e["test_time_steps"], "episodes": o["episodes"], "success": o["rate"],
+                         "success_ci95": o["ci95"],
                          "groups": {g: x["rate"] for g, x in e["groups"].items()},
                          "crafter_score": e.get("open", {}).get("crafter_score"),
+                         "crafter_score_ci95": e.get("open", {}).get("crafter_score_ci95"),
                          "psnr_1step": im[0]["psnr_model"] if im else None,
                          "psnr_copy_last": im[0]["psnr_copy_last"] if im else None})
     return rows

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from rig_core.errors import RigError
-from rig_core.evaluate.metrics import achievement_success_rates, crafter_score, wilson_interval
+from rig_core.evaluate.metrics import (achievement_success_rates, crafter_score, crafter_score_interval,
+                                      wilson_interval)
 from rig_core.tasks import OPEN, load_suite
 from rig_core.versions import versions
 
@@ -99,13 +100,18 @@ def summarize_results(results: list[dict], achievement_names: list[str]) -> dict
         if rs:
             k = sum(r["success"] for r in rs)
             groups[g] = {"episodes": len(rs), "rate": k / len(rs), "ci95": list(wilson_interval(k, len(rs)))}
-    out: dict[str, Any] = {"tasks": {k: tasks[k] for k in sorted(tasks)}, "groups": groups}
+    k = sum(r["success"] for r in results)
+    overall = {"episodes": len(results), "successes": k, "rate": k / len(results) if results else 0.0,
+               "ci95": list(wilson_interval(k, len(results)))}
+    out: dict[str, Any] = {"tasks": {k: tasks[k] for k in sorted(tasks)}, "groups": groups, "overall": overall}
     opens = [r for r in results if r["task"] == OPEN]
     if opens:
         rates = achievement_success_rates([r["unlocked"] for r in opens], achievement_names)
         rewards = np.array([r["reward"] for r in opens])
         half = 1.96 * rewards.std(ddof=1) / np.sqrt(len(rewards)) if len(rewards) > 1 else 0.0
         out["open"] = {"episodes": len(opens), "crafter_score": crafter_score(list(rates.values())),
+                       "crafter_score_ci95": list(crafter_score_interval([r["unlocked"] for r in opens],
+                                                                         achievement_names)),
                        "achievement_rates": rates, "reward_mean": float(rewards.mean()),
                        "reward_ci95": [float(rewards.mean() - half), float(rewards.mean() + half)]}
     steps = sum(r["steps"] for r in results)
@@ -118,7 +124,8 @@ def summarize_results(results: list[dict], achievement_names: list[str]) -> dict
 
 def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, episodes: int, test_time_steps: str,
                  workers: int = 1, batch: int = 8, out: Path, max_steps: int | None = None, seed: int = 0,
-                 imagination_steps: int = 3, gifs: int = 2, compare_expert: bool = True, command: str = "",
+                 imagination_steps: int = 3, imagination_episodes: int = 10, gifs: int = 2,
+                 compare_expert: bool = True, command: str = "",
                  quiet: bool = False) -> dict[str, Any]:
     from rig_core.envs import make_env
     from rig_core.evaluate.report import write_report
@@ -152,7 +159,8 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
     for n in sweep:
         shares = [pairs[w::workers] for w in range(workers)]
         args = [(str(checkpoint) if checkpoint else None, agent, share, n, batch, max_steps,
-                 compare_expert and n == sweep[0], (gifs + 2 if (w == 0 and n == sweep[0]) else 0), seed)
+                 compare_expert and n == sweep[0],
+                 (max(gifs, imagination_episodes) if (w == 0 and n == sweep[0]) else 0), seed)
                 for w, share in enumerate(shares) if share]
         start = time.perf_counter()
         results: list[dict] = []
@@ -174,12 +182,14 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         entry["actions_per_s"] = entry["steps"] / elapsed if elapsed > 0 else None
         entry["episodes"] = results
         report["sweep"].append(entry)
-    if checkpoint is not None and recorded:
+    if checkpoint is not None and recorded and imagination_episodes > 0:
         from rig_core.evaluate.imagination import evaluate_imagination
         from rig_core.inference.policy import RigPolicy
 
         policy = RigPolicy.from_checkpoint(checkpoint, seed=seed)
-        report["imagination"] = evaluate_imagination(policy, recorded, k=imagination_steps)
+        report["imagination"] = evaluate_imagination(policy, recorded[:imagination_episodes],
+                                                     k=imagination_steps, limit=10 * imagination_episodes,
+                                                     batch=batch)
     atomic_write_json(out / "eval.json", report)
     write_report(report, out, recorded[:gifs])
     return report

@@ -232,12 +232,15 @@ class RigPolicy:
         continues N imagined steps on its own frames, writes a review and then the action to take.
         ``review=False`` stops after the imagined steps (the proposal is the action): how
         ``rig augment --stage review`` gets a basic policy's proposals. The history keeps every step in
-        the basic layout (observe, think, act, imagine) with the action taken, as the training data has it.
+        the basic layout (observe, think, act, imagine) with the action taken and, once the next frame
+        arrives, that real frame in the imagine span, as the training data has it.
         """
         s = self.tok.special
         rows = list(range(len(self.prefixes))) if rows is None else list(rows)
         B = len(rows)
         codes = self.image_tok.encode(np.asarray(frames))
+        for b, c in zip(rows, codes):
+            self._observe_outcome(b, c)
         obs = [[s["<obs>"], *self.tok.images(c).tolist(), s["</obs>"]] for c in codes]
         logits = self._start([self._context(b, o + [s["<think>"]], lookahead) for b, o in zip(rows, obs)])
         thoughts, closed, logits = self._text(logits, s["</think>"], [s["<act>"]])
@@ -278,6 +281,18 @@ class RigPolicy:
                                    think_closed=closed[i], review=self.tok.decode_text(reviews[i]),
                                    proposed=self.tok.action_index(act_ids[i]), lookahead=imagined_more[i]))
         return outs
+
+    def _observe_outcome(self, row: int, codes: np.ndarray) -> None:
+        """Put the frame that really followed the last step into its imagine span.
+
+        In the training data a step's imagine span holds the real next frame, so the context the
+        policy acts on keeps what happened, not what it imagined would happen.
+        """
+        if not self.history[row]:
+            return
+        step = self.history[row][-1]
+        start = step.index(self.tok.special["<imagine>"]) + 1
+        step[start : start + len(codes)] = self.tok.images(codes).tolist()
 
     def rewrite_last_action(self, row: int, action: int) -> None:
         """Record in the history that ``action`` was taken at the last step (not the one proposed)."""

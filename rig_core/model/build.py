@@ -10,10 +10,12 @@ import torch
 from rig_core.errors import RigError
 
 # Llama-style presets for models trained from scratch. Parameter counts for a 6,000-token vocabulary:
-# tiny 0.49M (CI), small 14.7M (embeddings 2.3M of it, tied), base 52.0M (untied embeddings and head).
+# tiny 0.49M (CI), mini 2.0M (lookahead experiments on CPU), small 14.7M (embeddings 2.3M of it, tied), base 52.0M (untied embeddings and head).
 SIZES: dict[str, dict[str, int | bool]] = {
     "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
                  intermediate_size=192, tie_word_embeddings=True),
+    "mini": dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=6,
+                 intermediate_size=512, tie_word_embeddings=True),
     "small": dict(hidden_size=384, num_hidden_layers=7, num_attention_heads=6, num_key_value_heads=6,
                   intermediate_size=1024, tie_word_embeddings=True),
     "base": dict(hidden_size=576, num_hidden_layers=12, num_attention_heads=9, num_key_value_heads=3,

@@ -122,9 +122,13 @@ def print_eval(r: dict[str, Any], out) -> None:
                       f"{100 * x['ci95'][0]:.0f}-{100 * x['ci95'][1]:.0f}%")
     _out.print(t)
     for e in r["sweep"]:
+        o = e["overall"]
         extra = f", Crafter score {e['open']['crafter_score']:.2f}%" if "open" in e else ""
+        if "open" in e:
+            extra += " ({:.2f}-{:.2f})".format(*e["open"]["crafter_score_ci95"])
         agree = "" if e["expert_agreement"] is None else f", expert agreement {100 * e['expert_agreement']:.1f}%"
-        _out.print(f"N={e['test_time_steps']}: invalid outputs {100 * e['invalid_rate']:.2f}%{agree}{extra}, "
+        _out.print(f"N={e['test_time_steps']}: success {100 * o['rate']:.1f}% "
+                   f"({100 * o['ci95'][0]:.1f}-{100 * o['ci95'][1]:.1f}%, {o['episodes']} episodes), invalid outputs {100 * e['invalid_rate']:.2f}%{agree}{extra}, "
                    f"{e['actions_per_s']:.2f} actions/s")
     for h in (r.get("imagination") or {}).get("horizons", []):
         _out.print(f"imagination {h['horizon']}-step: PSNR {h['psnr_model']:.2f} dB (copy-last {h['psnr_copy_last']:.2f}, "
@@ -136,11 +140,12 @@ def print_eval(r: dict[str, Any], out) -> None:
 def print_compare(rows: list[dict[str, Any]]) -> None:
     t = Table(title="evaluations side by side", title_justify="left")
     groups = sorted({g for r in rows for g in r["groups"]})
-    for col in ("player", "N", "episodes", "success", *groups, "Crafter score", "PSNR 1-step", "copy-last"):
+    for col in ("player", "N", "episodes", "success", "95% CI", *groups, "Crafter score", "PSNR 1-step", "copy-last"):
         t.add_column(col, justify="left" if col == "player" else "right")
     f = lambda x, pct=True: "-" if x is None else (f"{100 * x:.1f}%" if pct else f"{x:.2f}")
     for r in rows:
         t.add_row(str(r["player"]), str(r["N"]), str(r["episodes"]), f(r["success"]),
+                  f"{f(r['success_ci95'][0])}-{f(r['success_ci95'][1])}",
                   *[f(r["groups"].get(g)) for g in groups],
                   "-" if r["crafter_score"] is None else f"{r['crafter_score']:.2f}%",
                   f(r["psnr_1step"], False), f(r["psnr_copy_last"], False))

@@ -1,0 +1,188 @@
+"""Test-time scaling benchmark: RIG-basic next to RIG-lookahead at N = 0..4, on the same seeds.
+
+    python benchmarks/lookahead.py --basic runs/basic --lookahead runs/lookahead
+    python benchmarks/lookahead.py --basic runs/basic --lookahead runs/lookahead --suite basic \\
+        --episodes 20 --steps 0,1,2 --max-steps 60 --update
+
+Runs `rig evaluate`'s evaluator for both checkpoints (fixed seeds from 1,000,000, disjoint from training)
+and measures imagination for both on the same open-loop windows: expert episodes played on held-out
+seeds, k imagined steps from every 5th state with the actions really taken, against the copy-last-frame
+baseline and the tokenizer ceiling. Prints three tables (success and Crafter score against N with 95%
+intervals, imagination, the issue's targets) and writes every number to OUT/lookahead.json
+(with --update also to benchmarks/results/lookahead.json). Evaluations already in OUT with the same
+settings are reused (one directory per player and N), so an interrupted or extended sweep only runs
+what is missing (--fresh redoes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from rig_core.evaluate.imagination import evaluate_imagination
+from rig_core.evaluate.report import overall
+from rig_core.evaluate.runner import EVAL_SEED, parse_steps, resolve_suite, run_evaluate
+from rig_core.fsutil import atomic_write_json
+from rig_core.inference.episodes import play
+from rig_core.inference.policy import RigPolicy
+from rig_core.versions import versions
+
+out = Console()
+RESULTS = Path(__file__).parent / "results" / "lookahead.json"
+IMAGINE_SEED = EVAL_SEED + 500_000  # expert episodes for the imagination windows, apart from both
+
+
+def evaluation(name: str, checkpoint: Path, steps: str, a: argparse.Namespace) -> dict:
+    """One evaluation per N in OUT/<name>-n<N> (reused when its settings match), merged into one sweep."""
+    merged: dict | None = None
+    for n in parse_steps(steps):
+        where = a.out / f"{name}-n{n}"
+        settings = {"checkpoint": str(checkpoint), "suite": a.suite, "episodes_per_task": a.episodes,
+                    "max_steps": a.max_steps, "steps": [n]}
+        done = where / "eval.json"
+        r = None
+        if done.exists() and not a.fresh:
+            r = json.loads(done.read_text())
+            if {"checkpoint": r["player"]["checkpoint"], "suite": r["suite"], "episodes_per_task": r["episodes_per_task"],
+                    "max_steps": r["max_steps"], "steps": [e["test_time_steps"] for e in r["sweep"]]} == settings:
+                out.print(f"[dim]{name} N={n}: reusing {done}[/dim]")
+            else:
+                r = None
+        if r is None:
+            r = run_evaluate(checkpoint=checkpoint, agent=None, suite=a.suite, episodes=a.episodes, test_time_steps=str(n),
+                             workers=a.workers, batch=a.batch, out=where, max_steps=a.max_steps, seed=a.seed,
+                             imagination_episodes=0, gifs=2, command=" ".join(sys.argv), quiet=a.quiet)
+        if merged is None:
+            merged = r
+        else:
+            merged["sweep"] += r["sweep"]
+    return merged
+
+
+def expert_windows(a: argparse.Namespace) -> list[dict]:
+    """Expert episodes of the suite on held-out seeds: frames [T+1], actions [T], instruction."""
+    tasks = resolve_suite(a.suite)
+    picked = [tasks[i % len(tasks)] for i in range(a.imagination_episodes)]
+    seeds = [IMAGINE_SEED + i for i in range(len(picked))]
+    frames: dict[int, list] = {i: [] for i in range(len(picked))}
+    actions: dict[int, list] = {i: [] for i in range(len(picked))}
+
+    def on_step(rec):
+        if not frames[rec.env]:
+            frames[rec.env].append(rec.frame)
+        frames[rec.env].append(rec.next_frame)
+        actions[rec.env].append(rec.action)
+
+    for _ in play(picked, seeds, agent="expert", max_steps=a.max_steps, on_step=on_step):
+        pass
+    import numpy as np
+
+    return [{"frames": np.stack(frames[i]), "actions": np.asarray(actions[i]),
+             "instruction": t.instruction(s)} for i, (t, s) in enumerate(zip(picked, seeds)) if actions[i]]
+
+
+def imagination(checkpoint: Path, episodes: list[dict], a: argparse.Namespace) -> dict:
+    policy = RigPolicy.from_checkpoint(checkpoint, seed=a.seed)
+    return evaluate_imagination(policy, episodes, k=a.horizon, every=5, limit=a.rollouts, batch=a.batch)
+
+
+def _ci(o: dict) -> str:
+    return f"{100 * o['rate']:.1f}% ({100 * o['ci95'][0]:.1f}-{100 * o['ci95'][1]:.1f})"
+
+
+def targets(basic: dict, look: dict, im_look: dict) -> list[tuple[str, bool, str]]:
+    b = overall(basic["sweep"][0])
+    by_n = {e["test_time_steps"]: overall(e) for e in look["sweep"]}
+    best_n = max(by_n, key=lambda n: by_n[n]["rate"])
+    best = by_n[best_n]
+    rows = [(f"lookahead at its best N ({best_n}) beats basic, 95% intervals apart", best["ci95"][0] > b["ci95"][1],
+             f"{_ci(best)} vs {_ci(b)}")]
+    if 0 in by_n and 2 in by_n:
+        rows.append(("success rises from N = 0 to N = 2", by_n[2]["rate"] > by_n[0]["rate"],
+                     f"{_ci(by_n[0])} -> {_ci(by_n[2])}"
+                     + (" (intervals apart)" if by_n[2]["ci95"][0] > by_n[0]["ci95"][1] else " (intervals overlap)")))
+    h1 = im_look["horizons"][0] if im_look["horizons"] else None
+    if h1:
+        gain = h1["psnr_model"] - h1["psnr_copy_last"]
+        rows.append(("1-step imagination PSNR at least copy-last + 3 dB", gain >= 3.0,
+                     f"{h1['psnr_model']:.2f} vs {h1['psnr_copy_last']:.2f} dB ({gain:+.2f})"))
+    return rows
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--basic", type=Path, required=True, help="RIG-basic run or checkpoint")
+    p.add_argument("--lookahead", type=Path, required=True, help="RIG-lookahead run or checkpoint")
+    p.add_argument("--suite", default="basic")
+    p.add_argument("--episodes", type=int, default=20, help="episodes per task")
+    p.add_argument("--steps", default="0,1,2,3,4", help="test-time steps N to sweep for the lookahead checkpoint")
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--batch", type=int, default=25)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--horizon", type=int, default=3, help="imagined steps per open-loop window")
+    p.add_argument("--imagination-episodes", type=int, default=20)
+    p.add_argument("--rollouts", type=int, default=120, help="open-loop windows at most")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/out/lookahead"))
+    p.add_argument("--fresh", action="store_true", help="redo evaluations found in --out")
+    p.add_argument("--update", action="store_true", help=f"also write {RESULTS}")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args()
+
+    basic = evaluation("basic", a.basic, "0", a)
+    look = evaluation("lookahead", a.lookahead, a.steps, a)
+    episodes = expert_windows(a)
+    im = {"basic": imagination(a.basic, episodes, a), "lookahead": imagination(a.lookahead, episodes, a)}
+
+    t = Table(title=f"test-time scaling on '{a.suite}' ({a.episodes} episodes per task, same seeds; 95% intervals)",
+              title_justify="left")
+    for col in ("player", "N", "episodes", "success (95% CI)", "Crafter score (95% CI)", "invalid", "actions/s"):
+        t.add_column(col, justify="left" if col == "player" else "right")
+    for name, r in (("basic", basic), ("lookahead", look)):
+        for e in r["sweep"]:
+            o = overall(e)
+            score = "-"
+            if "open" in e:
+                lo, hi = e["open"]["crafter_score_ci95"]
+                score = f"{e['open']['crafter_score']:.2f}% ({lo:.2f}-{hi:.2f})"
+            t.add_row(name, str(e["test_time_steps"]), str(o["episodes"]), _ci(o), score,
+                      f"{100 * e['invalid_rate']:.1f}%", f"{e['actions_per_s']:.2f}")
+    out.print(t)
+    t = Table(title=f"imagination: {im['basic']['rollouts']} open-loop windows from expert play on held-out seeds",
+              title_justify="left")
+    for col in ("player", "horizon", "PSNR model", "copy-last", "model - copy", "ceiling", "SSIM", "cells"):
+        t.add_column(col, justify="left" if col == "player" else "right")
+    for name, r in im.items():
+        for h in r["horizons"]:
+            t.add_row(name, str(h["horizon"]), f"{h['psnr_model']:.2f}", f"{h['psnr_copy_last']:.2f}",
+                      f"{h['psnr_model'] - h['psnr_copy_last']:+.2f}", f"{h['psnr_tokenizer_ceiling']:.2f}",
+                      f"{h['ssim_model']:.3f}", f"{100 * h['cell_accuracy']:.1f}%")
+    out.print(t)
+    checks = targets(basic, look, im["lookahead"])
+    t = Table(title="targets (issue 8)", title_justify="left")
+    for col in ("target", "met", "measured"):
+        t.add_column(col)
+    for name, ok, what in checks:
+        t.add_row(name, "[green]yes[/green]" if ok else "[red]no[/red]", what)
+    out.print(t)
+
+    strip = lambda r: {k: v for k, v in r.items() if k != "sweep"} | {
+        "sweep": [{k: v for k, v in e.items() if k != "episodes"} for e in r["sweep"]]}
+    result = {"command": " ".join(sys.argv), "versions": versions(), "basic": strip(basic), "lookahead": strip(look),
+              "imagination": im, "imagination_seeds": [IMAGINE_SEED, IMAGINE_SEED + a.imagination_episodes - 1],
+              "targets": [{"target": n, "met": ok, "measured": w} for n, ok, w in checks]}
+    a.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(a.out / "lookahead.json", result)
+    if a.update:
+        atomic_write_json(RESULTS, result)
+    out.print(f"wrote {a.out / 'lookahead.json'}" + (f" and {RESULTS}" if a.update else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
