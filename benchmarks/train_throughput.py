@@ -49,7 +49,8 @@ def bare_loop(model, batches: list[dict], lr: float) -> tuple[int, float]:
     for i, batch in enumerate(batches):
         if i == WARMUP:
             tokens, start = 0, time.perf_counter()
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       position_ids=batch["position_ids"]).logits
         loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
                                                  batch["labels"][:, 1:].reshape(-1), ignore_index=-100)
         loss.backward()
@@ -77,7 +78,8 @@ def main(argv=None) -> dict:
             check_training_data(ds)
             prep = prepare(ds, cfg)
             model, tok = build_model(cfg, prep.tokenizer, ds.action_names, prep.image_tokenizer.codebook_size)
-            prep.tokenizer, prep.builder = tok, SequenceBuilder(tok, prep.image_tokenizer.tokens_per_frame)
+            prep.tokenizer = tok
+            prep.builder = SequenceBuilder(tok, prep.image_tokenizer.tokens_per_frame, cfg.think_positions)
             finish_windows(prep, ds, cfg)
             _encode(ds, prep.image_tokenizer, run, quiet=True)
         twin = copy.deepcopy(model)

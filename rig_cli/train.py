@@ -31,6 +31,9 @@ def train(
     lora: Optional[bool] = typer.Option(None, "--lora/--no-lora", help="Train LoRA adapters (peft)."),
     qlora: Optional[bool] = typer.Option(None, "--qlora/--no-qlora", help="4-bit NF4 base + LoRA (bitsandbytes)."),
     context: Optional[int] = typer.Option(None, help="Context length in tokens."),
+    think_positions: Optional[int] = typer.Option(
+        None, help="Position ids per think/review text (0: one per token; e.g. 64 puts each imagined frame at a "
+                   "fixed offset from its observation)."),
     batch_size: Optional[int] = typer.Option(None, help="Samples per micro-batch."),
     grad_accum: Optional[int] = typer.Option(None, help="Micro-batches per optimizer step."),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate."),
@@ -52,7 +55,7 @@ def train(
     from rig_core.train.run import resume_train, run_train
 
     overrides = dict(stage=stage if stage != "basic" else None, size=size, base=base, lora=lora, qlora=qlora,
-                     context=context, batch_size=batch_size, grad_accum=grad_accum, lr=lr, max_steps=max_steps,
+                     context=context, think_positions=think_positions, batch_size=batch_size, grad_accum=grad_accum, lr=lr, max_steps=max_steps,
                      warmup_steps=warmup_steps, eval_every=eval_every, save_every=save_every, seed=seed,
                      codebook_size=codebook_size, text_vocab=text_vocab, num_workers=num_workers,
                      mixed_precision=mixed_precision, init=str(init) if init else None, finetune=finetune,

@@ -34,7 +34,8 @@ class RateColumn(ProgressColumn):
         if not start or not count:
             return Text(f"- {self.unit}", style="progress.data.speed")
         rate = count / max(time.monotonic() - start, 1e-9)
-        return Text(f"{rate:,.0f} {self.unit}", style="progress.data.speed")
+        digits = 0 if rate >= 100 else 1 if rate >= 1 else 2  # slow jobs (episodes/s) keep their decimals
+        return Text(f"{rate:,.{digits}f} {self.unit}", style="progress.data.speed")
 
 
 class Reporter:

@@ -218,3 +218,65 @@ def test_lookahead_decoding_mechanics(tiny_checkpoint):
     assert chain.review == "" and chain.action == chain.proposed and len(chain.lookahead) == 2
     p.rewrite_last_action(0, 5)
     assert p.tok.action_index(p.history[0][-1][p.history[0][-1].index(s["<act>"]) + 1]) == 5
+
+
+def test_decoding_feeds_the_position_ids_training_uses(tiny_checkpoint):
+    """With a think budget (aligned positions), every token the policy feeds gets the position id the
+    training layout gives it, through thoughts, actions, images, lookahead steps and the review."""
+    from rig_core.model.build import quiet_transformers
+    from rig_core.model.checkpoint import find_checkpoint
+    from rig_core.train.config import load_run_config
+    from rig_core.train.models import load_trained
+    from rig_core.train.setup import load_tokenizers
+
+    quiet_transformers()
+    ckpt = find_checkpoint(tiny_checkpoint)
+    cfg = load_run_config(tiny_checkpoint)
+    tok, image_tok, _ = load_tokenizers(ckpt / "tokenizer")
+    p = RigPolicy(load_trained(cfg, ckpt / "model", trainable=False), tok, image_tok, cfg.context, max_think=5,
+                  stage="lookahead", think_positions=7)
+    fed: list[tuple[list[int], list[int]]] = [([], []), ([], [])]
+    forward = p.model.forward
+
+    def recording(input_ids=None, attention_mask=None, position_ids=None, **kw):
+        n = input_ids.shape[1]
+        real = attention_mask[:, -n:].bool()
+        for b in range(input_ids.shape[0]):
+            fed[b][0].extend(input_ids[b][real[b]].tolist())
+            fed[b][1].extend(position_ids[b][real[b]].tolist())
+        return forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kw)
+
+    p.model.forward = recording
+    envs = [make_env(length=None) for _ in range(2)]
+    p.reset(["Collect wood.", "Drink water."])
+    p.act(np.stack([e.reset(1_000_030 + i).frame for i, e in enumerate(envs)]), lookahead=2)
+    s = tok.special
+    for ids, pos in fed:
+        assert ids.count(s["<review>"]) == 1 and ids.count(s["<think>"]) == 3
+        assert pos == p.builder.layout.positions(ids).tolist()
+        assert pos != list(range(len(ids))), "the budget moved the positions"
+
+
+def test_static_cache_decodes_like_the_dynamic_cache(policy, monkeypatch):
+    """The preallocated KV cache (written in place) gives the same thoughts, actions and imagined frames
+    as transformers' dynamic cache, lookahead included."""
+    import rig_core.inference.policy as policy_module
+
+    envs = [make_env(length=None) for _ in range(2)]
+    frames = np.stack([e.reset(1_000_040 + i).frame for i, e in enumerate(envs)])
+    runs = []
+    for static in (True, False):
+        if not static:
+            monkeypatch.setattr(policy_module, "static_cache", lambda *a, **k: None)
+        used = []
+        forward = policy.model.forward
+        policy.model.forward = lambda **kw: used.append(type(kw.get("cache", kw.get("past_key_values"))).__name__) \
+            or forward(**kw)
+        policy.stage = "lookahead"
+        policy.reset(["Collect wood.", "Drink water."])
+        outs = policy.act(frames) + policy.act(frames, lookahead=1)
+        del policy.model.forward
+        policy.stage = "basic"
+        runs.append([(o.thought, o.action, o.imagined_codes.tolist(), o.review) for o in outs])
+        assert ("StaticCache" in used) == static
+    assert runs[0] == runs[1]

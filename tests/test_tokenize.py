@@ -162,3 +162,51 @@ def test_constrained_decoding_only_emits_allowed_tokens(tok):
     out = model.generate(torch.tensor([[tok.special["<act>"]]]), max_new_tokens=5, do_sample=True,
                          logits_processor=LogitsProcessorList([AllowedTokens(masks.action)]), pad_token_id=0)
     assert set(out[0, 1:].tolist()) <= set(tok.action_ids.tolist())
+
+
+def test_aligned_positions_put_each_imagined_frame_at_a_fixed_offset(tok):
+    """With a think budget, the offset from an observed cell to the same cell in the step's imagine span
+    is one constant whatever the thought's length; without, positions count tokens."""
+    s = tok.special
+    texts = ("So I wait.", "So I move left toward the tree to chop it.", "")
+    offsets = []
+    for budget in (0, 24):
+        b = SequenceBuilder(tok, 81, think_positions=budget)
+        steps = [(np.zeros(81, int), t, 1, np.ones(81, int)) for t in texts]
+        sample = b.sample("Collect wood.", steps)
+        ids, pos = list(sample["input_ids"]), sample["position_ids"]
+        if budget == 0:
+            assert (pos == np.arange(len(ids))).all()
+        assert (np.diff(pos) >= 1).all() and pos[0] == 0
+        obs = [i for i, t in enumerate(ids) if t == s["<obs>"]]
+        img = [i for i, t in enumerate(ids) if t == s["<imagine>"]]
+        offsets.append({int(pos[j] - pos[i]) for i, j in zip(obs, img)})
+        think = [i for i, t in enumerate(ids) if t == s["<think>"]]
+        close = [i for i, t in enumerate(ids) if t == s["</think>"]]
+        if budget:
+            assert {int(pos[c] - pos[o]) for o, c in zip(think, close)} == {budget + 1}
+    assert len(offsets[0]) == 3 and len(offsets[1]) == 1
+    long = SequenceBuilder(tok, 81, think_positions=2).sample("x", [(np.zeros(81, int), texts[1], 1, np.ones(81, int))])
+    assert (long["position_ids"] == np.arange(len(long["input_ids"]))).all(), "texts over the budget count on"
+    assert (collate([sample], tok.pad_id)["position_ids"][0].numpy() == pos).all()
+
+
+def test_position_tracker_matches_the_layout_token_by_token(tok):
+    from rig_core.tokenize.positions import PositionTracker
+
+    s = tok.special
+    b = SequenceBuilder(tok, 81, think_positions=16)
+    review = b.lookahead_sample("Collect wood.", [(np.zeros(81, int), "So I wait.", 0, np.ones(81, int))],
+                                np.zeros(81, int), [("So I move left.", 1, np.ones(81, int))],
+                                review=("Wait, that leads away from the tree. Better to move up.", 3))
+    ids = [int(t) for t in review["input_ids"]]
+    rng = np.random.default_rng(0)
+    for cut in (1, ids.index(s["<think>"]) + 1, ids.index(s["<review>"]) + 2, len(ids) - 1):
+        tr = PositionTracker(b.layout)
+        got = list(tr.start([ids[:cut]])[0])
+        k = cut
+        while k < len(ids):  # the rest in chunks of random size
+            n = int(rng.integers(1, 6))
+            got += tr.feed(0, ids[k : k + n])
+            k += n
+        assert got == review["position_ids"].tolist(), cut

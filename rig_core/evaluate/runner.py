@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing as mp
+import queue
 import time
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ def parse_steps(spec: str) -> list[int]:
 
 def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
     """Worker: play a share of (task, seed) pairs in batches; returns results and a few recorded episodes."""
-    checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed = args
+    checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, done = args  # done.put(1) per episode
     from rig_core.inference.episodes import play
 
     policy = None
@@ -72,6 +73,8 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
         for r in play(tasks, seeds, policy=policy, agent=agent, max_steps=max_steps, test_time_steps=n,
                       compare_expert=compare, on_step=on_step):
             steps += r.steps
+            if done is not None:
+                done.put(1)
             results.append({"task": r.task, "seed": r.seed, "steps": r.steps, "success": r.success, "died": r.died,
                             "reward": r.reward, "unlocked": r.unlocked, "invalid": r.invalid, "agree": r.agree,
                             "compared": r.compared})
@@ -81,6 +84,36 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
                                               "instruction": tasks[r.env].instruction(r.seed),
                                               "thoughts": thoughts[r.env]}
     return results, list(recorded.values()), time.perf_counter() - start, steps
+
+
+class _Ticks:
+    """Episodes finished in this process go straight to the progress bar."""
+
+    def __init__(self, rep):
+        self.rep = rep
+
+    def put(self, n: int) -> None:
+        self.rep.advance(n)
+        self.rep.add("episodes", n)
+
+
+def _run_shares(args: list[tuple], rep) -> list:
+    """Play the shares (in this process, or one worker process each); the bar advances per episode."""
+    if len(args) == 1:
+        return [_play_share(args[0] + (_Ticks(rep),))]
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager, ctx.Pool(len(args)) as pool:
+        done = manager.Queue()
+        pending = pool.map_async(_play_share, [a + (done,) for a in args])
+        ticks = _Ticks(rep)
+        while not pending.ready():
+            try:
+                ticks.put(done.get(timeout=0.5))
+            except queue.Empty:
+                pass
+        while not done.empty():
+            ticks.put(done.get())
+        return pending.get()
 
 
 def summarize_results(results: list[dict], achievement_names: list[str]) -> dict[str, Any]:
@@ -164,16 +197,9 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
                 for w, share in enumerate(shares) if share]
         start = time.perf_counter()
         results: list[dict] = []
-        with progress(f"evaluate N={n}", len(args), quiet=quiet, rate_field="episodes", rate_unit="episodes/s") as rep:
-            if len(args) == 1:
-                parts = [_play_share(args[0])]
-                rep.advance(1)
-            else:
-                with mp.get_context("spawn").Pool(len(args)) as pool:
-                    parts = []
-                    for part in pool.imap(_play_share, args):
-                        parts.append(part)
-                        rep.advance(1)
+        with progress(f"evaluate N={n}", len(pairs), quiet=quiet, rate_field="episodes",
+                      rate_unit="episodes/s") as rep:
+            parts = _run_shares(args, rep)
         for res, rec, _, _ in parts:
             results.extend(res)
             recorded.extend(rec)

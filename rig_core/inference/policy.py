@@ -15,40 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rig_core.inference.kv_cache import CACHE_ARG, KEEP_LAST, cache_of, positions_kwarg, static_cache
 from rig_core.model.constrain import SpanMasks, constrained_next
+from rig_core.tokenize.positions import PositionTracker
 from rig_core.tokenize.sequence import SequenceBuilder
-
-
-def _cache_kwarg() -> str:
-    """transformers 5.x names the KV cache `cache`; 4.x names it `past_key_values`."""
-    import inspect
-
-    from transformers import LlamaForCausalLM
-
-    return "cache" if "cache" in inspect.signature(LlamaForCausalLM.forward).parameters else "past_key_values"
-
-
-_CACHE_ARG = _cache_kwarg()
-
-
-def _keep_last_kwarg() -> dict:
-    """Only the last position's logits are needed (the prefill would otherwise project every position)."""
-    import inspect
-
-    from transformers import LlamaForCausalLM
-
-    params = inspect.signature(LlamaForCausalLM.forward).parameters
-    for name in ("logits_to_keep", "num_logits_to_keep"):
-        if name in params:
-            return {name: 1}
-    return {}
-
-
-_KEEP_LAST = _keep_last_kwarg()
-
-
-def _cache_of(out):
-    return getattr(out, "cache", None) if _CACHE_ARG == "cache" else out.past_key_values
 
 
 SMALL_MODEL = 5_000_000  # parameters: below this, one CPU thread decodes faster than several
@@ -80,10 +50,11 @@ class StepOutput:
 
 class RigPolicy:
     def __init__(self, model, tok, image_tok, context: int, *, max_think: int = 64, temperature: float = 0.0,
-                 seed: int = 0, device: str | torch.device = "cpu", stage: str = "basic"):
+                 seed: int = 0, device: str | torch.device = "cpu", stage: str = "basic", think_positions: int = 0):
         self.model = model.to(device).eval()
         self.tok, self.image_tok = tok, image_tok
-        self.builder = SequenceBuilder(tok, image_tok.tokens_per_frame)
+        self.builder = SequenceBuilder(tok, image_tok.tokens_per_frame, think_positions)
+        self.positions = PositionTracker(self.builder.layout)  # the run's position ids, token by token
         self.context, self.max_think, self.temperature = context, max_think, temperature
         self.device = torch.device(device)
         self.stage = stage
@@ -91,6 +62,7 @@ class RigPolicy:
         self.masks = SpanMasks(tok, vocab, self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.prefixes: list[list[int]] = []
+        self._static = None  # the preallocated KV cache of the current act (None: transformers' dynamic cache)
         self.history: list[list[list[int]]] = []
         self.step_budget = (image_tok.tokens_per_frame + 2) * 2 + max_think + 2 + 3
         self.lookahead_budget = image_tok.tokens_per_frame + 2 + max_think + 2 + 3  # per further imagined step
@@ -112,7 +84,8 @@ class RigPolicy:
         cfg = load_run_config(run)
         tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
         model = load_trained(cfg, ckpt / "model", trainable=False)
-        policy = cls(model, tok, image_tok, cfg.context, stage=cfg.stage, **kwargs)
+        policy = cls(model, tok, image_tok, cfg.context, stage=cfg.stage,
+                     think_positions=int(meta.get("think_positions", 0)), **kwargs)
         if policy.device.type == "cpu":
             set_cpu_threads(model, threads)
         policy.meta, policy.checkpoint = meta, ckpt
@@ -139,18 +112,27 @@ class RigPolicy:
         return ids + obs_ids
 
     # -- batched decoding ---------------------------------------------------------------
-    def _start(self, rows: list[list[int]]) -> torch.Tensor:
+    def _columns(self, lookahead: int) -> int:
+        """Most cache columns one ``act`` adds after the prefill (each decoded token is one column)."""
+        return self.step_budget + lookahead * self.lookahead_budget + self.max_think + 16
+
+    def _start(self, rows: list[list[int]], lookahead: int = 0) -> torch.Tensor:
+        """Prefill the rows (left-padded) into a fresh cache sized for one ``act``; the last logits."""
         n = max(len(r) for r in rows)
         pad = self.tok.pad_id
         ids = torch.full((len(rows), n), pad, dtype=torch.long)
         attn = torch.zeros((len(rows), n), dtype=torch.long)
-        for i, r in enumerate(rows):
+        pos = torch.zeros((len(rows), n), dtype=torch.long)
+        for i, (r, p) in enumerate(zip(rows, self.positions.start(rows))):
             ids[i, n - len(r):] = torch.tensor(r)
             attn[i, n - len(r):] = 1
-        ids, attn = ids.to(self.device), attn.to(self.device)
-        pos = (attn.cumsum(-1) - 1).clamp(min=0)
-        out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, **_KEEP_LAST)
-        self._past, self._attn, self._pos = _cache_of(out), attn, pos[:, -1]
+            pos[i, n - len(r):] = torch.from_numpy(p)
+        ids, attn, pos = ids.to(self.device), attn.to(self.device), pos.to(self.device)
+        self._static = static_cache(self.model, len(rows), n + self._columns(lookahead))
+        cache = {} if self._static is None else {CACHE_ARG: self._static,
+                                                 **positions_kwarg(self._static, 0, n, self.device)}
+        out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, **cache, **KEEP_LAST)
+        self._past, self._attn = (self._static if self._static is not None else cache_of(out)), attn
         return out.logits[:, -1]
 
     def _feed(self, rows: list[list[int]]) -> torch.Tensor:
@@ -158,16 +140,18 @@ class RigPolicy:
         n = max(len(r) for r in rows)
         ids = torch.full((len(rows), n), self.tok.pad_id, dtype=torch.long)
         new = torch.zeros((len(rows), n), dtype=torch.long)
+        pos = torch.zeros((len(rows), n), dtype=torch.long)  # masked padding: any position
         for i, r in enumerate(rows):
             if r:
                 ids[i, n - len(r):] = torch.tensor(r)
                 new[i, n - len(r):] = 1
-        ids, new = ids.to(self.device), new.to(self.device)
-        pos = self._pos[:, None] + new.cumsum(-1)
+                pos[i, n - len(r):] = torch.tensor(self.positions.feed(i, r))
+        ids, new, pos = ids.to(self.device), new.to(self.device), pos.to(self.device)
+        at = positions_kwarg(self._static, self._attn.shape[1], n, self.device)
         self._attn = torch.cat([self._attn, new], dim=1)
         out = self.model(input_ids=ids, attention_mask=self._attn, position_ids=pos, use_cache=True,
-                         **{_CACHE_ARG: self._past})
-        self._past, self._pos = _cache_of(out), pos[:, -1]
+                         **{CACHE_ARG: self._past}, **at)
+        self._past = (self._static if self._static is not None else cache_of(out))
         return out.logits[:, -1]
 
     # -- spans --------------------------------------------------------------------------
@@ -216,11 +200,13 @@ class RigPolicy:
     def _feed_one(self, ids: torch.Tensor) -> torch.Tensor:
         """Fast path: every row takes exactly one token (image spans)."""
         ids = ids.to(self.device)[:, None]
-        pos = (self._pos + 1)[:, None]
+        self.positions.advance()
+        pos = torch.tensor(self.positions.last, dtype=torch.long, device=self.device)[:, None]
+        at = positions_kwarg(self._static, self._attn.shape[1], 1, self.device)
         self._attn = torch.cat([self._attn, torch.ones_like(ids)], dim=1)
         out = self.model(input_ids=ids, attention_mask=self._attn, position_ids=pos, use_cache=True,
-                         **{_CACHE_ARG: self._past})
-        self._past, self._pos = _cache_of(out), pos[:, -1]
+                         **{CACHE_ARG: self._past}, **at)
+        self._past = (self._static if self._static is not None else cache_of(out))
         return out.logits[:, -1]
 
     @torch.no_grad()
@@ -242,7 +228,7 @@ class RigPolicy:
         for b, c in zip(rows, codes):
             self._observe_outcome(b, c)
         obs = [[s["<obs>"], *self.tok.images(c).tolist(), s["</obs>"]] for c in codes]
-        logits = self._start([self._context(b, o + [s["<think>"]], lookahead) for b, o in zip(rows, obs)])
+        logits = self._start([self._context(b, o + [s["<think>"]], lookahead) for b, o in zip(rows, obs)], lookahead)
         thoughts, closed, logits = self._text(logits, s["</think>"], [s["<act>"]])
         act_ids, logits = self._action(logits, forced_actions, [s["</act>"], s["<imagine>"]])
         after_image = None if lookahead == 0 else [s["</imagine>"], s["<think>"]]
@@ -272,7 +258,7 @@ class RigPolicy:
         steps = [st[: st.index(s["</imagine>"]) + 1] for st in steps]
         for i in range(B):
             steps[i][steps[i].index(s["<act>"]) + 1] = final[i]
-        self._past = None
+        self._past = self._static = None
         outs = []
         for i, b in enumerate(rows):
             self.history[b].append(steps[i])

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rig_core.tokenize.positions import PositionLayout
 from rig_core.tokenize.vocab import RigTokenizer
 
 IGNORE = -100
@@ -60,10 +61,11 @@ class Piece:
 
 
 class SequenceBuilder:
-    def __init__(self, tok: RigTokenizer, tokens_per_frame: int):
+    def __init__(self, tok: RigTokenizer, tokens_per_frame: int, think_positions: int = 0):
         self.tok = tok
         self.tpf = tokens_per_frame
         self.s = tok.special
+        self.layout = PositionLayout.of(tok, think_positions)  # position ids (rig_core/tokenize/positions.py)
         self._memo: dict[str, list[int]] = {}  # texts repeat a lot: tokenize each once
 
     def _text_ids(self, text: str) -> list[int]:
@@ -141,7 +143,9 @@ class SequenceBuilder:
             out.extend(p)
         if tail is not None:
             out.extend(tail)
-        return out.arrays()
+        arrays = out.arrays()
+        arrays["position_ids"] = self.layout.positions(arrays["input_ids"])
+        return arrays
 
     def lookahead_sample(self, instruction: str, history: list[tuple[np.ndarray, str, int, np.ndarray]],
                          obs_codes: np.ndarray, chain: list[tuple[str, int, np.ndarray]], *,

@@ -28,6 +28,7 @@ class TrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     context: int = 640
+    think_positions: int = 0  # position ids reserved per think/review text (0: one per token); see tokenize/positions.py
     batch_size: int = 4
     grad_accum: int = 1
     lr: float = 3e-3
@@ -78,6 +79,9 @@ class TrainConfig:
         for name in ("batch_size", "grad_accum", "max_steps", "eval_every", "save_every", "codebook_size"):
             if getattr(self, name) < 1:
                 raise RigError(f"--{name.replace('_', '-')} must be at least 1", "pass a positive number")
+        if not 0 <= self.think_positions <= 1024:
+            raise RigError(f"--think-positions {self.think_positions} is out of range",
+                           "pass 0 (positions count tokens) or the thought budget, e.g. 64")
         if self.context < 64:
             raise RigError(f"--context {self.context} is too short", "use at least a few hundred tokens")
         if not 0 <= self.val_fraction < 1:

@@ -127,19 +127,21 @@ class SequenceDataset(torch.utils.data.Dataset):
 
 
 def collate(samples: list[dict[str, np.ndarray]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad to the longest sample; padding is masked out of attention and loss."""
+    """Right-pad to the longest sample; padding is masked out of attention and loss (position ids: the sample's)."""
     n = max(len(s["input_ids"]) for s in samples)
     ids = torch.full((len(samples), n), pad_id, dtype=torch.long)
     labels = torch.full((len(samples), n), IGNORE, dtype=torch.long)
     spans = torch.zeros((len(samples), n), dtype=torch.int8)
     mask = torch.zeros((len(samples), n), dtype=torch.long)
+    pos = torch.zeros((len(samples), n), dtype=torch.long)
     for i, s in enumerate(samples):
         k = len(s["input_ids"])
         ids[i, :k] = torch.from_numpy(s["input_ids"])
+        pos[i, :k] = torch.from_numpy(s["position_ids"]) if "position_ids" in s else torch.arange(k)
         labels[i, :k] = torch.from_numpy(s["labels"])
         spans[i, :k] = torch.from_numpy(s["spans"])
         mask[i, :k] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels, "spans": spans}
+    return {"input_ids": ids, "attention_mask": mask, "position_ids": pos, "labels": labels, "spans": spans}
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:

@@ -13,12 +13,11 @@ from typing import Any
 from rig_core.data.reader import Dataset
 from rig_core.errors import RigError
 from rig_core.fsutil import atomic_write_json, ensure_writable_dir
-from rig_core.tokenize.sequence import SequenceBuilder
 from rig_core.train.config import TrainConfig, load_run_config
 from rig_core.train.data import SequenceDataset, check_training_data, encode_dataset, split_episodes
 from rig_core.train.lookahead_data import (ALIGN, BASIC, REVIEW, LookaheadDataset, basic_windows_items,
                                            check_review_data, mix, review_items)
-from rig_core.train.setup import Prepared, load_tokenizers, plan_windows, save_tokenizers
+from rig_core.train.setup import Prepared, load_tokenizers, plan_windows, save_tokenizers, sequence_builder
 from rig_core.versions import versions
 
 
@@ -64,9 +63,9 @@ def _basic_dir(cfg: TrainConfig, review: Dataset) -> str:
     return src
 
 
-def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, progress=None) -> Prepared:
+def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, progress=None) -> Prepared:
     """Tokenizer-dependent data of a lookahead run: image codes, the mixed item lists, the datasets."""
-    builder = SequenceBuilder(tok, image_tok.tokens_per_frame)
+    builder = sequence_builder(tok, image_tok, meta)
     cache = run / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     with Dataset(Path(cfg.data)) as review, Dataset(Path(cfg.basic_data)) as basic:
@@ -110,10 +109,11 @@ def setup_lookahead(cfg: TrainConfig, run: Path, command: str, progress=None) ->
         cfg.basic_data = str(Path(_basic_dir(cfg, review)))
     _, ckpt = init_run(cfg)
     cfg.init_checkpoint = str(ckpt.resolve())
+    tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
+    cfg.think_positions = int(meta.get("think_positions", 0))  # the sequence format is the basic run's
     ensure_writable_dir(run, "run")
     atomic_write_json(run / "config.json", {**cfg.to_dict(), "command": command})
     atomic_write_json(run / "versions.json", versions())
-    tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
-    prepared = prepare_lookahead(cfg, run, tok, image_tok, progress)
+    prepared = prepare_lookahead(cfg, run, tok, image_tok, meta, progress)
     save_tokenizers(run / "tokenizer", tok, image_tok, meta)
     return build_lookahead_model(cfg), prepared, meta

@@ -92,7 +92,8 @@ class Trainer:
         for batch in self._loader(self.val_set, order):
             batch = {k: v.to(self.acc.device) for k, v in batch.items()}
             with self.acc.autocast():
-                logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+                logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                        position_ids=batch["position_ids"]).logits
             loss, n, sp = token_losses(logits, batch["labels"], batch["spans"])
             total += float(loss) * n
             count += n
@@ -131,7 +132,8 @@ class Trainer:
                     tc = time.perf_counter()
                     data_s += tc - td
                     with self.acc.autocast():
-                        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+                        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                            position_ids=batch["position_ids"]).logits
                     loss, n, sp = token_losses(logits, batch["labels"], batch["spans"])
                     self.acc.backward(loss / cfg.grad_accum)
                     compute_s += time.perf_counter() - tc

@@ -10,13 +10,18 @@ from rig_core.tokenize.vocab import RigTokenizer, added_tokens
 from rig_core.train.config import TrainConfig
 
 
+def max_positions(cfg: TrainConfig) -> int:
+    """Largest position id + 1 a context can reach: each think/review span may skip up to its budget."""
+    return cfg.context * 2 if cfg.think_positions else cfg.context
+
+
 def build_model(cfg: TrainConfig, tokenizer: RigTokenizer | None, action_names: list[str], codebook_size: int):
     """(model, tokenizer) for a new run. For a base model the tokenizer comes from the base, extended."""
     from rig_core.model import build
 
     if cfg.model == "scratch":
         s = tokenizer.special
-        model = build.build_scratch(cfg.size, vocab_size=tokenizer.vocab_size, max_positions=cfg.context,
+        model = build.build_scratch(cfg.size, vocab_size=tokenizer.vocab_size, max_positions=max_positions(cfg),
                                     pad_token_id=s["<pad>"], bos_token_id=s["<bos>"], eos_token_id=s["<eos>"])
         return model, tokenizer
     tokens = added_tokens(action_names, codebook_size)

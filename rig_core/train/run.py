@@ -19,7 +19,8 @@ from rig_core.train.config import TrainConfig, load_run_config
 from rig_core.train.data import check_training_data, encode_dataset
 from rig_core.train.loop import Trainer
 from rig_core.train.models import build_model, load_trained, memory_report
-from rig_core.train.setup import Prepared, finish_windows, load_tokenizers, prepare, save_tokenizers, tokenizer_meta
+from rig_core.train.setup import (Prepared, finish_windows, load_tokenizers, prepare, save_tokenizers,
+                                  sequence_builder, tokenizer_meta)
 from rig_core.ui import console, progress
 from rig_core.versions import versions
 
@@ -123,9 +124,9 @@ def _setup(ds: Dataset, cfg: TrainConfig, run: Path, command: str, quiet: bool):
     prepared = prepare(ds, cfg)
     model, tok = build_model(cfg, prepared.tokenizer, ds.action_names, prepared.image_tokenizer.codebook_size)
     prepared.tokenizer = tok
-    prepared.builder = SequenceBuilder(tok, prepared.image_tokenizer.tokens_per_frame)
+    prepared.builder = SequenceBuilder(tok, prepared.image_tokenizer.tokens_per_frame, cfg.think_positions)
     finish_windows(prepared, ds, cfg)
-    meta = tokenizer_meta(ds, prepared.image_tokenizer)
+    meta = tokenizer_meta(ds, prepared.image_tokenizer, cfg.think_positions)
     save_tokenizers(run / "tokenizer", tok, prepared.image_tokenizer, meta)
     _encode(ds, prepared.image_tokenizer, run, quiet)
     atomic_write_json(run / "tokenizer_report.json",
@@ -157,11 +158,11 @@ def resume_train(run_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
     if cfg.stage == "lookahead":
         from rig_core.train.lookahead import prepare_lookahead
 
-        prepared = prepare_lookahead(cfg, run, tok, image_tok)
+        prepared = prepare_lookahead(cfg, run, tok, image_tok, meta)
     else:
         with Dataset(Path(cfg.data)) as ds:
             check_training_data(ds, tok.action_names)
-            prepared = Prepared(tok, image_tok, SequenceBuilder(tok, image_tok.tokens_per_frame), [], [], 0)
+            prepared = Prepared(tok, image_tok, sequence_builder(tok, image_tok, meta), [], [], 0)
             finish_windows(prepared, ds, cfg)
             _encode(ds, image_tok, run, quiet)
     model = load_trained(cfg, ckpt["model_dir"], trainable=True)

@@ -1,0 +1,58 @@
+"""The KV cache of batched decoding, across transformers versions.
+
+A preallocated (static) cache is written in place at ``cache_position``. The default dynamic
+cache concatenates every layer's keys and values at each new token, which copies the whole
+cache: with 50 rows of ~1,000 tokens that copy was 80 % of a decoding step on the CPU (a
+2M-parameter model: 250 ms per token with the dynamic cache, 56 ms with the static one, the
+same logits). Where a StaticCache cannot be made, decoding falls back to the dynamic cache.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+
+def _forward_params() -> dict:
+    from transformers import LlamaForCausalLM
+
+    return inspect.signature(LlamaForCausalLM.forward).parameters
+
+
+_PARAMS = _forward_params()
+# transformers 5.x names the KV cache `cache`; 4.x names it `past_key_values`
+CACHE_ARG = "cache" if "cache" in _PARAMS else "past_key_values"
+# only the last position's logits are needed (a prefill would otherwise project every position)
+KEEP_LAST = next(({name: 1} for name in ("logits_to_keep", "num_logits_to_keep") if name in _PARAMS), {})
+
+
+def cache_of(out):
+    """The cache a forward pass returned."""
+    return getattr(out, "cache", None) if CACHE_ARG == "cache" else out.past_key_values
+
+
+def static_cache(model, batch: int, length: int):
+    """A preallocated cache of ``length`` positions for ``batch`` rows, or None where this transformers
+    version (or model) has none."""
+    try:
+        from transformers import StaticCache
+    except ImportError:  # pragma: no cover - every supported version has it
+        return None
+    config = model.config
+    params = inspect.signature(StaticCache.__init__).parameters
+    try:
+        if "max_batch_size" in params or "batch_size" in params:  # transformers 4.x
+            key = "max_batch_size" if "max_batch_size" in params else "batch_size"
+            p = next(model.parameters())
+            return StaticCache(config=config, **{key: batch}, max_cache_len=length, device=p.device, dtype=p.dtype)
+        return StaticCache(config=config, max_cache_len=length)
+    except (TypeError, ValueError):  # pragma: no cover - an unusual config: decode with the dynamic cache
+        return None
+
+
+def positions_kwarg(cache, start: int, n: int, device) -> dict:
+    """Where a static cache writes the next ``n`` columns; nothing for a dynamic cache."""
+    if cache is None:
+        return {}
+    return {"cache_position": torch.arange(start, start + n, device=device)}
