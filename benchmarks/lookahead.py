@@ -155,13 +155,17 @@ def main() -> int:
     out.print(t)
     t = Table(title=f"imagination: {im['basic']['rollouts']} open-loop windows from expert play on held-out seeds",
               title_justify="left")
-    for col in ("player", "horizon", "PSNR model", "copy-last", "model - copy", "ceiling", "SSIM", "cells"):
+    for col in ("player", "horizon", "PSNR model", "copy-last", "model - copy", "pooled model / copy", "ceiling",
+                "SSIM", "cells", "unchanged"):
         t.add_column(col, justify="left" if col == "player" else "right")
     for name, r in im.items():
         for h in r["horizons"]:
+            pooled = ("-" if h.get("psnr_pooled_model") is None
+                      else f"{h['psnr_pooled_model']:.2f} / {h['psnr_pooled_copy_last']:.2f}")
             t.add_row(name, str(h["horizon"]), f"{h['psnr_model']:.2f}", f"{h['psnr_copy_last']:.2f}",
-                      f"{h['psnr_model'] - h['psnr_copy_last']:+.2f}", f"{h['psnr_tokenizer_ceiling']:.2f}",
-                      f"{h['ssim_model']:.3f}", f"{100 * h['cell_accuracy']:.1f}%")
+                      f"{h['psnr_model'] - h['psnr_copy_last']:+.2f}", pooled, f"{h['psnr_tokenizer_ceiling']:.2f}",
+                      f"{h['ssim_model']:.3f}", f"{100 * h['cell_accuracy']:.1f}%",
+                      f"{100 * h.get('unchanged_share', 0):.0f}%")
     out.print(t)
     checks = targets(basic, look, im["lookahead"])
     t = Table(title="targets (issue 8)", title_justify="left")

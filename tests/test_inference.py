@@ -164,6 +164,9 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     assert e["overall"]["episodes"] == 2 and e["overall"]["ci95"][0] <= e["overall"]["rate"] <= e["overall"]["ci95"][1]
     assert "| N | episodes | success (all tasks) | 95% CI |" in (ev / "report.md").read_text()
     assert [h["horizon"] for h in res["imagination"]["horizons"]] == [1, 2]
+    h1 = res["imagination"]["horizons"][0]
+    assert 0 <= h1["unchanged_share"] <= 1 and 0 < h1["psnr_pooled_model"] <= 60 and 0 < h1["psnr_pooled_copy_last"] <= 60
+    assert "pooled PSNR model / copy-last" in (ev / "report.md").read_text()
     for name in ("report.md", "success.png", "scaling.png", "imagination.png"):
         assert (ev / name).exists(), name
     assert list(ev.glob("episode-*.gif"))

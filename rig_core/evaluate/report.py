@@ -18,6 +18,13 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def _pooled(h: dict) -> str:
+    """Pooled-MSE PSNR of model / copy-last (evaluations from before it was measured have none)."""
+    if h.get("psnr_pooled_model") is None:
+        return "-"
+    return f"{h['psnr_pooled_model']:.2f} / {h['psnr_pooled_copy_last']:.2f}"
+
+
 def _player(r: dict) -> str:
     p = r["player"]
     return f"RIG policy `{p['checkpoint']}`" if p.get("checkpoint") else f"`{p['agent']}` agent"
@@ -74,12 +81,13 @@ def markdown(r: dict[str, Any]) -> str:
                      f"{_pct(e['expert_agreement'])} | {e['actions_per_s']:.2f} |")
     if r.get("imagination"):
         lines += ["", "## Imagination (open loop, the actions really taken)", "",
-                  "| horizon | rollouts | PSNR model | PSNR copy-last-frame | PSNR tokenizer ceiling | SSIM model | SSIM copy-last | cell accuracy |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| horizon | rollouts | PSNR model | PSNR copy-last-frame | pooled PSNR model / copy-last | "
+                  "PSNR tokenizer ceiling | SSIM model | SSIM copy-last | cell accuracy | frame unchanged |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for h in r["imagination"]["horizons"]:
             lines.append(f"| {h['horizon']} | {h['samples']} | {h['psnr_model']:.2f} | {h['psnr_copy_last']:.2f} | "
-                         f"{h['psnr_tokenizer_ceiling']:.2f} | {h['ssim_model']:.3f} | {h['ssim_copy_last']:.3f} | "
-                         f"{_pct(h['cell_accuracy'])} |")
+                         f"{_pooled(h)} | {h['psnr_tokenizer_ceiling']:.2f} | {h['ssim_model']:.3f} | "
+                         f"{h['ssim_copy_last']:.3f} | {_pct(h['cell_accuracy'])} | {_pct(h.get('unchanged_share'))} |")
     lines += ["", "Plots: `success.png`, `scaling.png`" + (", `imagination.png`" if r.get("imagination") else "") +
               "; episodes: `episode-*.gif`; every number: `eval.json`.", ""]
     return "\n".join(lines)

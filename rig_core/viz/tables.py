@@ -131,8 +131,10 @@ def print_eval(r: dict[str, Any], out) -> None:
                    f"({100 * o['ci95'][0]:.1f}-{100 * o['ci95'][1]:.1f}%, {o['episodes']} episodes), invalid outputs {100 * e['invalid_rate']:.2f}%{agree}{extra}, "
                    f"{e['actions_per_s']:.2f} actions/s")
     for h in (r.get("imagination") or {}).get("horizons", []):
+        pooled = ("" if h.get("psnr_pooled_model") is None else
+                  f"; pooled {h['psnr_pooled_model']:.2f} vs {h['psnr_pooled_copy_last']:.2f}")
         _out.print(f"imagination {h['horizon']}-step: PSNR {h['psnr_model']:.2f} dB (copy-last {h['psnr_copy_last']:.2f}, "
-                   f"tokenizer ceiling {h['psnr_tokenizer_ceiling']:.2f}), SSIM {h['ssim_model']:.3f}, "
+                   f"tokenizer ceiling {h['psnr_tokenizer_ceiling']:.2f}{pooled}), SSIM {h['ssim_model']:.3f}, "
                    f"cells {100 * h['cell_accuracy']:.1f}%")
     _out.print(f"wrote {out}/eval.json, report.md, plots and GIFs")
 
