@@ -25,12 +25,15 @@ SIZES: dict[str, dict[str, int | bool]] = {
 
 def quiet_transformers() -> None:
     """No download/loading progress bars or advisory warnings from transformers in rig's output."""
-    from transformers.utils import logging as hf_logging
-
+    import logging
     import warnings
+
+    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    # bitsandbytes warns on import that its optional CPU kernel (fetched from the Hub) is missing
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)\.")
 
 
