@@ -95,6 +95,15 @@ def _ci(o: dict) -> str:
     return f"{100 * o['rate']:.1f}% ({100 * o['ci95'][0]:.1f}-{100 * o['ci95'][1]:.1f})"
 
 
+def _apart(a: dict, b: dict) -> str:
+    """How the 95% intervals of two success rates relate."""
+    if b["ci95"][0] > a["ci95"][1]:
+        return "higher, intervals apart"
+    if b["ci95"][1] < a["ci95"][0]:
+        return "lower, intervals apart"
+    return "intervals overlap"
+
+
 def targets(basic: dict, look: dict, im_look: dict) -> list[tuple[str, bool, str]]:
     b = overall(basic["sweep"][0])
     by_n = {e["test_time_steps"]: overall(e) for e in look["sweep"]}
@@ -104,8 +113,7 @@ def targets(basic: dict, look: dict, im_look: dict) -> list[tuple[str, bool, str
              f"{_ci(best)} vs {_ci(b)}")]
     if 0 in by_n and 2 in by_n:
         rows.append(("success rises from N = 0 to N = 2", by_n[2]["rate"] > by_n[0]["rate"],
-                     f"{_ci(by_n[0])} -> {_ci(by_n[2])}"
-                     + (" (intervals apart)" if by_n[2]["ci95"][0] > by_n[0]["ci95"][1] else " (intervals overlap)")))
+                     f"{_ci(by_n[0])} -> {_ci(by_n[2])} ({_apart(by_n[0], by_n[2])})"))
     h1 = im_look["horizons"][0] if im_look["horizons"] else None
     if h1:
         gain = h1["psnr_model"] - h1["psnr_copy_last"]

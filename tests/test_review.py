@@ -171,6 +171,12 @@ def test_lookahead_run_is_an_adapter_on_the_basic_model(lookahead_run, tiny_chec
     with torch.no_grad():
         assert torch.allclose(full(x).logits, peft(x).logits, atol=1e-4)
     assert "nothing to merge" in _err(rig("export", "--merge", merged, "--out", tmp_path / "again"))
+    from rig_core.inference.policy import RigPolicy
+
+    policy = RigPolicy.from_checkpoint(lookahead_run)  # decodes with the adapter folded in
+    assert not isinstance(policy.model, PeftModel)
+    with torch.no_grad():
+        assert torch.allclose(policy.model(x).logits, peft(x).logits, atol=1e-4)
     r = rig("play", "--checkpoint", merged, "--max-steps", 1, "--max-think", 3, "--test-time-steps", 1, "--json")
     assert r.exit_code == 0, r.output
 

@@ -84,6 +84,8 @@ class RigPolicy:
         cfg = load_run_config(run)
         tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
         model = load_trained(cfg, ckpt / "model", trainable=False)
+        if hasattr(model, "merge_and_unload") and not cfg.qlora:  # a LoRA adapter: fold it in for decoding
+            model = model.merge_and_unload()  # (the same function, without the adapter's extra matmuls)
         policy = cls(model, tok, image_tok, cfg.context, stage=cfg.stage,
                      think_positions=int(meta.get("think_positions", 0)), **kwargs)
         if policy.device.type == "cpu":
