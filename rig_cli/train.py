@@ -55,7 +55,8 @@ def train(
     from rig_core.train.run import resume_train, run_train
 
     overrides = dict(stage=stage if stage != "basic" else None, size=size, base=base, lora=lora, qlora=qlora,
-                     context=context, think_positions=think_positions, batch_size=batch_size, grad_accum=grad_accum, lr=lr, max_steps=max_steps,
+                     context=context, think_positions=think_positions, batch_size=batch_size, grad_accum=grad_accum,
+                     lr=lr, max_steps=max_steps,
                      warmup_steps=warmup_steps, eval_every=eval_every, save_every=save_every, seed=seed,
                      codebook_size=codebook_size, text_vocab=text_vocab, num_workers=num_workers,
                      mixed_precision=mixed_precision, init=str(init) if init else None, finetune=finetune,

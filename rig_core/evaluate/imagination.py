@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from rig_core.tokenize.image import psnr
+from rig_core.tokenize.image import mse, psnr, psnr_of_mse
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -41,12 +41,7 @@ def open_loop(policy, windows: list[tuple[np.ndarray, np.ndarray, str]], batch: 
     return out
 
 
-def _mse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-
-
-def _db(mse: float) -> float:
-    return 60.0 if mse <= 0 else float(min(60.0, 10 * np.log10(255.0**2 / mse)))
+CAP_DB = 60.0  # identical frames (inf dB) count as 60 dB
 
 
 def evaluate_imagination(policy, episodes: list[dict[str, Any]], k: int = 3, every: int = 10,
@@ -71,25 +66,27 @@ def evaluate_imagination(policy, episodes: list[dict[str, Any]], k: int = 3, eve
         img_codes = policy.image_tok.encode(frames)
         for h in range(1, len(real) + 1):
             r, m = real[h - 1 : h], frames[h - 1 : h]
-            per[h]["model"].append(psnr(r, m))
-            per[h]["copy"].append(psnr(r, ep["frames"][t : t + 1]))
+            err_model, err_copy = mse(r, m), mse(r, ep["frames"][t : t + 1])
+            per[h]["model"].append(psnr_of_mse(err_model))
+            per[h]["copy"].append(psnr_of_mse(err_copy))
             per[h]["ceiling"].append(psnr(r, ceiling[h - 1 : h]))
             per[h]["ssim_model"].append(ssim(r, m))
             per[h]["ssim_copy"].append(ssim(r, ep["frames"][t : t + 1]))
             per[h]["cells"].append(float((img_codes[h - 1] == real_codes[h - 1]).mean()))
-            per[h]["mse_model"].append(_mse(r, m))
-            per[h]["mse_copy"].append(_mse(r, ep["frames"][t : t + 1]))
+            per[h]["mse_model"].append(err_model)
+            per[h]["mse_copy"].append(err_copy)
     table = []
     for h, v in per.items():
         if not v["model"]:
             continue
-        finite = lambda xs: [min(x, 60.0) for x in xs]  # identical frames (inf dB) count as 60 dB
+        finite = lambda xs: [min(x, CAP_DB) for x in xs]
         table.append({"horizon": h, "samples": len(v["model"]),
                       "psnr_model": float(np.mean(finite(v["model"]))), "psnr_copy_last": float(np.mean(finite(v["copy"]))),
                       "psnr_tokenizer_ceiling": float(np.mean(finite(v["ceiling"]))),
                       "ssim_model": float(np.mean(v["ssim_model"])), "ssim_copy_last": float(np.mean(v["ssim_copy"])),
                       "cell_accuracy": float(np.mean(v["cells"])),
                       # PSNR of the mean squared error over all windows: not lifted by exact copies (60 dB each)
-                      "psnr_pooled_model": _db(np.mean(v["mse_model"])), "psnr_pooled_copy_last": _db(np.mean(v["mse_copy"])),
+                      "psnr_pooled_model": min(CAP_DB, psnr_of_mse(np.mean(v["mse_model"]))),
+                      "psnr_pooled_copy_last": min(CAP_DB, psnr_of_mse(np.mean(v["mse_copy"]))),
                       "unchanged_share": float(np.mean([m == 0 for m in v["mse_copy"]]))})
     return {"rollouts": len(starts), "horizons": table}

@@ -134,8 +134,13 @@ class RigPolicy:
         cache = {} if self._static is None else {CACHE_ARG: self._static,
                                                  **positions_kwarg(self._static, 0, n, self.device)}
         out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, **cache, **KEEP_LAST)
-        self._past, self._attn = (self._static if self._static is not None else cache_of(out)), attn
+        self._keep_cache(out)
+        self._attn = attn
         return out.logits[:, -1]
+
+    def _keep_cache(self, out) -> None:
+        """The cache the next forward pass continues: the static one (written in place) or the returned one."""
+        self._past = self._static if self._static is not None else cache_of(out)
 
     def _feed(self, rows: list[list[int]]) -> torch.Tensor:
         """Feed each row its tokens (rows left-padded with masked padding); returns the last logits."""
@@ -153,7 +158,7 @@ class RigPolicy:
         self._attn = torch.cat([self._attn, new], dim=1)
         out = self.model(input_ids=ids, attention_mask=self._attn, position_ids=pos, use_cache=True,
                          **{CACHE_ARG: self._past}, **at)
-        self._past = (self._static if self._static is not None else cache_of(out))
+        self._keep_cache(out)
         return out.logits[:, -1]
 
     # -- spans --------------------------------------------------------------------------
@@ -208,7 +213,7 @@ class RigPolicy:
         self._attn = torch.cat([self._attn, torch.ones_like(ids)], dim=1)
         out = self.model(input_ids=ids, attention_mask=self._attn, position_ids=pos, use_cache=True,
                          **{CACHE_ARG: self._past}, **at)
-        self._past = (self._static if self._static is not None else cache_of(out))
+        self._keep_cache(out)
         return out.logits[:, -1]
 
     @torch.no_grad()

@@ -36,10 +36,19 @@ class ImageTokenizer(Protocol):
     def save(self, directory: Path) -> None: ...
 
 
+def mse(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean squared error of two uint8 image stacks (over all their pixels)."""
+    return float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+
+
+def psnr_of_mse(err: float) -> float:
+    """Peak signal-to-noise ratio in dB of a mean squared error of uint8 pixels (inf when 0)."""
+    return float("inf") if err == 0 else float(10 * np.log10(255.0**2 / err))
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB of two uint8 image stacks (over all their pixels)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    return psnr_of_mse(mse(a, b))
 
 
 class GridImageTokenizer:

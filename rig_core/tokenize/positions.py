@@ -8,7 +8,7 @@ one, at most one cell shifted) needs a lookup by content. With ``budget`` > 0 ea
 ``budget + 1`` after the opening one; longer texts simply count on), so that offset is a constant
 and copying is a fixed-offset attention pattern a small model learns quickly.
 
-The ids depend on the tokens only: training computes them per sample (``layout_positions``),
+The ids depend on the tokens only: training computes them per sample (``PositionLayout.positions``),
 decoding token by token (``PositionTracker``); both give the same ids for the same tokens.
 """
 

@@ -137,7 +137,7 @@ def collate(samples: list[dict[str, np.ndarray]], pad_id: int) -> dict[str, torc
     for i, s in enumerate(samples):
         k = len(s["input_ids"])
         ids[i, :k] = torch.from_numpy(s["input_ids"])
-        pos[i, :k] = torch.from_numpy(s["position_ids"]) if "position_ids" in s else torch.arange(k)
+        pos[i, :k] = torch.from_numpy(s["position_ids"])
         labels[i, :k] = torch.from_numpy(s["labels"])
         spans[i, :k] = torch.from_numpy(s["spans"])
         mask[i, :k] = 1
