@@ -249,3 +249,17 @@ def test_review_and_lookahead_bad_inputs(tiny_checkpoint, reasoned_dataset, revi
     line = _err(rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset,
                     "--out", tmp_path / "l", "--mix-review", 0, "--mix-align", 0))
     assert "impossible mix" in line
+
+
+def test_lookahead_benchmark_says_how_two_intervals_relate():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lookahead.py"
+    spec = importlib.util.spec_from_file_location("lookahead_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    low, mid, high = ({"ci95": c} for c in ((0.002, 0.054), (0.237, 0.417), (0.5, 0.7)))
+    assert bench._apart(mid, low) == "lower, intervals apart"
+    assert bench._apart(mid, high) == "higher, intervals apart"
+    assert bench._apart(mid, {"ci95": (0.3, 0.5)}) == "intervals overlap"
