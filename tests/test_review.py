@@ -64,6 +64,8 @@ def test_judge_verdicts():
     assert (far.kind, far.reason) == (WORSE, "farther")
     idle = judge(start, Branch([start], [None], [0]), b, 1, None, False)
     assert (idle.kind, idle.reason) == (WORSE, "wasted")
+    blocked = judge(start, Branch([start], [None], [1]), b, 1, (9, 5), False)
+    assert (blocked.kind, blocked.reason) == (WORSE, "wasted")  # not "farther": the frame shows nothing moved
     other = judge(start, Branch([_snap(pos=(5, 6), view=b"y")], [None], [4]), b, 1, (5, 9), False)
     assert other.kind == FINE  # as close to the target as the expert's move: an equally good alternative
 

@@ -6,8 +6,9 @@ the expert act for as many steps. After each step j the outcomes are compared, i
 
 - ``damage``   A has less health than B (or died while B lives);
 - ``progress`` B unlocked an achievement or gained items that A did not;
-- ``farther``  A ends farther from the expert's current target than B;
-- ``wasted``   A's first action changed nothing (place, facing, items, view) while B's did.
+- ``wasted``   A's first action changed nothing (place, facing, items, view) while B's did: the
+  real next frame equals the observed one, the easiest mistake to see (a blocked move, a "do" on grass);
+- ``farther``  A ends farther from the expert's current target than B.
 
 A proposal whose first action is the expert's is ``same``; one that loses on none of the above
 is ``fine`` (an equally good alternative): both are confirmed. Otherwise it is ``worse``.
@@ -131,8 +132,8 @@ def judge(start: Snapshot, proposal: Branch, expert: Branch, steps: int, target:
     if len(new_b) > len(new_a) or (missed and sum(gain_b.values()) > sum(gain_a.values())):
         item = max(missed, key=missed.get) if missed else sorted(new_b - new_a)[0].split("_", 1)[-1]
         return Verdict(WORSE, "progress", item=item.replace("_", " "))
+    if not _changed(start, proposal.snaps[0]) and _changed(start, expert.snaps[0]):
+        return Verdict(WORSE, "wasted")  # before ``farther``: what the imagined frame shows (nothing moved)
     if target is not None and _distance(a.pos, target) > _distance(b.pos, target):
         return Verdict(WORSE, "farther")
-    if not _changed(start, proposal.snaps[0]) and _changed(start, expert.snaps[0]):
-        return Verdict(WORSE, "wasted")
     return Verdict(FINE)

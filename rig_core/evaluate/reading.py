@@ -1,0 +1,126 @@
+"""Reading the frame: does the policy's thought name what the reference thought names, where it is?
+
+On held-out expert states with the reference history (the dataset's frames, thoughts and actions) as
+context, the policy decodes its thought and action greedily. The thought is compared with the reference
+on the spatial facts the rule annotator writes (``annotate.rules.where``: "3 cells to the left and
+2 cells up"), which are what the action depends on, and the action with the expert's:
+
+- ``action``     the policy's action is the expert's;
+- ``where``      among states whose reference names an offset: the policy names the same offsets;
+- ``direction``  among those: the same signs (left/right, up/down) for every offset;
+- ``invented``   among states whose reference names none: the policy names one anyway.
+
+A policy that acts well in training (teacher-forced action accuracy near 100 %) but reads the frame
+badly fails in the environment: this measures the gap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rig_core.evaluate.metrics import wilson_interval
+
+_AXIS = r"(\d+) cells? to the (left|right)"
+_UPDOWN = r"(\d+) cells? (up|down)"
+OFFSET = re.compile(rf"{_AXIS}(?: and {_UPDOWN})?|{_UPDOWN}")
+
+
+def offsets_in(text: str) -> list[tuple[int, int]]:
+    """The (dx, dy) offsets a thought names, in order (dx > 0 right, dy > 0 down), as ``where`` writes them."""
+    out = []
+    for m in OFFSET.finditer(text):
+        n_x, lr, n_y, ud, n_y2, ud2 = m.groups()
+        dx = (int(n_x) * (1 if lr == "right" else -1)) if n_x else 0
+        n_y, ud = (n_y, ud) if n_y else (n_y2, ud2)
+        dy = (int(n_y) * (1 if ud == "down" else -1)) if n_y else 0
+        out.append((dx, dy))
+    return out
+
+
+@dataclass
+class ReadingSample:
+    """One held-out state: the context the policy gets and the reference it is compared with."""
+
+    instruction: str
+    history: list[tuple[np.ndarray, str, int, np.ndarray]]  # (codes, thought, action, next codes) per earlier step
+    frame: np.ndarray
+    thought: str
+    action: int
+
+
+def reading_samples(ds, episodes: list[int], image_tok, *, per_episode: int = 4, history: int = 3,
+                    seed: int = 0) -> list[ReadingSample]:
+    """``per_episode`` random states of each episode (with reasoning), each with ``history`` earlier steps."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in episodes:
+        ep = ds.episode(i)
+        if "reasoning" not in ep:
+            continue
+        frames, actions, thoughts = ep.read("frames"), ep.read("actions"), ep.texts("reasoning")
+        if not len(actions):
+            continue
+        codes = image_tok.encode(frames)
+        instruction = str(ep.attrs.get("instruction", ""))
+        for t in sorted(rng.choice(len(actions), size=min(per_episode, len(actions)), replace=False)):
+            past = [(codes[k], thoughts[k], int(actions[k]), codes[k + 1]) for k in range(max(0, t - history), t)]
+            out.append(ReadingSample(instruction, past, frames[t], thoughts[t], int(actions[t])))
+    return out
+
+
+def _rate(hits: int, n: int) -> dict[str, Any]:
+    lo, hi = wilson_interval(hits, n) if n else (0.0, 1.0)
+    return {"rate": hits / n if n else None, "n": n, "ci95": [lo, hi]}
+
+
+def _signs(offsets: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    return [(int(np.sign(dx)), int(np.sign(dy))) for dx, dy in offsets]
+
+
+def reading_accuracy(policy, samples: list[ReadingSample], batch: int = 16, examples: int = 6) -> dict[str, Any]:
+    """Greedy thought and action of ``policy`` on each sample, scored against the reference (see module doc)."""
+    builder = policy.builder
+    hits = {"action": 0, "where": 0, "direction": 0, "invented": 0}
+    named = unnamed = 0
+    shown = []
+    for i in range(0, len(samples), batch):
+        chunk = samples[i : i + batch]
+        policy.reset([s.instruction for s in chunk])
+        for b, s in enumerate(chunk):
+            policy.history[b] = [builder.step(*step).ids for step in s.history]
+        outs = policy.act(np.stack([s.frame for s in chunk]))
+        for s, o in zip(chunk, outs):
+            ref, got = offsets_in(s.thought), offsets_in(o.thought)
+            hits["action"] += o.action == s.action
+            if ref:
+                named += 1
+                hits["where"] += got == ref
+                hits["direction"] += _signs(got) == _signs(ref)
+            else:
+                unnamed += 1
+                hits["invented"] += bool(got)
+            if len(shown) < examples and ref and got != ref:
+                shown.append({"reference": s.thought, "policy": o.thought})
+    n = len(samples)
+    return {"states": n, "action": _rate(hits["action"], n), "where": _rate(hits["where"], named),
+            "direction": _rate(hits["direction"], named), "invented": _rate(hits["invented"], unnamed),
+            "examples": shown}
+
+
+def held_out_episodes(run, ds) -> list[int]:
+    """Episodes of ``ds`` the run did not train on: its validation split when ``ds`` is its (basic)
+    training data, every episode otherwise."""
+    from pathlib import Path
+
+    from rig_core.train.config import load_run_config
+    from rig_core.train.data import split_episodes
+
+    cfg = load_run_config(Path(run))
+    trained = cfg.basic_data if cfg.stage == "lookahead" else cfg.data
+    if trained and Path(trained).resolve() == Path(ds.root).resolve():
+        return split_episodes(ds.indices(), cfg.val_fraction, cfg.seed)[1]
+    return list(ds.indices())
