@@ -25,7 +25,9 @@ def evaluate(
     imagination_episodes: int = typer.Option(10, help="Played episodes whose states start imagination rollouts "
                                              "(one every 10 steps)."),
     gifs: int = typer.Option(2, help="Episodes written as GIFs."),
-    seed: int = typer.Option(0, help="Sampling seed (with --temperature in play)."),
+    temperature: float = typer.Option(0.0, help="0 = greedy decoding; > 0 samples thoughts, actions and "
+                                      "imagined frames (the policy's, not the expert's)."),
+    seed: int = typer.Option(0, help="Sampling seed (with --temperature)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (eval.json, report.md, plots, GIFs)."),
     compare: Optional[List[Path]] = typer.Option(None, "--compare", help="Put earlier results side by side (repeat)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
@@ -44,7 +46,7 @@ def evaluate(
         raise RigError("rig evaluate needs --out DIR", "e.g. rig evaluate --checkpoint runs/tiny --out evals/tiny")
     result = run_evaluate(checkpoint=checkpoint, agent=agent, suite=suite, episodes=episodes,
                           test_time_steps=test_time_steps, workers=workers, batch=batch, out=out, max_steps=max_steps,
-                          seed=seed, imagination_steps=imagination_steps,
+                          seed=seed, temperature=temperature, imagination_steps=imagination_steps,
                           imagination_episodes=imagination_episodes, gifs=gifs, command=command_line(),
                           quiet=quiet or json_output)
     if json_output:

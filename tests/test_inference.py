@@ -163,6 +163,7 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     assert e["expert_agreement"] is not None and 0 <= e["invalid_rate"] <= 1
     assert e["overall"]["episodes"] == 2 and e["overall"]["ci95"][0] <= e["overall"]["rate"] <= e["overall"]["ci95"][1]
     assert "| N | episodes | success (all tasks) | 95% CI |" in (ev / "report.md").read_text()
+    assert res["temperature"] == 0 and "greedy decoding" in (ev / "report.md").read_text()
     assert [h["horizon"] for h in res["imagination"]["horizons"]] == [1, 2]
     h1 = res["imagination"]["horizons"][0]
     assert 0 <= h1["unchanged_share"] <= 1 and 0 < h1["psnr_pooled_model"] <= 60 and 0 < h1["psnr_pooled_copy_last"] <= 60
@@ -170,6 +171,13 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     for name in ("report.md", "success.png", "scaling.png", "imagination.png"):
         assert (ev / name).exists(), name
     assert list(ev.glob("episode-*.gif"))
+    hot = tmp_path / "hot"
+    r = rig("evaluate", "--checkpoint", tiny_checkpoint, "--suite", "collect_wood", "--episodes", 1, "--max-steps", 2,
+            "--out", hot, "--quiet", "--gifs", 0, "--imagination-episodes", 0, "--temperature", 1.5, "--seed", 7)
+    assert r.exit_code == 0, r.output
+    res = json.loads((hot / "eval.json").read_text())
+    assert (res["temperature"], res["sampling_seed"]) == (1.5, 7)
+    assert "sampled at temperature 1.5 (seed 7)" in (hot / "report.md").read_text()
     base = tmp_path / "random"
     r = rig("evaluate", "--agent", "random", "--suite", "open", "--episodes", 2, "--max-steps", 30, "--out", base,
             "--quiet", "--workers", 2)
@@ -187,6 +195,8 @@ def test_bad_inputs(tiny_checkpoint, tmp_path):
     assert "unknown task" in _err(rig("play", "--agent", "random", "--task", "nope"))
     assert "negative" in _err(rig("play", "--agent", "random", "--test-time-steps", -1))
     assert "0 or more" in _err(rig("evaluate", "--agent", "random", "--test-time-steps", "0,-2", "--out", tmp_path / "e"))
+    assert "--temperature -1.0 is negative" in _err(rig("evaluate", "--agent", "random", "--temperature", -1,
+                                                        "--out", tmp_path / "e"))
     line = _err(rig("evaluate", "--checkpoint", tiny_checkpoint, "--test-time-steps", "0,1", "--out", tmp_path / "e"))
     assert "without review data" in line and "--test-time-steps 0" in line
     assert "without review data" in _err(rig("play", "--checkpoint", tiny_checkpoint, "--test-time-steps", 2))

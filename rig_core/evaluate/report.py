@@ -51,10 +51,19 @@ def _score(e: dict[str, Any]) -> str:
     return f"{o['crafter_score']:.2f}%" + (f" ({ci[0]:.2f}–{ci[1]:.2f})" if ci else "")
 
 
+def _decoding(r: dict[str, Any]) -> str:
+    if not r["player"].get("checkpoint"):
+        return ""
+    if r.get("temperature"):
+        return f"sampled at temperature {r['temperature']} (seed {r.get('sampling_seed', 0)}), "
+    return "greedy decoding, "
+
+
 def markdown(r: dict[str, Any]) -> str:
     lines = [f"# Evaluation: {_player(r)}", "",
              f"Suite `{r['suite']}`, {r['episodes_per_task']} episodes per task on seeds "
-             f"{r['seeds'][0]}..{r['seeds'][-1]} (disjoint from training seeds), created {r['created']}.", ""]
+             f"{r['seeds'][0]}..{r['seeds'][-1]} (disjoint from training seeds), "
+             + _decoding(r) + f"created {r['created']}.", ""]
     first = r["sweep"][0]
     lines += ["## Success per task (95% Wilson intervals)", "", f"test-time steps N = {first['test_time_steps']}", "",
               "| task | episodes | success | 95% CI | mean steps |", "|---|---:|---:|---:|---:|"]

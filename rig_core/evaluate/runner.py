@@ -41,14 +41,14 @@ def parse_steps(spec: str) -> list[int]:
 
 def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
     """Worker: play a share of (task, seed) pairs in batches; returns results and a few recorded episodes."""
-    checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, done = args  # done.put(1) per episode
+    checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, done = args  # done: 1 per episode
     from rig_core.inference.episodes import play
 
     policy = None
     if checkpoint:
         from rig_core.inference.policy import RigPolicy
 
-        policy = RigPolicy.from_checkpoint(Path(checkpoint), seed=seed)
+        policy = RigPolicy.from_checkpoint(Path(checkpoint), seed=seed, temperature=temperature)
     suite = load_suite("crafter")
     results, recorded = [], {}
     start = time.perf_counter()
@@ -158,7 +158,7 @@ def summarize_results(results: list[dict], achievement_names: list[str]) -> dict
 def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, episodes: int, test_time_steps: str,
                  workers: int = 1, batch: int = 8, out: Path, max_steps: int | None = None, seed: int = 0,
                  imagination_steps: int = 3, imagination_episodes: int = 10, gifs: int = 2,
-                 compare_expert: bool = True, command: str = "",
+                 temperature: float = 0.0, compare_expert: bool = True, command: str = "",
                  quiet: bool = False) -> dict[str, Any]:
     from rig_core.envs import make_env
     from rig_core.evaluate.report import write_report
@@ -169,6 +169,8 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         raise RigError("pass --checkpoint RUN, or --agent expert|random", "e.g. rig evaluate --checkpoint runs/tiny")
     if episodes < 1 or workers < 1 or batch < 1:
         raise RigError("--episodes, --workers and --batch must be at least 1", "pass positive numbers")
+    if not temperature >= 0:
+        raise RigError(f"--temperature {temperature} is negative", "pass 0 (greedy) or more (sampling)")
     tasks = resolve_suite(suite)
     sweep = parse_steps(test_time_steps)
     if checkpoint is not None:  # fail early: a basic checkpoint cannot look ahead
@@ -186,6 +188,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
     report: dict[str, Any] = {
         "player": {"checkpoint": str(checkpoint) if checkpoint else None, "agent": agent},
         "suite": suite, "episodes_per_task": episodes, "seeds": seeds, "max_steps": max_steps,
+        "temperature": temperature, "sampling_seed": seed,
         "command": command, "versions": versions(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "sweep": []}
     recorded: list[dict] = []
@@ -193,7 +196,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         shares = [pairs[w::workers] for w in range(workers)]
         args = [(str(checkpoint) if checkpoint else None, agent, share, n, batch, max_steps,
                  compare_expert and n == sweep[0],
-                 (max(gifs, imagination_episodes) if (w == 0 and n == sweep[0]) else 0), seed)
+                 (max(gifs, imagination_episodes) if (w == 0 and n == sweep[0]) else 0), seed, temperature)
                 for w, share in enumerate(shares) if share]
         start = time.perf_counter()
         results: list[dict] = []

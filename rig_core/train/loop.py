@@ -78,6 +78,13 @@ class Trainer:
                 yield self.epoch, b + 1, batch
             self.epoch, self.batch = self.epoch + 1, 0
 
+    def _forward(self, batch: dict[str, torch.Tensor]):
+        """Logits of a batch and its mean token loss (with the token count and per-span sums)."""
+        with self.acc.autocast():
+            logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                position_ids=batch["position_ids"]).logits
+        return (logits, *token_losses(logits, batch["labels"], batch["spans"]))
+
     # -- evaluation -------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self) -> dict[str, Any]:
@@ -91,10 +98,7 @@ class Trainer:
                  for i in range(0, len(self.val_set), self.cfg.batch_size)]
         for batch in self._loader(self.val_set, order):
             batch = {k: v.to(self.acc.device) for k, v in batch.items()}
-            with self.acc.autocast():
-                logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                        position_ids=batch["position_ids"]).logits
-            loss, n, sp = token_losses(logits, batch["labels"], batch["spans"])
+            logits, loss, n, sp = self._forward(batch)
             total += float(loss) * n
             count += n
             _add_spans(parts, sp)
@@ -131,10 +135,7 @@ class Trainer:
                     batch = {k: v.to(self.acc.device) for k, v in batch.items()}
                     tc = time.perf_counter()
                     data_s += tc - td
-                    with self.acc.autocast():
-                        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                            position_ids=batch["position_ids"]).logits
-                    loss, n, sp = token_losses(logits, batch["labels"], batch["spans"])
+                    _, loss, n, sp = self._forward(batch)
                     self.acc.backward(loss / cfg.grad_accum)
                     compute_s += time.perf_counter() - tc
                     loss_sum += float(loss.detach()) * n
