@@ -49,6 +49,19 @@ def test_fitted_tokenizer_reconstructs_well(image_tok, frames):
     assert psnr(held, np.zeros_like(held)) < 15.0  # the check can fail
 
 
+def test_tokenizer_fit_on_a_subsample_keeps_the_patch_counts():
+    """Many unique noisy patches (dark, like Crafter's night tint) beside few frequent clean ones: fitted
+    on a subsample of the unique patches, the codebook must still serve the frequent ones as the full fit does."""
+    rng = np.random.default_rng(0)
+    clean = GridImageTokenizer(rng.integers(0, 255, (6, 7, 7, 3), dtype=np.uint8)).decode(rng.integers(0, 6, (300, 81)))
+    dark = np.clip(clean[:60].astype(np.float32) * 0.5 + rng.normal(0, 8, clean[:60].shape), 0, 255).astype(np.uint8)
+    train = np.concatenate([clean[60:], dark])
+    full = GridImageTokenizer.fit([train], 12, iters=10)
+    part = GridImageTokenizer.fit([train], 12, iters=10, max_patches=400)  # ~5,000 unique patches
+    assert psnr(clean[:50], full.decode(full.encode(clean[:50]))) > 50
+    assert psnr(clean[:50], part.decode(part.encode(clean[:50]))) > 50
+
+
 def test_image_tokenizer_save_load(image_tok, frames, tmp_path):
     image_tok.save(tmp_path)
     again = GridImageTokenizer.load(tmp_path)

@@ -124,11 +124,9 @@ class GridImageTokenizer:
         allp = np.concatenate(chunks)
         uniq, counts = np.unique(allp, axis=0, return_counts=True)
         rng = np.random.default_rng(seed)
-        if len(uniq) > max_patches:
-            keep = rng.choice(len(uniq), max_patches, replace=False, p=counts / counts.sum())
-            uniq, counts = uniq[keep], np.ones(len(keep), np.int64)
+        uniq, weights = _subsample(uniq, counts, max_patches, rng)
         x = torch.from_numpy(uniq.astype(np.float32))
-        w = torch.from_numpy(counts.astype(np.float32))
+        w = torch.from_numpy(weights)
         k = min(codebook_size, len(x))
         centroids = _kmeans_pp(x, w, k, rng)
         for it in range(iters):
@@ -169,6 +167,25 @@ class GridImageTokenizer:
         if meta.get("kind") != cls.kind:
             raise RigError(f"{path} holds a '{meta.get('kind')}' tokenizer, not a grid one", "use the matching loader")
         return cls(tensors["codebook"].numpy(), int(meta["grid"]), int(meta["cell"]), tuple(json.loads(meta["frame_shape"])))
+
+
+def _subsample(uniq: np.ndarray, counts: np.ndarray, limit: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``limit`` unique patches with weights that keep the counts-weighted k-means objective.
+
+    The most frequent half of the budget is kept with its counts; the rest is a uniform sample of
+    the remaining patches, each weighted by its count over the sampling rate (an unbiased estimate).
+    Frames carry noise (Crafter's night tint), so most unique patches occur once: dropping the counts
+    would let that tail take over the codebook."""
+    if len(uniq) <= limit:
+        return uniq, counts.astype(np.float32)
+    order = np.argsort(-counts, kind="stable")
+    head, rest = order[: limit // 2], order[limit // 2 :]
+    picked = rng.choice(rest, limit - len(head), replace=False)
+    rate = len(picked) / len(rest)
+    keep = np.concatenate([head, picked])
+    weights = np.concatenate([counts[head], counts[picked] / rate]).astype(np.float32)
+    return uniq[keep], weights
 
 
 def _nearest(x: torch.Tensor, c: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
