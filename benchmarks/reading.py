@@ -3,9 +3,11 @@
     python benchmarks/reading.py --checkpoint runs/basic --data data/basic-reason
     python benchmarks/reading.py --checkpoint runs/basic --checkpoint runs/lookahead --data D --per-episode 4
 
-For each checkpoint: random states of held-out episodes of a reasoned expert dataset (the run's
-validation split when D is its training data, every episode otherwise), each with its reference history
-(frames, thoughts, actions) as context; the policy decodes its thought and action greedily. Prints the
+For each checkpoint: random states of held-out episodes of a reasoned expert dataset (the same states
+for every checkpoint, from episodes none of them trained on: a run's validation split when D is its
+training data, otherwise the episodes whose task and seed are not in its training split), each with
+its reference history (frames, thoughts, actions) as context; the policy decodes its thought and
+action greedily. Prints the
 share of states where its action is the expert's and, where the reference thought names an offset
 ("3 cells to the left and 2 cells up"), where the policy names the same offsets, the same directions,
 and how often it names an offset the reference does not (rig_core/evaluate/reading.py). Writes every
@@ -52,9 +54,12 @@ def main(argv: list[str] | None = None) -> dict:
     a = p.parse_args(argv)
     rows = []
     with Dataset(a.data) as ds:
+        held = set(ds.indices())
+        for ck in a.checkpoint:  # every checkpoint reads the same states, which none of them trained on
+            held &= set(held_out_episodes(ck, ds))
+        episodes = sorted(held)[: a.episodes]
         for ck in a.checkpoint:
             policy = RigPolicy.from_checkpoint(ck)
-            episodes = held_out_episodes(ck, ds)[: a.episodes]
             samples = reading_samples(ds, episodes, policy.image_tok, per_episode=a.per_episode, history=a.history,
                                       seed=a.seed)
             r = reading_accuracy(policy, samples, batch=a.batch)

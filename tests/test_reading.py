@@ -81,3 +81,14 @@ def test_reading_benchmark_runs_on_a_trained_checkpoint(tiny_checkpoint, reasone
     assert row["episodes"] == 1 and row["states"] == 2
     assert row["where"]["n"] + row["invented"]["n"] == 2
     assert "Reading the frame" in p.stdout
+
+
+def test_held_out_episodes_follow_task_and_seed_across_datasets(tiny_checkpoint, reasoned_dataset, random_dataset):
+    from rig_core.data.reader import Dataset
+    from rig_core.evaluate.reading import held_out_episodes
+
+    with Dataset(reasoned_dataset) as trained, Dataset(random_dataset) as same_worlds:
+        val = held_out_episodes(tiny_checkpoint, trained)
+        assert len(val) == 1  # the run's validation split of its own data
+        # the input of the reasoning stage holds the same (task, seed) episodes: the same one is held out
+        assert held_out_episodes(tiny_checkpoint, same_worlds) == val

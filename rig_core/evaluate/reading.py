@@ -113,9 +113,11 @@ def reading_accuracy(policy, samples: list[ReadingSample], batch: int = 16, exam
 
 def held_out_episodes(run, ds) -> list[int]:
     """Episodes of ``ds`` the run did not train on: its validation split when ``ds`` is its (basic)
-    training data, every episode otherwise."""
+    training data; otherwise the episodes whose (task, seed) is not in its training split (the same
+    seeds give the same world, whatever dataset holds them)."""
     from pathlib import Path
 
+    from rig_core.data.reader import Dataset
     from rig_core.train.config import load_run_config
     from rig_core.train.data import split_episodes
 
@@ -123,4 +125,15 @@ def held_out_episodes(run, ds) -> list[int]:
     trained = cfg.basic_data if cfg.stage == "lookahead" else cfg.data
     if trained and Path(trained).resolve() == Path(ds.root).resolve():
         return split_episodes(ds.indices(), cfg.val_fraction, cfg.seed)[1]
-    return list(ds.indices())
+    if not trained or not Path(trained).exists():
+        return list(ds.indices())
+    with Dataset(Path(trained)) as src:
+        train_eps = set(split_episodes(src.indices(), cfg.val_fraction, cfg.seed)[0])
+        seen = {key for i, key in zip(src.indices(), _keys(src)) if i in train_eps}
+    return [i for i, key in zip(ds.indices(), _keys(ds)) if key not in seen]
+
+
+def _keys(ds) -> list[tuple[str, int]]:
+    """(task, seed) of every episode, in index order."""
+    refs = ds.refs()
+    return [(str(refs[i].attrs.get("task", "")), int(refs[i].attrs.get("seed", -1))) for i in ds.indices()]
