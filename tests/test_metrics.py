@@ -39,3 +39,15 @@ def test_crafter_score_interval_brackets_the_score_and_narrows_with_more_episode
     assert hi_many - lo_many < hi - lo
     assert crafter_score_interval(few, names) == (lo, hi)  # fixed seed: reproducible
     assert crafter_score_interval([set()] * 5, names) == (0.0, 0.0)
+
+
+def test_wilson_interval_holds_the_rate_at_the_edges_and_plots_draw():
+    from rig_core.evaluate.report import _bars
+
+    for n in range(1, 60):
+        for k in (0, n):
+            lo, hi = wilson_interval(k, n)
+            assert lo <= k / n <= hi, (k, n)
+    assert wilson_interval(10, 10)[1] == 1.0  # was 0.9999999999999999: a negative error bar
+    assert _bars([100.0, 0.0], [[72.2, 99.99999999999999], [1e-14, 27.7]]) == [[27.799999999999997, 0.0],
+                                                                            [0.0, 27.7]]

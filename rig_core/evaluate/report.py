@@ -102,15 +102,21 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _bars(values: list[float], intervals: list) -> list[list[float]]:
+    """Error-bar lengths below and above each value (never negative: a Wilson bound at 0 or 100 %
+    can land a rounding error inside the value, which matplotlib refuses)."""
+    return [[max(0.0, v - lo) for v, (lo, _) in zip(values, intervals)],
+            [max(0.0, hi - v) for v, (_, hi) in zip(values, intervals)]]
+
+
 def plots(r: dict[str, Any], out: Path) -> list[Path]:
     written = []
     first = r["sweep"][0]
     names = list(first["tasks"])
     rates = [first["tasks"][t]["rate"] * 100 for t in names]
-    lo = [rates[i] - first["tasks"][t]["ci95"][0] * 100 for i, t in enumerate(names)]
-    hi = [first["tasks"][t]["ci95"][1] * 100 - rates[i] for i, t in enumerate(names)]
+    bars = _bars(rates, [[100 * v for v in first["tasks"][t]["ci95"]] for t in names])
     fig, ax = plt.subplots(figsize=(max(5, 0.45 * len(names) + 2), 4))
-    ax.bar(range(len(names)), rates, yerr=[lo, hi], capsize=3, color="#4c72b0")
+    ax.bar(range(len(names)), rates, yerr=bars, capsize=3, color="#4c72b0")
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("success (%)")
     ax.set_ylim(0, 100)
@@ -124,13 +130,12 @@ def plots(r: dict[str, Any], out: Path) -> list[Path]:
     ns = [e["test_time_steps"] for e in r["sweep"]]
     os_ = [overall(e) for e in r["sweep"]]
     rs = [100 * o["rate"] for o in os_]
-    ax.errorbar(ns, rs, yerr=[[r_ - 100 * o["ci95"][0] for r_, o in zip(rs, os_)],
-                              [100 * o["ci95"][1] - r_ for r_, o in zip(rs, os_)]],
+    ax.errorbar(ns, rs, yerr=_bars(rs, [[100 * v for v in o["ci95"]] for o in os_]),
                 fmt="o-", capsize=3, label="success (all tasks), 95% CI")
     if all("open" in e for e in r["sweep"]):
         cs = [e["open"]["crafter_score"] for e in r["sweep"]]
         cis = [e["open"].get("crafter_score_ci95", [c, c]) for c, e in zip(cs, r["sweep"])]
-        ax.errorbar(ns, cs, yerr=[[c - ci[0] for c, ci in zip(cs, cis)], [ci[1] - c for c, ci in zip(cs, cis)]],
+        ax.errorbar(ns, cs, yerr=_bars(cs, cis),
                     fmt="s--", capsize=3, label="Crafter score, 95% CI")
     ax.set_xlabel("test-time steps N")
     ax.set_ylabel("%")
