@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,7 +74,7 @@ def reading_samples(ds, episodes: list[int], image_tok, *, per_episode: int = 4,
 
 
 def _rate(hits: int, n: int) -> dict[str, Any]:
-    lo, hi = wilson_interval(hits, n) if n else (0.0, 1.0)
+    lo, hi = wilson_interval(hits, n)  # (0, 1) when n is 0
     return {"rate": hits / n if n else None, "n": n, "ci95": [lo, hi]}
 
 
@@ -115,8 +116,6 @@ def held_out_episodes(run, ds) -> list[int]:
     """Episodes of ``ds`` the run did not train on: its validation split when ``ds`` is its (basic)
     training data; otherwise the episodes whose (task, seed) is not in its training split (the same
     seeds give the same world, whatever dataset holds them)."""
-    from pathlib import Path
-
     from rig_core.data.reader import Dataset
     from rig_core.train.config import load_run_config
     from rig_core.train.data import split_episodes
