@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from importlib import metadata
 from typing import Any
 
@@ -22,6 +23,32 @@ def _import_crafter():
     except ImportError as exc:  # pragma: no cover - crafter is a core dependency
         raise RigError("the Crafter environment is not installed", "run: pip install crafter") from exc
     return constants, objects
+
+
+class _InsertionOrderedSet(dict):
+    """The add/remove/iterate part of a set, iterating in insertion order."""
+
+    def add(self, obj: Any) -> None:
+        self[obj] = None
+
+    def remove(self, obj: Any) -> None:
+        del self[obj]
+
+
+def order_chunks(world: Any) -> None:
+    """Make Crafter's creature balancing independent of memory addresses.
+
+    Crafter keeps each chunk's objects in a ``set``, which iterates in the order of the objects'
+    addresses, and despawns ``creatures[random index]`` of that order: the same seed and actions
+    gave different worlds in different processes (e.g. under another PYTHONHASHSEED). Here each
+    chunk holds its objects in the order they were added to the world (existing ones by their
+    world index), so a seed and an action sequence give one world everywhere.
+    """
+    index = lambda obj: int(world._obj_map[tuple(obj.pos)])
+    chunks = collections.defaultdict(_InsertionOrderedSet)
+    for key, objs in world._chunks.items():
+        chunks[key].update((obj, None) for obj in sorted(objs, key=index))
+    world._chunks = chunks
 
 
 class CrafterWorld:
@@ -76,8 +103,8 @@ class CrafterWorld:
 class CrafterEnv:
     """The Crafter game behind rig's Env protocol.
 
-    A fresh world per ``reset(seed)``: the same seed gives the same world inside
-    one process. Episodes never rely on replay across processes (DESIGN §4.1).
+    A fresh world per ``reset(seed)``: the same seed and actions give the same episode in any
+    process (``order_chunks``). Episodes never rely on replay across processes (DESIGN §4.1).
     """
 
     env_id = "crafter"
@@ -107,6 +134,7 @@ class CrafterEnv:
         env._seed = int(seed)
         env._episode = 0  # reset() increments: the world depends on (seed, 1) only
         frame = env.reset()
+        order_chunks(env._world)
         self._unlocked = set()
         self._done = False
         return self._make_obs(frame, env._sem_view(), [])
