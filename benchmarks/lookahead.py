@@ -6,7 +6,8 @@
 
 Runs `rig evaluate`'s evaluator for both checkpoints (fixed seeds from 1,000,000, disjoint from training)
 and measures imagination for both on the same open-loop windows: expert episodes played on held-out
-seeds, k imagined steps from every 5th state with the actions really taken, against the copy-last-frame
+seeds, k imagined steps from every 5th state with the actions really taken (in context: the policy walks
+the real episode up to each start; --cold starts each window without history), against the copy-last-frame
 baseline and the tokenizer ceiling. Prints three tables (success and Crafter score against N with 95%
 intervals, imagination, the issue's targets) and writes every number to OUT/lookahead.json
 (with --update also to benchmarks/results/lookahead.json). Evaluations already in OUT with the same
@@ -88,7 +89,8 @@ def expert_windows(a: argparse.Namespace) -> list[dict]:
 
 def imagination(checkpoint: Path, episodes: list[dict], a: argparse.Namespace) -> dict:
     policy = RigPolicy.from_checkpoint(checkpoint, seed=a.seed)
-    return evaluate_imagination(policy, episodes, k=a.horizon, every=5, limit=a.rollouts, batch=a.batch)
+    return evaluate_imagination(policy, episodes, k=a.horizon, every=5, limit=a.rollouts, batch=a.batch,
+                                context=not a.cold)
 
 
 def _ci(o: dict) -> str:
@@ -136,6 +138,7 @@ def main() -> int:
     p.add_argument("--horizon", type=int, default=3, help="imagined steps per open-loop window")
     p.add_argument("--imagination-episodes", type=int, default=20)
     p.add_argument("--rollouts", type=int, default=120, help="open-loop windows at most")
+    p.add_argument("--cold", action="store_true", help="imagine each window without the episode before it as history")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/lookahead"))
     p.add_argument("--fresh", action="store_true", help="redo evaluations found in --out")
     p.add_argument("--update", action="store_true", help=f"also write {RESULTS}")
@@ -161,7 +164,8 @@ def main() -> int:
             t.add_row(name, str(e["test_time_steps"]), str(o["episodes"]), _ci(o), score,
                       f"{100 * e['invalid_rate']:.1f}%", f"{e['actions_per_s']:.2f}")
     out.print(t)
-    t = Table(title=f"imagination: {im['basic']['rollouts']} open-loop windows from expert play on held-out seeds",
+    how = "in context" if im["basic"].get("context", "none") == "history" else "cold, no history"
+    t = Table(title=f"imagination: {im['basic']['rollouts']} open-loop windows ({how}) from expert play on held-out seeds",
               title_justify="left")
     for col in ("player", "horizon", "PSNR model", "copy-last", "model - copy", "pooled model / copy", "ceiling",
                 "SSIM", "cells", "unchanged"):

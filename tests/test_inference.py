@@ -91,6 +91,46 @@ def test_batched_open_loop_imagination_equals_one_window_at_a_time(policy):
         assert same >= 0.97, same  # left padding only moves float rounding; greedy picks agree
 
 
+def _episodes(n: int, steps: int) -> list[dict]:
+    out = []
+    for i in range(n):
+        env = make_env(length=None)
+        frames, actions = [env.reset(1_000_030 + i).frame], [1 + (t + i) % 4 if t % 3 else 5 for t in range(steps)]
+        for a in actions:
+            frames.append(env.step(a)[0].frame)
+        out.append({"frames": np.stack(frames), "actions": np.array(actions), "instruction": "Collect wood."})
+    return out
+
+
+def test_in_context_imagination_walks_the_real_episode(policy):
+    from rig_core.evaluate.imagination import in_context, open_loop
+
+    eps = _episodes(2, 9)
+    both = in_context(policy, eps, [[0, 3, 6], [3]], k=2, batch=2)
+    assert sorted(both[0]) == [0, 3, 6] and sorted(both[1]) == [3] and both[0][3].shape == (2, 64, 64, 3)
+    # a window at t = 0 has no history: the same as a cold start
+    cold = open_loop(policy, [(eps[0]["frames"][0], eps[0]["actions"][:2], "Collect wood.")], batch=1)[0]
+    codes = policy.image_tok.encode
+    assert np.mean(codes(cold) == codes(both[0][0])) >= 0.97
+    # forks do not leak into the walk: the window at 6 is the same without the earlier ones
+    alone = in_context(policy, eps[:1], [[6]], k=2, batch=1)[0][6]
+    assert np.mean(codes(alone) == codes(both[0][6])) >= 0.97
+    # each call sees the real steps before it as history; the fork's step is dropped after the window
+    seen, act = [], policy.act
+
+    def spy(frames, forced_actions=None, rows=None, **kw):
+        seen.append([len(policy.history[b]) for b in rows])
+        return act(frames, forced_actions=forced_actions, rows=rows, **kw)
+
+    policy.act = spy
+    try:
+        in_context(policy, eps[:1], [[0, 3]], k=3, batch=1)
+    finally:
+        del policy.act
+    # t = 0, two steps on its own frames, back to t = 1..3 on the real history, two more own steps
+    assert seen == [[0], [1], [2], [1], [2], [3], [4], [5]]
+
+
 def test_forced_actions_are_used(policy):
     env = make_env(length=None)
     policy.reset(["Collect wood."])
