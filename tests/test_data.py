@@ -167,3 +167,27 @@ def test_shard_frames_readable_through_the_reader_alone(tmp_path):
             f"assert d.id.get_chunk_info(0).filter_mask == {BZIP2_ONLY}; np.save(sys.argv[2], d[()])")
     subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "out.npy")], check=True)
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), np.stack(rec.frames))
+
+
+def test_interrupt_right_after_a_shard_closes_keeps_it_listed(tmp_path):
+    """SIGINT between a shard's rename into place and its manifest entry: the shard stays listed."""
+    from rig_core.collect.runner import Collection
+    from rig_core.collect.worker import collect_chunks, worker_main
+    from rig_core.config import CollectConfig
+    from rig_core.errors import CollectInterrupted
+
+    cfg = CollectConfig(out=str(tmp_path / "c"), agent="random", task="basic", episodes=3, seed=1,
+                        max_steps=20, episodes_per_shard=1).validate()
+    col = Collection(cfg, "rig collect", resume=False)
+
+    def interrupted_at_first_shard(cfg, chunks, emit):
+        def on_event(event):
+            if event[0] == "shard":
+                raise KeyboardInterrupt  # the shard file is closed and renamed; its event never arrives
+            emit(event)
+        collect_chunks(cfg, chunks, on_event)
+
+    with pytest.raises(CollectInterrupted, match="1 of 3 episodes are saved"):
+        col.run(interrupted_at_first_shard, worker_main, "collect", lambda p: "", "resume", quiet=True)
+    with Dataset(tmp_path / "c") as ds:
+        assert len(ds) == 1 and not ds.complete

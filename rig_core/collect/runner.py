@@ -107,10 +107,14 @@ class Collection:
 
     def _scan_closed_shards(self) -> None:
         """Closed shards on disk are the truth; temp files of killed runs are deleted."""
-        from rig_core.data.reader import open_shard
-
         for tmp in self.root.glob(f".*{TMP_SUFFIX}"):  # open shards and half-written manifests of a killed run
             tmp.unlink()
+        self._register_closed_shards()
+
+    def _register_closed_shards(self) -> None:
+        """List every closed shard on disk (one renamed just before an interrupt, too)."""
+        from rig_core.data.reader import open_shard
+
         for path in sorted(self.root.glob("shard-*.h5")):
             with open_shard(path) as f:
                 eps = [int(k) for k in f["episodes"].keys()] if "episodes" in f else []
@@ -174,6 +178,9 @@ class Collection:
                     else:
                         run_processes(cfg, chunks, on_event, target=worker_target)
                 except KeyboardInterrupt as exc:
+                    # a shard renamed into place between its close and its "shard" event is saved too
+                    self._register_closed_shards()
+                    self.write_manifest(complete=False)
                     raise CollectInterrupted(
                         f"interrupted: {len(self.done_indices())} of {cfg.episodes} episodes are saved; "
                         f"continue with: {resume_command}") from exc
