@@ -181,6 +181,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
             raise RigError(f"the checkpoint {probe.checkpoint} was trained without review data (stage '{probe.stage}'), "
                            f"so it cannot look ahead with --test-time-steps {test_time_steps}",
                            "evaluate with --test-time-steps 0, or a checkpoint from rig train --stage lookahead")
+        del probe  # a single share plays in this process: do not hold a second copy of the model meanwhile
     out = ensure_writable_dir(Path(out), "evaluation output")
     seeds = [EVAL_SEED + j for j in range(episodes)]
     pairs = [(t.id, s) for t in tasks for s in seeds]
