@@ -34,6 +34,9 @@ def train(
     think_positions: Optional[int] = typer.Option(
         None, help="Position ids per think/review text (0: one per token; e.g. 64 puts each imagined frame at a "
                    "fixed offset from its observation)."),
+    image_row_stride: Optional[int] = typer.Option(
+        None, help="Position ids per frame row (0: one per image token; e.g. 16 tells vertical from horizontal "
+                   "neighbours by offset)."),
     batch_size: Optional[int] = typer.Option(None, help="Samples per micro-batch."),
     grad_accum: Optional[int] = typer.Option(None, help="Micro-batches per optimizer step."),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate."),
@@ -55,8 +58,8 @@ def train(
     from rig_core.train.run import resume_train, run_train
 
     overrides = dict(stage=stage if stage != "basic" else None, size=size, base=base, lora=lora, qlora=qlora,
-                     context=context, think_positions=think_positions, batch_size=batch_size, grad_accum=grad_accum,
-                     lr=lr, max_steps=max_steps,
+                     context=context, think_positions=think_positions, image_row_stride=image_row_stride,
+                     batch_size=batch_size, grad_accum=grad_accum, lr=lr, max_steps=max_steps,
                      warmup_steps=warmup_steps, eval_every=eval_every, save_every=save_every, seed=seed,
                      codebook_size=codebook_size, text_vocab=text_vocab, num_workers=num_workers,
                      mixed_precision=mixed_precision, init=str(init) if init else None, finetune=finetune,

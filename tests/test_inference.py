@@ -273,9 +273,11 @@ def test_lookahead_decoding_mechanics(tiny_checkpoint):
     assert p.tok.action_index(p.history[0][-1][p.history[0][-1].index(s["<act>"]) + 1]) == 5
 
 
-def test_decoding_feeds_the_position_ids_training_uses(tiny_checkpoint):
-    """With a think budget (aligned positions), every token the policy feeds gets the position id the
-    training layout gives it, through thoughts, actions, images, lookahead steps and the review."""
+@pytest.mark.parametrize("stride", [0, 16])
+def test_decoding_feeds_the_position_ids_training_uses(tiny_checkpoint, stride):
+    """With a think budget (aligned positions) and an image row stride, every token the policy feeds gets
+    the position id the training layout gives it, through thoughts, actions, images, lookahead steps
+    and the review."""
     from rig_core.model.build import quiet_transformers
     from rig_core.model.checkpoint import find_checkpoint
     from rig_core.train.config import load_run_config
@@ -287,7 +289,7 @@ def test_decoding_feeds_the_position_ids_training_uses(tiny_checkpoint):
     cfg = load_run_config(tiny_checkpoint)
     tok, image_tok, _ = load_tokenizers(ckpt / "tokenizer")
     p = RigPolicy(load_trained(cfg, ckpt / "model", trainable=False), tok, image_tok, cfg.context, max_think=5,
-                  stage="lookahead", think_positions=7)
+                  stage="lookahead", think_positions=7, image_row_stride=stride)
     fed: list[tuple[list[int], list[int]]] = [([], []), ([], [])]
     forward = p.model.forward
 

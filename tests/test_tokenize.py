@@ -204,11 +204,31 @@ def test_aligned_positions_put_each_imagined_frame_at_a_fixed_offset(tok):
     assert (collate([sample], tok.pad_id)["position_ids"][0].numpy() == pos).all()
 
 
-def test_position_tracker_matches_the_layout_token_by_token(tok):
+def test_image_row_stride_tells_rows_from_columns(tok):
+    s = tok.special
+    b = SequenceBuilder(tok, 81, think_positions=24, image_row_stride=16)
+    steps = [(np.arange(81) % 7, t, 1, np.arange(81) % 5) for t in ("So I wait.", "So I move left toward the tree.")]
+    sample = b.sample("Collect wood.", steps)
+    ids, pos = list(sample["input_ids"]), sample["position_ids"]
+    assert (np.diff(pos) >= 1).all()
+    for opener in ("<obs>", "<imagine>"):
+        for o in [i for i, t in enumerate(ids) if t == s[opener]]:
+            cells = pos[o + 1 : o + 82].reshape(9, 9)
+            assert (np.diff(cells, axis=1) == 1).all() and (np.diff(cells, axis=0) == 16).all()
+            assert pos[o + 82] == cells[-1, -1] + 1  # the closing tag follows the last cell
+    obs = [i for i, t in enumerate(ids) if t == s["<obs>"]]
+    img = [i for i, t in enumerate(ids) if t == s["<imagine>"]]
+    assert len({int(pos[j] - pos[i]) for i, j in zip(obs, img)}) == 1  # still one obs -> imagine offset
+    with pytest.raises(RigError, match="row stride"):
+        SequenceBuilder(tok, 81, image_row_stride=4)
+
+
+@pytest.mark.parametrize("stride", [0, 16])
+def test_position_tracker_matches_the_layout_token_by_token(tok, stride):
     from rig_core.tokenize.positions import PositionTracker
 
     s = tok.special
-    b = SequenceBuilder(tok, 81, think_positions=16)
+    b = SequenceBuilder(tok, 81, think_positions=16, image_row_stride=stride)
     review = b.lookahead_sample("Collect wood.", [(np.zeros(81, int), "So I wait.", 0, np.ones(81, int))],
                                 np.zeros(81, int), [("So I move left.", 1, np.ones(81, int))],
                                 review=("Wait, that leads away from the tree. Better to move up.", 3))
@@ -223,3 +243,11 @@ def test_position_tracker_matches_the_layout_token_by_token(tok):
             got += tr.feed(0, ids[k : k + n])
             k += n
         assert got == review["position_ids"].tolist(), cut
+    # image spans decoded a token at a time for every row at once (advance)
+    at = ids.index(s["<imagine>"]) + 1
+    tr = PositionTracker(b.layout)
+    tr.start([ids[:at]])
+    for k in range(81):
+        tr.advance()
+        assert tr.last[0] == review["position_ids"][at + k], k
+    assert tr.feed(0, [ids[at + 81]]) == [review["position_ids"][at + 81]]

@@ -146,6 +146,8 @@ def test_bad_inputs(random_dataset, reasoned_dataset, tiny_run, tmp_path):
     assert "already exists" in _err(rig("train", "--data", reasoned_dataset, "--out", run, *FAST))
     assert "not a rig run" in _err(rig("train", "--resume", tmp_path))
     assert "unknown recipe" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "c", "--recipe", "huge"))
+    assert "--image-row-stride 99 is out of range" in _err(rig("train", "--data", reasoned_dataset, "--out",
+                                                              tmp_path / "c", *FAST, "--image-row-stride", 99))
     assert "takes no other options" in _err(rig("train", "--resume", run, "--lr", "0.1"))
     assert "not a local Hugging Face model" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "d",
                                                         *FAST, "--base", tmp_path))
@@ -184,3 +186,18 @@ def test_every_recipe_parses_for_both_stages():
         basic = train_config(path.stem, dict(base))
         look = train_config(path.stem, {**base, "stage": "lookahead", "init": "runs/basic"})
         assert basic.max_steps > 0 and look.stage == "lookahead", path
+
+
+def test_image_row_stride_trains_and_plays(reasoned_dataset, tmp_path):
+    from rig_core.inference.policy import RigPolicy
+
+    run = tmp_path / "strided"
+    r = rig("train", "--data", reasoned_dataset, "--out", run, *FAST, "--max-steps", 3, "--eval-every", 3,
+            "--save-every", 3, "--think-positions", 8, "--image-row-stride", 16)
+    assert r.exit_code == 0, r.output
+    meta = json.loads((run / "checkpoints" / "last" / "tokenizer" / "rig.json").read_text())
+    assert meta["image_row_stride"] == 16 and meta["think_positions"] == 8
+    policy = RigPolicy.from_checkpoint(run, max_think=4)
+    assert policy.builder.layout.row_stride == 16
+    play = rig("play", "--checkpoint", run, "--task", "collect_wood", "--max-steps", 3, "--quiet", "--json")
+    assert play.exit_code == 0, play.output

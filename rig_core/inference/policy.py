@@ -50,10 +50,11 @@ class StepOutput:
 
 class RigPolicy:
     def __init__(self, model, tok, image_tok, context: int, *, max_think: int = 64, temperature: float = 0.0,
-                 seed: int = 0, device: str | torch.device = "cpu", stage: str = "basic", think_positions: int = 0):
+                 seed: int = 0, device: str | torch.device = "cpu", stage: str = "basic", think_positions: int = 0,
+                 image_row_stride: int = 0):
         self.model = model.to(device).eval()
         self.tok, self.image_tok = tok, image_tok
-        self.builder = SequenceBuilder(tok, image_tok.tokens_per_frame, think_positions)
+        self.builder = SequenceBuilder(tok, image_tok.tokens_per_frame, think_positions, image_row_stride)
         self.positions = PositionTracker(self.builder.layout)  # the run's position ids, token by token
         self.context, self.max_think, self.temperature = context, max_think, temperature
         self.device = torch.device(device)
@@ -87,7 +88,8 @@ class RigPolicy:
         if hasattr(model, "merge_and_unload") and not cfg.qlora:  # a LoRA adapter: fold it in for decoding
             model = model.merge_and_unload()  # (the same function, without the adapter's extra matmuls)
         policy = cls(model, tok, image_tok, cfg.context, stage=cfg.stage,
-                     think_positions=int(meta.get("think_positions", 0)), **kwargs)
+                     think_positions=int(meta.get("think_positions", 0)),
+                     image_row_stride=int(meta.get("image_row_stride", 0)), **kwargs)
         if policy.device.type == "cpu":
             set_cpu_threads(model, threads)
         policy.meta, policy.checkpoint = meta, ckpt

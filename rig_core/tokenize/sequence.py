@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rig_core.errors import RigError
 from rig_core.tokenize.positions import PositionLayout
 from rig_core.tokenize.vocab import RigTokenizer
 
@@ -61,11 +62,16 @@ class Piece:
 
 
 class SequenceBuilder:
-    def __init__(self, tok: RigTokenizer, tokens_per_frame: int, think_positions: int = 0):
+    def __init__(self, tok: RigTokenizer, tokens_per_frame: int, think_positions: int = 0, image_row_stride: int = 0):
         self.tok = tok
         self.tpf = tokens_per_frame
         self.s = tok.special
-        self.layout = PositionLayout.of(tok, think_positions)  # position ids (rig_core/tokenize/positions.py)
+        row = int(round(tokens_per_frame ** 0.5))  # square grids (the grid tokenizer: 9x9 cells)
+        if image_row_stride and (row * row != tokens_per_frame or image_row_stride < row):
+            raise RigError(f"an image row stride of {image_row_stride} needs a square frame grid of at most that many "
+                           f"cells per row ({tokens_per_frame} tokens per frame)", "pass --image-row-stride 0")
+        # position ids (rig_core/tokenize/positions.py)
+        self.layout = PositionLayout.of(tok, think_positions, row, image_row_stride)
         self._memo: dict[str, list[int]] = {}  # texts repeat a lot: tokenize each once
 
     def _text_ids(self, text: str) -> list[int]:

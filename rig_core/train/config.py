@@ -29,6 +29,7 @@ class TrainConfig:
     lora_alpha: int = 32
     context: int = 640
     think_positions: int = 0  # position ids reserved per think/review text (0: one per token); see tokenize/positions.py
+    image_row_stride: int = 0  # position ids per frame row (0: one per image token); see tokenize/positions.py
     batch_size: int = 4
     grad_accum: int = 1
     lr: float = 3e-3
@@ -82,6 +83,9 @@ class TrainConfig:
         if not 0 <= self.think_positions <= 1024:
             raise RigError(f"--think-positions {self.think_positions} is out of range",
                            "pass 0 (positions count tokens) or the thought budget, e.g. 64")
+        if not 0 <= self.image_row_stride <= 64:
+            raise RigError(f"--image-row-stride {self.image_row_stride} is out of range",
+                           "pass 0 (one position per image token) or the positions per frame row, e.g. 16")
         if self.context < 64:
             raise RigError(f"--context {self.context} is too short", "use at least a few hundred tokens")
         if not 0 <= self.val_fraction < 1:

@@ -111,6 +111,7 @@ def setup_lookahead(cfg: TrainConfig, run: Path, command: str, progress=None) ->
     cfg.init_checkpoint = str(ckpt.resolve())
     tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
     cfg.think_positions = int(meta.get("think_positions", 0))  # the sequence format is the basic run's
+    cfg.image_row_stride = int(meta.get("image_row_stride", 0))
     ensure_writable_dir(run, "run")
     atomic_write_json(run / "config.json", {**cfg.to_dict(), "command": command})
     atomic_write_json(run / "versions.json", versions())

@@ -11,8 +11,9 @@ from rig_core.train.config import TrainConfig
 
 
 def max_positions(cfg: TrainConfig) -> int:
-    """Largest position id + 1 a context can reach: each think/review span may skip up to its budget."""
-    return cfg.context * 2 if cfg.think_positions else cfg.context
+    """Largest position id + 1 a context can reach: each think/review span may skip up to its budget, and
+    a frame row of at least one cell takes at most ``image_row_stride`` positions."""
+    return (cfg.context * 2 if cfg.think_positions else cfg.context) * max(1, cfg.image_row_stride)
 
 
 def build_model(cfg: TrainConfig, tokenizer: RigTokenizer | None, action_names: list[str], codebook_size: int):

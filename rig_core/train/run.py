@@ -124,9 +124,10 @@ def _setup(ds: Dataset, cfg: TrainConfig, run: Path, command: str, quiet: bool):
     prepared = prepare(ds, cfg)
     model, tok = build_model(cfg, prepared.tokenizer, ds.action_names, prepared.image_tokenizer.codebook_size)
     prepared.tokenizer = tok
-    prepared.builder = SequenceBuilder(tok, prepared.image_tokenizer.tokens_per_frame, cfg.think_positions)
+    prepared.builder = SequenceBuilder(tok, prepared.image_tokenizer.tokens_per_frame, cfg.think_positions,
+                                       cfg.image_row_stride)
     finish_windows(prepared, ds, cfg)
-    meta = tokenizer_meta(ds, prepared.image_tokenizer, cfg.think_positions)
+    meta = tokenizer_meta(ds, prepared.image_tokenizer, cfg.think_positions, cfg.image_row_stride)
     save_tokenizers(run / "tokenizer", tok, prepared.image_tokenizer, meta)
     _encode(ds, prepared.image_tokenizer, run, quiet)
     atomic_write_json(run / "tokenizer_report.json",

@@ -88,7 +88,8 @@ def prepare(ds: Dataset, cfg: TrainConfig, log=None) -> Prepared:
     if cfg.model == "scratch":
         tokenizer = train_text_tokenizer(texts_of(ds, train_eps), ds.action_names, image_tok.codebook_size,
                                          vocab_size=cfg.text_vocab)
-    builder = SequenceBuilder(tokenizer, image_tok.tokens_per_frame, cfg.think_positions) if tokenizer else None
+    builder = (SequenceBuilder(tokenizer, image_tok.tokens_per_frame, cfg.think_positions, cfg.image_row_stride)
+               if tokenizer else None)
     return Prepared(tokenizer, image_tok, builder, [], [], 0, score)
 
 
@@ -99,17 +100,19 @@ def finish_windows(prepared: Prepared, ds: Dataset, cfg: TrainConfig) -> Prepare
     return prepared
 
 
-def tokenizer_meta(ds: Dataset, image_tok: GridImageTokenizer, think_positions: int = 0) -> dict[str, Any]:
+def tokenizer_meta(ds: Dataset, image_tok: GridImageTokenizer, think_positions: int = 0,
+                   image_row_stride: int = 0) -> dict[str, Any]:
     """What the tokenizer directory records of the sequence format (a lookahead run copies it)."""
     return {"env": ds.manifest["env"], "frame_shape": ds.manifest["frame_shape"],
             "image_tokenizer": {"kind": image_tok.kind, "grid": image_tok.grid, "cell": image_tok.cell,
                                 "tokens_per_frame": image_tok.tokens_per_frame},
-            "think_positions": int(think_positions)}
+            "think_positions": int(think_positions), "image_row_stride": int(image_row_stride)}
 
 
 def sequence_builder(tok: RigTokenizer, image_tok: GridImageTokenizer, meta: dict) -> SequenceBuilder:
-    """The sequence format a run was trained with (runs from before ``think_positions`` count tokens)."""
-    return SequenceBuilder(tok, image_tok.tokens_per_frame, int(meta.get("think_positions", 0)))
+    """The sequence format a run was trained with (older runs lack the newer keys: positions count tokens)."""
+    return SequenceBuilder(tok, image_tok.tokens_per_frame, int(meta.get("think_positions", 0)),
+                           int(meta.get("image_row_stride", 0)))
 
 
 def save_tokenizers(directory: Path, tok: RigTokenizer, image_tok: GridImageTokenizer, meta: dict) -> None:
