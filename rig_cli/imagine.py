@@ -20,11 +20,12 @@ def imagine(
     steps: Optional[int] = typer.Option(None, help="Imagine K steps (the dataset's actions with --from, else the model's own)."),
     task: Optional[str] = typer.Option(None, help="Task whose instruction conditions the model (default: the episode's, or open)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output .gif or .png strip."),
+    cold: bool = typer.Option(False, "--cold", help="With --from: start without the episode's earlier steps as context."),
     json_output: bool = typer.Option(False, "--json", help="Print per-step actions and PSNR as JSON."),
 ) -> None:
-    """Frame + actions -> imagined frames, open loop; with --from, real and imagined side by side with PSNR."""
-    from rig_core.data.reader import Dataset
-    from rig_core.inference.imagine import imagine as run, load_frame, parse_source, write_output
+    """Frame + actions -> imagined frames, open loop; with --from, real and imagined side by side with PSNR
+    (the policy first walks the episode's earlier real steps, as when it plays; --cold skips them)."""
+    from rig_core.inference.imagine import dataset_start, imagine as run, load_frame, parse_source, write_output
     from rig_core.inference.policy import RigPolicy
     from rig_core.tasks import load_suite
 
@@ -43,29 +44,22 @@ def imagine(
         if bad:
             raise RigError(f"unknown action(s) {', '.join(bad)}", f"use names from: {', '.join(names)}")
         wanted = [names.index(a) for a in wanted]
-    real = None
+    real = past = None
     suite = load_suite("crafter")
     instruction = suite.get(task or "open").instruction(0)
     if source is not None:
         path, ep_i, t = parse_source(source)
-        with Dataset(path) as ds:
-            ep = ds.episode(ep_i)
-            if not 0 <= t < ep.length:
-                raise RigError(f"step {t} is outside episode {ep_i} (0..{ep.length - 1})", "pass a step in range")
-            k = len(wanted) if wanted is not None else steps
-            k = min(k, ep.length - t)
-            start = ep["frames"][t]
-            real = ep["frames"][t + 1 : t + 1 + k]
-            if wanted is None:
-                wanted = [int(a) for a in ep["actions"][t : t + k]]
-            instruction = suite.get(task).instruction(0) if task else str(ep.attrs.get("instruction", instruction))
+        got = dataset_start(path, ep_i, t, len(wanted) if wanted is not None else steps, wanted, cold)
+        start, real, wanted, past = got["start"], got["real"], got["actions"], got["past"]
+        instruction = suite.get(task).instruction(0) if task else (got["instruction"] or instruction)
     else:
         start = load_frame(frame, tuple(policy.image_tok.frame_shape))
         if wanted is None:
             wanted = [None] * steps
-    res = run(policy, start, wanted, instruction, real)
+    res = run(policy, start, wanted, instruction, real, past)
     written = write_output(out, start, res, names, real)
-    summary = {"out": str(written), "actions": [names[a] for a in res["actions"]], "thoughts": res["thoughts"]}
+    summary = {"out": str(written), "actions": [names[a] for a in res["actions"]], "thoughts": res["thoughts"],
+               "context_steps": res["context_steps"]}
     if real is not None:
         summary["psnr"] = [round(x, 2) for x in res["psnr"]]
         summary["psnr_copy_last_frame"] = [round(x, 2) for x in res["psnr_copy_last"]]

@@ -182,7 +182,13 @@ def test_imagine_from_dataset_and_frame(tiny_checkpoint, random_dataset, tmp_pat
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
     assert len(res["psnr"]) == 2 and len(res["psnr_copy_last_frame"]) == 2
+    assert res["context_steps"] == 3  # the episode's steps 0..2 walked first
     assert len(iio.imread(out)) == 3
+    r = rig("imagine", "--checkpoint", tiny_checkpoint, "--from", f"{random_dataset}:1:3", "--steps", 2, "--out", out,
+            "--json", "--cold")
+    assert r.exit_code == 0 and json.loads(r.stdout)["context_steps"] == 0, r.output
+    assert "episode 99 is outside" in _err(rig("imagine", "--checkpoint", tiny_checkpoint, "--from",
+                                               f"{random_dataset}:99:0", "--steps", 1, "--out", out))
     png = tmp_path / "f.png"
     iio.imwrite(png, make_env().reset(3).frame)
     r = rig("imagine", "--checkpoint", tiny_checkpoint, "--frame", png, "--actions", "move_left,do", "--out",

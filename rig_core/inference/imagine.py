@@ -38,10 +38,41 @@ def load_frame(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
     return img.astype(np.uint8)
 
 
+CONTEXT_STEPS = 32  # real steps walked before a dataset start (the policy keeps what fits its context)
+
+
+def dataset_start(path: Path, episode: int, step: int, k: int, actions: list[int] | None,
+                  cold: bool = False) -> dict[str, Any]:
+    """A ``--from DATASET:EPISODE:STEP`` start: its frame, the k real frames after it, the dataset's
+    actions (unless ``actions`` are given), its instruction and, unless ``cold``, the real steps
+    before it (up to CONTEXT_STEPS frames and actions) for the policy to walk first."""
+    from rig_core.data.reader import Dataset
+
+    with Dataset(path) as ds:
+        if not 0 <= episode < len(ds):
+            raise RigError(f"episode {episode} is outside the dataset (0..{len(ds) - 1})", "pass an episode in range")
+        ep = ds.episode(episode)
+        if not 0 <= step < ep.length:
+            raise RigError(f"step {step} is outside episode {episode} (0..{ep.length - 1})", "pass a step in range")
+        k = min(k, ep.length - step)
+        frames, taken = ep["frames"], ep["actions"]
+        first = step if cold else max(0, step - CONTEXT_STEPS)
+        return {"start": frames[step], "real": frames[step + 1 : step + 1 + k],
+                "actions": actions if actions is not None else [int(a) for a in taken[step : step + k]],
+                "instruction": str(ep.attrs.get("instruction", "")),
+                "past": (frames[first:step], [int(a) for a in taken[first:step]])}
+
+
 def imagine(policy, start: np.ndarray, actions: list[int | None], instruction: str,
-            real: np.ndarray | None = None) -> dict[str, Any]:
-    """Roll the model forward on its own frames; ``None`` actions are the policy's own choice."""
+            real: np.ndarray | None = None, past: tuple[np.ndarray, list[int]] | None = None) -> dict[str, Any]:
+    """Roll the model forward on its own frames; ``None`` actions are the policy's own choice.
+
+    ``past`` (frames, actions): real steps before ``start`` that the policy walks first (real frames,
+    those actions, its own thoughts), so it imagines in context as it does when it plays."""
     policy.reset([instruction])
+    if past is not None:
+        for f, a in zip(*past):
+            policy.act(np.asarray(f)[None], forced_actions=[int(a)])
     frame = start
     frames, chosen, thoughts = [], [], []
     for a in actions:
@@ -50,7 +81,8 @@ def imagine(policy, start: np.ndarray, actions: list[int | None], instruction: s
         frames.append(frame)
         chosen.append(out.action)
         thoughts.append(out.thought)
-    result: dict[str, Any] = {"imagined": np.stack(frames), "actions": chosen, "thoughts": thoughts}
+    result: dict[str, Any] = {"imagined": np.stack(frames), "actions": chosen, "thoughts": thoughts,
+                              "context_steps": 0 if past is None else len(past[1])}
     if real is not None:
         n = min(len(real), len(frames))
         result["psnr"] = [psnr(real[k], frames[k]) for k in range(n)]
