@@ -119,8 +119,10 @@ def targets(basic: dict, look: dict, im_look: dict) -> list[tuple[str, bool, str
     h1 = im_look["horizons"][0] if im_look["horizons"] else None
     if h1:
         gain = h1["psnr_model"] - h1["psnr_copy_last"]
+        ci = h1.get("psnr_gain_ci95")
         rows.append(("1-step imagination PSNR at least copy-last + 3 dB", gain >= 3.0,
-                     f"{h1['psnr_model']:.2f} vs {h1['psnr_copy_last']:.2f} dB ({gain:+.2f})"))
+                     f"{h1['psnr_model']:.2f} vs {h1['psnr_copy_last']:.2f} dB ({gain:+.2f}"
+                     + (f", 95% interval {ci[0]:+.2f} to {ci[1]:+.2f})" if ci else ")")))
     return rows
 
 
@@ -175,7 +177,9 @@ def main() -> int:
             pooled = ("-" if h.get("psnr_pooled_model") is None
                       else f"{h['psnr_pooled_model']:.2f} / {h['psnr_pooled_copy_last']:.2f}")
             t.add_row(name, str(h["horizon"]), f"{h['psnr_model']:.2f}", f"{h['psnr_copy_last']:.2f}",
-                      f"{h['psnr_model'] - h['psnr_copy_last']:+.2f}", pooled, f"{h['psnr_tokenizer_ceiling']:.2f}",
+                      f"{h['psnr_model'] - h['psnr_copy_last']:+.2f}" + (
+                          f" [{h['psnr_gain_ci95'][0]:+.1f}, {h['psnr_gain_ci95'][1]:+.1f}]" if h.get("psnr_gain_ci95") else ""),
+                      pooled, f"{h['psnr_tokenizer_ceiling']:.2f}",
                       f"{h['ssim_model']:.3f}", f"{100 * h['cell_accuracy']:.1f}%",
                       f"{100 * h.get('unchanged_share', 0):.0f}%")
     out.print(t)

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from rig_core.evaluate.metrics import (achievement_success_rates, crafter_score, crafter_score_interval,
@@ -51,3 +52,17 @@ def test_wilson_interval_holds_the_rate_at_the_edges_and_plots_draw():
     assert wilson_interval(10, 10)[1] == 1.0  # was 0.9999999999999999: a negative error bar
     assert _bars([100.0, 0.0], [[72.2, 99.99999999999999], [1e-14, 27.7]]) == [[27.799999999999997, 0.0],
                                                                             [0.0, 27.7]]
+
+
+def test_mean_interval_brackets_the_mean_and_narrows_with_more_values():
+    from rig_core.evaluate.metrics import mean_interval
+
+    rng = np.random.default_rng(1)
+    few, many = rng.normal(3.0, 2.0, 20), rng.normal(3.0, 2.0, 2000)
+    lo, hi = mean_interval(few)
+    assert lo <= few.mean() <= hi
+    lo2, hi2 = mean_interval(many)
+    assert lo2 < 3.0 < hi2 and hi2 - lo2 < (hi - lo) / 4
+    assert mean_interval([5.0, 5.0]) == (5.0, 5.0)
+    with pytest.raises(ValueError):
+        mean_interval([])

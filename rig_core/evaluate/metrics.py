@@ -40,6 +40,16 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
+def mean_interval(values: Sequence[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of a mean (e.g. per-window PSNR gains; fixed seed)."""
+    v = np.asarray(list(values), dtype=np.float64)
+    if v.size == 0:
+        raise ValueError("no values")
+    means = v[np.random.default_rng(seed).integers(0, v.size, size=(resamples, v.size))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return (float(min(lo, v.mean())), float(max(hi, v.mean())))
+
+
 def crafter_score_interval(unlocked_per_episode: Sequence[Iterable[str]], achievements: Sequence[str],
                            resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
     """95% percentile-bootstrap interval of the Crafter score, resampling whole episodes (fixed seed)."""
