@@ -106,6 +106,11 @@ def _apart(a: dict, b: dict) -> str:
     return "intervals overlap"
 
 
+def _gain_ci(h: dict) -> str:
+    ci = h.get("psnr_gain_ci95")
+    return f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else ""
+
+
 def targets(basic: dict, look: dict, im_look: dict) -> list[tuple[str, bool, str]]:
     b = overall(basic["sweep"][0])
     by_n = {e["test_time_steps"]: overall(e) for e in look["sweep"]}
@@ -167,7 +172,8 @@ def main() -> int:
                       f"{100 * e['invalid_rate']:.1f}%", f"{e['actions_per_s']:.2f}")
     out.print(t)
     how = "in context" if im["basic"].get("context", "none") == "history" else "cold, no history"
-    t = Table(title=f"imagination: {im['basic']['rollouts']} open-loop windows ({how}) from expert play on held-out seeds",
+    t = Table(title=f"imagination: {im['basic']['rollouts']} open-loop windows ({how}) "
+                    "from expert play on held-out seeds",
               title_justify="left")
     for col in ("player", "horizon", "PSNR model", "copy-last", "model - copy", "pooled model / copy", "ceiling",
                 "SSIM", "cells", "unchanged"):
@@ -177,9 +183,7 @@ def main() -> int:
             pooled = ("-" if h.get("psnr_pooled_model") is None
                       else f"{h['psnr_pooled_model']:.2f} / {h['psnr_pooled_copy_last']:.2f}")
             t.add_row(name, str(h["horizon"]), f"{h['psnr_model']:.2f}", f"{h['psnr_copy_last']:.2f}",
-                      f"{h['psnr_model'] - h['psnr_copy_last']:+.2f}" + (
-                          f" [{h['psnr_gain_ci95'][0]:+.1f}, {h['psnr_gain_ci95'][1]:+.1f}]" if h.get("psnr_gain_ci95") else ""),
-                      pooled, f"{h['psnr_tokenizer_ceiling']:.2f}",
+                      f"{h['psnr_model'] - h['psnr_copy_last']:+.2f}" + _gain_ci(h), pooled, f"{h['psnr_tokenizer_ceiling']:.2f}",
                       f"{h['ssim_model']:.3f}", f"{100 * h['cell_accuracy']:.1f}%",
                       f"{100 * h.get('unchanged_share', 0):.0f}%")
     out.print(t)
