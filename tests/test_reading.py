@@ -92,3 +92,6 @@ def test_held_out_episodes_follow_task_and_seed_across_datasets(tiny_checkpoint,
         assert len(val) == 1  # the run's validation split of its own data
         # the input of the reasoning stage holds the same (task, seed) episodes: the same one is held out
         assert held_out_episodes(tiny_checkpoint, same_worlds) == val
+        # a checkpoint directory of the run (as --checkpoint accepts) holds out the same episodes
+        step = sorted(p for p in (tiny_checkpoint / "checkpoints").iterdir() if p.name.isdigit())[-1]
+        assert held_out_episodes(step, trained) == val
