@@ -103,19 +103,19 @@ def evaluate_imagination(policy, episodes: list[dict[str, Any]], k: int = 3, eve
     """
     per = {h: {"model": [], "copy": [], "ceiling": [], "ssim_model": [], "ssim_copy": [], "cells": [],
                "mse_model": [], "mse_copy": []} for h in range(1, k + 1)}
-    per_episode = [[(ep, t, acts) for t, acts in rollout_windows(ep["frames"], ep["actions"], k, every)] for ep in episodes]
+    per_episode = [[(e, t, acts) for t, acts in rollout_windows(ep["frames"], ep["actions"], k, every)]
+                   for e, ep in enumerate(episodes)]
     # round-robin over episodes, so that ``limit`` windows spread over all of them
     starts = [w[j] for j in range(max(map(len, per_episode), default=0)) for w in per_episode if j < len(w)][:limit]
     if context:
-        index = {id(ep): e for e, ep in enumerate(episodes)}
-        per_ep: list[list[int]] = [[] for _ in episodes]
-        for ep, t, _ in starts:
-            per_ep[index[id(ep)]].append(t)
-        walked = in_context(policy, episodes, per_ep, k, batch)
-        imagined = [walked[index[id(ep)]][t] for ep, t, _ in starts]
+        walked = in_context(policy, episodes, [[t for e2, t, _ in starts if e2 == e] for e in range(len(episodes))],
+                            k, batch)
+        imagined = [walked[e][t] for e, t, _ in starts]
     else:
-        imagined = open_loop(policy, [(ep["frames"][t], acts, ep["instruction"]) for ep, t, acts in starts], batch)
-    for (ep, t, _), frames in zip(starts, imagined):
+        imagined = open_loop(policy, [(episodes[e]["frames"][t], acts, episodes[e]["instruction"])
+                                      for e, t, acts in starts], batch)
+    for (e, t, _), frames in zip(starts, imagined):
+        ep = episodes[e]
         real = ep["frames"][t + 1 : t + 1 + k]
         real_codes = policy.image_tok.encode(real)
         ceiling = policy.image_tok.decode(real_codes)

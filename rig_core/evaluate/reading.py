@@ -117,15 +117,11 @@ def held_out_episodes(run, ds) -> list[int]:
     training data; otherwise the episodes whose (task, seed) is not in its training split (the same
     seeds give the same world, whatever dataset holds them)."""
     from rig_core.data.reader import Dataset
-    from rig_core.model.checkpoint import find_checkpoint
+    from rig_core.model.checkpoint import find_checkpoint, run_of_checkpoint
     from rig_core.train.config import load_run_config
     from rig_core.train.data import split_episodes
 
-    run = Path(run)
-    if not (run / "config.json").exists():  # a checkpoint directory: its run is two levels up
-        ckpt = find_checkpoint(run)
-        run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else run
-    cfg = load_run_config(run)
+    cfg = load_run_config(run_of_checkpoint(find_checkpoint(Path(run))))  # a run or one of its checkpoints
     trained = cfg.basic_data if cfg.stage == "lookahead" else cfg.data
     if trained and Path(trained).resolve() == Path(ds.root).resolve():
         return split_episodes(ds.indices(), cfg.val_fraction, cfg.seed)[1]

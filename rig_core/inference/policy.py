@@ -72,7 +72,7 @@ class RigPolicy:
     @classmethod
     def from_checkpoint(cls, path: Path, **kwargs) -> "RigPolicy":
         from rig_core.model.build import quiet_transformers
-        from rig_core.model.checkpoint import find_checkpoint
+        from rig_core.model.checkpoint import find_checkpoint, run_of_checkpoint
         from rig_core.train.config import load_run_config
         from rig_core.train.models import load_trained
         from rig_core.train.setup import load_tokenizers
@@ -81,7 +81,7 @@ class RigPolicy:
         path = Path(path)
         ckpt = find_checkpoint(path)
         threads = kwargs.pop("threads", "auto")
-        run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else path
+        run = run_of_checkpoint(ckpt)
         cfg = load_run_config(run)
         tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
         model = load_trained(cfg, ckpt / "model", trainable=False)

@@ -179,6 +179,13 @@ def find_checkpoint(path: Path) -> Path:
     raise RigError(f"no checkpoint in {path}", "train first (rig train), or pass a run with checkpoints/last")
 
 
+def run_of_checkpoint(ckpt: Path) -> Path:
+    """The run directory a checkpoint (from ``find_checkpoint``) belongs to: ``RUN/checkpoints/<step>``
+    -> ``RUN``; a checkpoint directory kept elsewhere stands for its own run."""
+    ckpt = Path(ckpt)
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt
+
+
 def clean_partial(run_dir: Path) -> None:
     """Remove what a killed save left behind (temp checkpoint dirs, temp links, temp files)."""
     run_dir = Path(run_dir)

@@ -42,9 +42,14 @@ class PositionLayout:
                    frozenset(int(i) for i in tok.image_ids) if strided else frozenset(),
                    int(row_cells) if strided else 0, int(row_stride) if strided else 0)
 
+    @property
+    def row_jump(self) -> int:
+        """Position increment from a row's last cell to the next row's first."""
+        return self.row_stride - self.row_cells + 1
+
     def image_step(self, k: int) -> int:
         """Position increment of the k-th (0-based) image token of a run of image tokens."""
-        return self.row_stride - self.row_cells + 1 if self.row_stride and k and k % self.row_cells == 0 else 1
+        return self.row_jump if self.row_stride and k and k % self.row_cells == 0 else 1
 
     def positions(self, ids) -> np.ndarray:
         """Position ids of a token sequence that starts at position 0."""
@@ -57,7 +62,7 @@ class PositionLayout:
             img = np.isin(ids, list(self.images))
             last_other = np.maximum.accumulate(np.where(img, -1, np.arange(n)))
             k = np.arange(n) - last_other - 1  # index of each image token within its run
-            inc[img & (k > 0) & (k % self.row_cells == 0)] = self.row_stride - self.row_cells + 1
+            inc[img & (k > 0) & (k % self.row_cells == 0)] = self.row_jump
         if self.budget <= 0:
             return np.cumsum(inc) - 1
         marks = np.nonzero(np.isin(ids, list(self.openers | self.closers)))[0]

@@ -18,14 +18,14 @@ from rig_core.versions import versions
 
 def export_merged(run_dir: Path, out: Path, command: str = "rig export --merge") -> dict[str, Any]:
     from rig_core.model.build import quiet_transformers
-    from rig_core.model.checkpoint import find_checkpoint, save_checkpoint
+    from rig_core.model.checkpoint import find_checkpoint, run_of_checkpoint, save_checkpoint
     from rig_core.train.config import load_run_config
     from rig_core.train.models import load_trained
 
     quiet_transformers()
     run_dir, out = Path(run_dir), Path(out)
     ckpt = find_checkpoint(run_dir)
-    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else run_dir
+    run = run_of_checkpoint(ckpt)
     cfg = load_run_config(run)
     if not (ckpt / "model" / "adapter_config.json").exists():
         raise RigError(f"{ckpt} holds full weights, not an adapter: there is nothing to merge",

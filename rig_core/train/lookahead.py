@@ -23,13 +23,12 @@ from rig_core.versions import versions
 
 def init_run(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
     """(configuration of the basic run, the checkpoint directory) a lookahead run starts from."""
-    from rig_core.model.checkpoint import find_checkpoint
+    from rig_core.model.checkpoint import find_checkpoint, run_of_checkpoint
 
     ckpt = Path(cfg.init_checkpoint) if cfg.init_checkpoint else find_checkpoint(Path(cfg.init))
     if not ckpt.is_dir():
         raise RigError(f"the basic checkpoint {ckpt} of this run is gone", "restore it: the adapter is trained on it")
-    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt
-    return load_run_config(run), ckpt
+    return load_run_config(run_of_checkpoint(ckpt)), ckpt
 
 
 def load_init_model(cfg: TrainConfig):
