@@ -159,7 +159,8 @@ def main() -> int:
 
     t = Table(title=f"test-time scaling on '{a.suite}' ({a.episodes} episodes per task, same seeds; 95% intervals)",
               title_justify="left")
-    for col in ("player", "N", "episodes", "success (95% CI)", "Crafter score (95% CI)", "invalid", "actions/s"):
+    for col in ("player", "N", "episodes", "success (95% CI)", "Crafter score (95% CI)", "invalid", "changed",
+                "fallback", "actions/s"):
         t.add_column(col, justify="left" if col == "player" else "right")
     for name, r in (("basic", basic), ("lookahead", look)):
         for e in r["sweep"]:
@@ -169,7 +170,8 @@ def main() -> int:
                 lo, hi = e["open"]["crafter_score_ci95"]
                 score = f"{e['open']['crafter_score']:.2f}% ({lo:.2f}-{hi:.2f})"
             t.add_row(name, str(e["test_time_steps"]), str(o["episodes"]), _ci(o), score,
-                      f"{100 * e['invalid_rate']:.1f}%", f"{e['actions_per_s']:.2f}")
+                      f"{100 * e['invalid_rate']:.1f}%", f"{100 * e.get('changed_rate', 0):.1f}%",
+                      f"{100 * e.get('fallback_rate', 0):.1f}%", f"{e['actions_per_s']:.2f}")
     out.print(t)
     how = "in context" if im["basic"].get("context", "none") == "history" else "cold, no history"
     t = Table(title=f"imagination: {im['basic']['rollouts']} open-loop windows ({how}) "

@@ -23,6 +23,11 @@ def train(
     mix_review: Optional[float] = typer.Option(None, help="[lookahead] Share of review samples (default 0.5)."),
     mix_align: Optional[float] = typer.Option(None, help="[lookahead] Share of imagined-vs-real alignment samples."),
     mix_basic: Optional[float] = typer.Option(None, help="[lookahead] Share of basic samples."),
+    review_cue: Optional[bool] = typer.Option(None, "--review-cue/--no-review-cue",
+                                              help="[lookahead] Write the proposed action after <review> (default on)."),
+    chain_thought_loss: Optional[bool] = typer.Option(
+        None, "--chain-thought-loss/--no-chain-thought-loss",
+        help="[lookahead] Loss on the thoughts after imagined frames in review samples (default on)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory, e.g. runs/basic."),
     recipe: str = typer.Option("tiny", help="Named config in recipes/ (tiny, cpu-small, gpu-lora, gpu-qlora) or a YAML file."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory exactly."),
@@ -64,7 +69,8 @@ def train(
                      codebook_size=codebook_size, text_vocab=text_vocab, num_workers=num_workers,
                      mixed_precision=mixed_precision, init=str(init) if init else None, finetune=finetune,
                      basic_data=str(basic_data) if basic_data else None, mix_review=mix_review,
-                     mix_align=mix_align, mix_basic=mix_basic)
+                     mix_align=mix_align, mix_basic=mix_basic, review_cue=review_cue,
+                     chain_thought_loss=chain_thought_loss)
     quiet = quiet or json_output
     if resume is not None:
         given = [k for k, v in overrides.items() if v is not None] + (["--data"] if data else []) + (["--out"] if out else [])

@@ -65,6 +65,25 @@ def test_history_keeps_the_real_next_frame_not_the_imagined_one(policy):
         assert step[:i] == first[b][:i] and step[i + 81 :] == first[b][i + 81 :]  # nothing else changed
 
 
+def test_walking_without_imagining_leaves_the_same_context(policy):
+    env = make_env(length=None)
+    f0 = env.reset(1_000_020).frame
+    f1 = env.step(3)[0].frame
+    runs = []
+    for imagine in (True, False):
+        policy.reset(["Collect wood."])
+        walked = policy.act(f0[None], forced_actions=[3], imagine=imagine)[0]
+        nxt = policy.act(f1[None])[0]  # the real frame f1 fills the walked step's imagine span either way
+        runs.append((walked, nxt, [list(h) for h in policy.history[0]]))
+    (w_on, n_on, h_on), (w_off, n_off, h_off) = runs
+    assert h_on == h_off and w_on.thought == w_off.thought and w_on.action == w_off.action == 3
+    assert n_on.thought == n_off.thought and n_on.action == n_off.action
+    assert (n_on.imagined_codes == n_off.imagined_codes).all()
+    assert not w_off.imagined_codes.any()  # not decoded
+    with pytest.raises(ValueError):
+        policy.act(f1[None], lookahead=1, imagine=False)
+
+
 def test_cached_batched_decoding_equals_full_recompute(policy):
     s = policy.tok.special
     rows = [[s["<bos>"], s["<task>"], 5, 6, s["</task>"]], [s["<bos>"], s["<task>"], 7, s["</task>"]]]

@@ -66,3 +66,19 @@ def test_mean_interval_brackets_the_mean_and_narrows_with_more_values():
     assert mean_interval([5.0, 5.0]) == (5.0, 5.0)
     with pytest.raises(ValueError):
         mean_interval([])
+
+
+def test_roc_auc_ranks_positives_over_negatives():
+    from rig_core.evaluate.metrics import roc_auc, roc_auc_interval
+
+    assert roc_auc([0.9, 0.8, 0.2, 0.1], [True, True, False, False]) == 1.0
+    assert roc_auc([0.1, 0.2, 0.8, 0.9], [True, True, False, False]) == 0.0
+    assert roc_auc([0.5, 0.5, 0.5], [True, False, False]) == 0.5  # ties count half
+    assert roc_auc([0.9, 0.3, 0.5, 0.1], [True, True, False, False]) == 0.75
+    rng = np.random.default_rng(0)
+    y = rng.random(400) < 0.4
+    x = y + rng.normal(0, 1.0, 400)  # separable in part: AUC about 0.76
+    lo, hi = roc_auc_interval(x, y)
+    assert lo < roc_auc(x, y) < hi and 0.6 < lo and hi < 0.9
+    with pytest.raises(ValueError):
+        roc_auc([0.1, 0.2], [True, True])

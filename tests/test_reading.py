@@ -33,7 +33,7 @@ class _Echo:
         self.rows = list(instructions)
         self.history = [[] for _ in instructions]
 
-    def act(self, frames):
+    def act(self, frames, imagine=True):
         from rig_core.inference.policy import StepOutput
 
         assert len(frames) == len(self.rows)

@@ -68,6 +68,8 @@ def test_judge_verdicts():
     assert (blocked.kind, blocked.reason) == (WORSE, "wasted")  # not "farther": the frame shows nothing moved
     other = judge(start, Branch([_snap(pos=(5, 6), view=b"y")], [None], [4]), b, 1, (5, 9), False)
     assert other.kind == FINE  # as close to the target as the expert's move: an equally good alternative
+    unseen = judge(start, Branch([_snap(pos=(4, 5), view=b"x")], [None], [1]), b, 1, (15, 5), False)
+    assert unseen.kind == FINE  # the target is out of view: the frame cannot tell which way is better
 
 
 def test_review_texts_name_the_reason_and_the_action():
@@ -145,6 +147,34 @@ def test_review_and_alignment_samples_layout_and_masks(tiny_checkpoint):
     assert len(short["input_ids"]) <= 600 and short["input_ids"][-1] == s["</act>"]
 
 
+def test_review_cue_and_chain_thought_loss(tiny_checkpoint):
+    from rig_core.inference.policy import RigPolicy
+    from rig_core.tokenize.sequence import SPAN_THINK, SequenceBuilder
+
+    p = RigPolicy.from_checkpoint(tiny_checkpoint)
+    s = p.tok.special
+    b = SequenceBuilder(p.tok, p.image_tok.tokens_per_frame, review_cue=True)
+    codes = np.arange(81) % p.image_tok.codebook_size
+    chain = [("I move left.", 1, codes), ("Then I chop.", 5, codes), ("Wood.", 0, codes)]
+    rev = b.lookahead_sample("Collect wood.", [], codes, chain, review=("Wait. I move right.", 2), chain_thoughts=True)
+    ids, labels, spans = rev["input_ids"].tolist(), rev["labels"], rev["spans"]
+    r0 = ids.index(s["<review>"])
+    assert ids[r0 + 1] == p.tok.action(1)  # the first proposal, written by the system after <review>
+    assert labels[r0 + 1] == IGNORE and labels[r0 + 2] == ids[r0 + 2]
+    assert b.review_opening(1) == ids[r0:r0 + 2]
+    thinks = [i for i, t in enumerate(ids) if t == s["<think>"]]
+    assert labels[thinks[0] + 1] == IGNORE  # the proposal's own thought: context
+    for i in thinks[1:]:  # thoughts after an imagined frame: loss up to and with </think>
+        end = ids.index(s["</think>"], i)
+        assert (labels[i + 1:end + 1] == ids[i + 1:end + 1]).all() and set(spans[i + 1:end + 1]) == {SPAN_THINK}
+    acts = [i for i, t in enumerate(ids) if t == s["<act>"]]
+    assert all(labels[i + 1] == IGNORE for i in acts[:-1])  # no proposed action is a target
+    ali = b.lookahead_sample("Collect wood.", [], codes, chain, chain_thoughts=True)
+    assert set(ali["spans"][ali["labels"] != IGNORE].tolist()) == {SPAN_IMAGINE}  # alignment: frames only
+    off = b.lookahead_sample("Collect wood.", [], codes, chain, review=("Wait. I move right.", 2))
+    assert (off["labels"][:r0] == IGNORE).all()
+
+
 @pytest.fixture(scope="module")
 def lookahead_run(review_dataset, tiny_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "look"
@@ -187,13 +217,67 @@ def test_lookahead_plays_and_evaluates_with_test_time_steps(lookahead_run, tmp_p
     r = rig("play", "--checkpoint", lookahead_run, "--task", "collect_wood", "--max-steps", 2, "--max-think", 4,
             "--test-time-steps", 2, "--json")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout[r.stdout.index("{"):])["steps"] == 2
+    played = json.loads(r.stdout[r.stdout.index("{"):])
+    assert played["steps"] == 2 and 0 <= played["review_changed"] + played["review_fallbacks"] <= 2
     ev = tmp_path / "ev"
     r = rig("evaluate", "--checkpoint", lookahead_run, "--suite", "collect_wood", "--episodes", 1, "--max-steps", 2,
             "--test-time-steps", "0,2", "--out", ev, "--quiet")
     assert r.exit_code == 0, r.output
     res = json.loads((ev / "eval.json").read_text())
     assert [e["test_time_steps"] for e in res["sweep"]] == [0, 2]
+    n0, n2 = res["sweep"]
+    assert n0["changed_rate"] == 0 and n0["fallback_rate"] == 0  # no review without lookahead
+    assert 0 <= n2["changed_rate"] <= 1 and 0 <= n2["fallback_rate"] <= 1
+    assert "review changed" in (ev / "report.md").read_text()
+
+
+def test_lookahead_policy_cues_the_review_and_guards_cut_off_texts(lookahead_run):
+    from rig_core.inference.policy import RigPolicy
+
+    policy = RigPolicy.from_checkpoint(lookahead_run, max_think=3)
+    assert policy.builder.review_cue  # recorded in the run's rig.json
+    s = policy.tok.special
+    fed = []
+    feed = policy._feed
+    policy._feed = lambda rows: fed.append([list(r) for r in rows]) or feed(rows)
+    obs = make_env("crafter").reset(seed=3)
+    policy.reset(["Collect wood."] * 2)
+    outs = policy.act(np.stack([obs.frame] * 2), lookahead=1)
+    opened = [r for rows in fed for r in rows if s["<review>"] in r]
+    assert len(opened) == 2
+    for row, o in zip(opened, outs):  # </imagine> <review> PROPOSAL, fed by the system
+        k = row.index(s["<review>"])
+        assert row[k - 1] == s["</imagine>"] and row[k + 1] == policy.tok.action(o.proposed)
+    policy.max_think = 0  # every further thought and review is cut off: the proposal is taken
+    outs = policy.act(np.stack([obs.frame] * 2), lookahead=1)
+    assert all(o.fallback and o.action == o.proposed and not o.think_closed for o in outs)
+
+
+def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_path):
+    import subprocess
+    import sys
+
+    from rig_core.evaluate.review_quality import opening_tokens, review_samples
+
+    samples = review_samples(lookahead_run, limit=50)
+    assert samples and all(isinstance(worse, bool) for _, worse in samples)
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "review.py"), "--run", str(lookahead_run),
+                        "--samples", "50", "--out", str(tmp_path)], capture_output=True, text=True, cwd=root, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "AUC" in r.stdout
+    row = json.loads((tmp_path / "review.json").read_text())["rows"][0]
+    assert row["samples"] == len(samples)
+    for key in ("worse_share", "says_worse_share", "agreement", "p_worse_when_worse"):
+        assert row[key] is None or 0 <= row[key] <= 1
+    if row["auc"] is not None:
+        assert 0 <= row["auc_ci95"][0] <= row["auc"] <= row["auc_ci95"][1] <= 1
+    from rig_core.inference.policy import RigPolicy
+
+    worse, fine = opening_tokens(RigPolicy.from_checkpoint(lookahead_run).tok)
+    assert worse and fine and not set(worse) & set(fine)
 
 
 def test_lookahead_benchmark_prints_the_sweep_and_the_targets(lookahead_run, tiny_checkpoint, tmp_path):

@@ -67,8 +67,9 @@ def in_context(policy, episodes: list[dict[str, Any]], starts: list[list[int]], 
         for t in range(max(last) + 1):
             rows = [b for b in range(len(chunk)) if t <= last[b]]
             eps = [episodes[chunk[b]] for b in rows]
-            outs = policy.act(np.stack([ep["frames"][t] for ep in eps]),
-                              forced_actions=[int(ep["actions"][t]) for ep in eps], rows=rows)
+            outs = policy.act(np.stack([ep["frames"][t] for ep in eps]),  # a frame is imagined only at a start
+                              forced_actions=[int(ep["actions"][t]) for ep in eps], rows=rows,
+                              imagine=any(t in wanted[b] for b in rows))
             fork = [(b, o) for b, o in zip(rows, outs) if t in wanted[b]]
             if not fork:
                 continue

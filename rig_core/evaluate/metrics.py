@@ -1,4 +1,4 @@
-"""Metric maths: Crafter score (with a bootstrap interval), success rates, Wilson intervals."""
+"""Metric maths: Crafter score (with a bootstrap interval), success rates, Wilson intervals, ROC AUC."""
 
 from __future__ import annotations
 
@@ -48,6 +48,32 @@ def mean_interval(values: Sequence[float], resamples: int = 2000, seed: int = 0)
     means = v[np.random.default_rng(seed).integers(0, v.size, size=(resamples, v.size))].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return (float(min(lo, v.mean())), float(max(hi, v.mean())))
+
+
+def roc_auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
+    """Area under the ROC curve: the chance that a random positive scores above a random negative
+    (ties count half); 0.5 is no discrimination."""
+    x = np.asarray(list(scores), dtype=np.float64)
+    y = np.asarray(list(positive), dtype=bool)
+    if y.all() or not y.any():
+        raise ValueError("roc_auc needs positives and negatives")
+    pos, neg = x[y], x[~y]
+    return float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
+
+
+def roc_auc_interval(scores: Sequence[float], positive: Sequence[bool], resamples: int = 1000,
+                     seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of ``roc_auc`` (samples resampled; fixed seed)."""
+    x = np.asarray(list(scores), dtype=np.float64)
+    y = np.asarray(list(positive), dtype=bool)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        i = rng.integers(0, x.size, x.size)
+        if y[i].any() and not y[i].all():
+            values.append(roc_auc(x[i], y[i]))
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return float(lo), float(hi)
 
 
 def crafter_score_interval(unlocked_per_episode: Sequence[Iterable[str]], achievements: Sequence[str],

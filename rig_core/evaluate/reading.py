@@ -93,7 +93,7 @@ def reading_accuracy(policy, samples: list[ReadingSample], batch: int = 16, exam
         policy.reset([s.instruction for s in chunk])
         for b, s in enumerate(chunk):
             policy.history[b] = [builder.step(*step).ids for step in s.history]
-        outs = policy.act(np.stack([s.frame for s in chunk]))
+        outs = policy.act(np.stack([s.frame for s in chunk]), imagine=False)  # thought and action only
         for s, o in zip(chunk, outs):
             ref, got = offsets_in(s.thought), offsets_in(o.thought)
             hits["action"] += o.action == s.action

@@ -77,6 +77,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
                 done.put(1)
             results.append({"task": r.task, "seed": r.seed, "steps": r.steps, "success": r.success, "died": r.died,
                             "reward": r.reward, "unlocked": r.unlocked, "invalid": r.invalid, "agree": r.agree,
+                            "changed": r.changed, "fallback": r.fallback,
                             "compared": r.compared})
             if r.env in keep:
                 recorded[(r.task, r.seed)] = {"task": r.task, "seed": r.seed, "frames": np.stack(frames[r.env]),
@@ -150,6 +151,9 @@ def summarize_results(results: list[dict], achievement_names: list[str]) -> dict
     steps = sum(r["steps"] for r in results)
     out["steps"] = steps
     out["invalid_rate"] = sum(r["invalid"] for r in results) / steps if steps else 0.0
+    # with lookahead: how often the review changed the proposal, and how often a cut-off text kept it
+    out["changed_rate"] = sum(r.get("changed", 0) for r in results) / steps if steps else 0.0
+    out["fallback_rate"] = sum(r.get("fallback", 0) for r in results) / steps if steps else 0.0
     compared = sum(r["compared"] for r in results)
     out["expert_agreement"] = sum(r["agree"] for r in results) / compared if compared else None
     return out

@@ -72,7 +72,7 @@ def imagine(policy, start: np.ndarray, actions: list[int | None], instruction: s
     policy.reset([instruction])
     if past is not None:
         for f, a in zip(*past):
-            policy.act(np.asarray(f)[None], forced_actions=[int(a)])
+            policy.act(np.asarray(f)[None], forced_actions=[int(a)], imagine=False)  # the real frame follows
     frame = start
     frames, chosen, thoughts = [], [], []
     for a in actions:

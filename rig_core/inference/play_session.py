@@ -57,6 +57,8 @@ def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int
            "reward": round(result.reward, 3), "unlocked": result.unlocked, "invalid_outputs": result.invalid,
            "actions_per_s": round(result.steps / elapsed, 2) if elapsed > 0 else None,
            "player": str(checkpoint) if checkpoint else agent}
+    if test_time_steps:  # steps where the review changed the proposal / a cut-off text kept it
+        out.update(review_changed=result.changed, review_fallbacks=result.fallback)
     if recorder:
         out["record"] = str(recorder.close())
     return out

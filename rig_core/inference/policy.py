@@ -43,6 +43,7 @@ class StepOutput:
     imagined_codes: np.ndarray
     think_tokens: int
     think_closed: bool  # False: a text span hit the length limit and was closed by force
+    fallback: bool = False  # with lookahead: a further thought or the review hit the limit, the proposal was taken
     review: str = ""  # with lookahead: the review written after the imagined steps
     proposed: int | None = None  # with lookahead: the first proposed action (the final one is ``action``)
     lookahead: list | None = None  # with lookahead: (thought, action, image codes) of each further imagined step
@@ -51,14 +52,15 @@ class StepOutput:
 class RigPolicy:
     def __init__(self, model, tok, image_tok, context: int, *, max_think: int = 64, temperature: float = 0.0,
                  seed: int = 0, device: str | torch.device = "cpu", stage: str = "basic", think_positions: int = 0,
-                 image_row_stride: int = 0):
+                 image_row_stride: int = 0, review_cue: bool = False):
         self.model = model.to(device).eval()
         self.tok, self.image_tok = tok, image_tok
-        self.builder = SequenceBuilder(tok, image_tok.tokens_per_frame, think_positions, image_row_stride)
+        self.builder = SequenceBuilder(tok, image_tok.tokens_per_frame, think_positions, image_row_stride, review_cue)
         self.positions = PositionTracker(self.builder.layout)  # the run's position ids, token by token
         self.context, self.max_think, self.temperature = context, max_think, temperature
         self.device = torch.device(device)
         self.stage = stage
+        self.guard = True  # with lookahead: take the proposal when a further thought or the review hits the limit
         vocab = self.model.get_output_embeddings().weight.shape[0]
         self.masks = SpanMasks(tok, vocab, self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -89,7 +91,8 @@ class RigPolicy:
             model = model.merge_and_unload()  # (the same function, without the adapter's extra matmuls)
         policy = cls(model, tok, image_tok, cfg.context, stage=cfg.stage,
                      think_positions=int(meta.get("think_positions", 0)),
-                     image_row_stride=int(meta.get("image_row_stride", 0)), **kwargs)
+                     image_row_stride=int(meta.get("image_row_stride", 0)),
+                     review_cue=bool(meta.get("review_cue", False)), **kwargs)
         if policy.device.type == "cpu":
             set_cpu_threads(model, threads)
         policy.meta, policy.checkpoint = meta, ckpt
@@ -101,7 +104,7 @@ class RigPolicy:
         self.history = [[] for _ in instructions]
 
     def _context(self, b: int, obs_ids: list[int], lookahead: int = 0) -> list[int]:
-        extra = lookahead * self.lookahead_budget + (self.max_think + 5 if lookahead else 0)
+        extra = lookahead * self.lookahead_budget + (self.max_think + 6 if lookahead else 0)  # + review, cue, act
         room = self.context - len(self.prefixes[b]) - self.step_budget - extra
         kept: list[list[int]] = []
         used = 0
@@ -194,7 +197,8 @@ class RigPolicy:
             ids = [self.tok.action(a) if a is not None else t for a, t in zip(forced, ids)]
         return ids, self._feed([[a, *then] for a in ids])
 
-    def _image(self, logits, then: list[int] | None):
+    def _image(self, logits, then: list[list[int]] | None):
+        """Decode one frame per row; then feed each row its ``then`` tokens (None: feed nothing more)."""
         out = []
         for k in range(self.image_tok.tokens_per_frame):
             nxt = constrained_next(logits, self.masks.image, self.temperature, self.generator)
@@ -203,7 +207,7 @@ class RigPolicy:
             if not last:
                 logits = self._feed_one(nxt)
             elif then is not None:
-                logits = self._feed([[t, *then] for t in nxt.tolist()])
+                logits = self._feed([[t, *rest] for t, rest in zip(nxt.tolist(), then)])
         return torch.stack(out, 1).cpu().numpy(), logits
 
     def _feed_one(self, ids: torch.Tensor) -> torch.Tensor:
@@ -220,16 +224,24 @@ class RigPolicy:
 
     @torch.no_grad()
     def act(self, frames: np.ndarray, forced_actions: list[int | None] | None = None,
-            rows: list[int] | None = None, lookahead: int = 0, review: bool = True) -> list[StepOutput]:
+            rows: list[int] | None = None, lookahead: int = 0, review: bool = True,
+            imagine: bool = True) -> list[StepOutput]:
         """One real step for environments ``rows`` (default: all) whose current frames are ``frames``.
 
         With ``lookahead`` N > 0 (a lookahead checkpoint): after the first imagined frame the model
-        continues N imagined steps on its own frames, writes a review and then the action to take.
+        continues N imagined steps on its own frames, writes a review and then the action to take. With
+        the review cue (rig.json ``review_cue``) the system writes the proposed action after ``<review>``.
+        Guard (``self.guard``, on by default): when a further thought or the review runs into the text
+        limit, the proposal is taken (``StepOutput.fallback``), not an action read off a cut-off text.
         ``review=False`` stops after the imagined steps (the proposal is the action): how
         ``rig augment --stage review`` gets a basic policy's proposals. The history keeps every step in
         the basic layout (observe, think, act, imagine) with the action taken and, once the next frame
         arrives, that real frame in the imagine span, as the training data has it.
+        ``imagine=False`` (N = 0 only) skips decoding the imagined frame (``imagined_codes`` are then
+        zeros): for walking a real episode, where the next real frame replaces it anyway.
         """
+        if not imagine and lookahead:
+            raise ValueError("lookahead needs the imagined frame")
         s = self.tok.special
         rows = list(range(len(self.prefixes))) if rows is None else list(rows)
         B = len(rows)
@@ -239,30 +251,41 @@ class RigPolicy:
         obs = [[s["<obs>"], *self.tok.images(c).tolist(), s["</obs>"]] for c in codes]
         logits = self._start([self._context(b, o + [s["<think>"]], lookahead) for b, o in zip(rows, obs)], lookahead)
         thoughts, closed, logits = self._text(logits, s["</think>"], [s["<act>"]])
-        act_ids, logits = self._action(logits, forced_actions, [s["</act>"], s["<imagine>"]])
-        after_image = None if lookahead == 0 else [s["</imagine>"], s["<think>"]]
-        image_ids, logits = self._image(logits, after_image)
+        act_ids, logits = self._action(logits, forced_actions, [s["</act>"], s["<imagine>"]] if imagine else [])
+        after_image = None if lookahead == 0 else [[s["</imagine>"], s["<think>"]]] * B
+        if imagine:
+            image_ids, logits = self._image(logits, after_image)
+        else:  # placeholders, replaced by the real next frame when it arrives (_observe_outcome)
+            image_ids = np.full((B, self.image_tok.tokens_per_frame), self.tok.images(np.zeros(1, np.int64))[0])
         steps = [o + [s["<think>"], *t, s["</think>"], s["<act>"], a, s["</act>"], s["<imagine>"], *im.tolist(),
                       s["</imagine>"]] for o, t, a, im in zip(obs, thoughts, act_ids, image_ids)]
         reviews: list[list[int]] = [[] for _ in range(B)]
         final = list(act_ids)
         imagined_more: list[list] = [[] for _ in range(B)]
+        ahead_closed = [True] * B  # every further thought and the review closed within the limit
         for k in range(lookahead):
             more, ok, logits = self._text(logits, s["</think>"], [s["<act>"]])
-            closed = [c and o for c, o in zip(closed, ok)]
+            ahead_closed = [c and o for c, o in zip(ahead_closed, ok)]
             ids, logits = self._action(logits, None, [s["</act>"], s["<imagine>"]])
-            nxt = ([s["</imagine>"], s["<think>"]] if k + 1 < lookahead
-                   else [s["</imagine>"], s["<review>"]] if review else None)
+            nxt = ([[s["</imagine>"], s["<think>"]]] * B if k + 1 < lookahead
+                   else [[s["</imagine>"], *self.builder.review_opening(self.tok.action_index(a))] for a in act_ids]
+                   if review else None)
             imgs, logits = self._image(logits, nxt)
             for i in range(B):
                 steps[i] += [s["<think>"], *more[i], s["</think>"], s["<act>"], ids[i], s["</act>"], s["<imagine>"],
                              *imgs[i].tolist(), s["</imagine>"]]
                 imagined_more[i].append((self.tok.decode_text(more[i]), self.tok.action_index(ids[i]),
                                          self.tok.codes(imgs[i])))
+        fallback = [False] * B
         if lookahead and review:
             reviews, ok, logits = self._text(logits, s["</review>"], [s["<act>"]])
-            closed = [c and o for c, o in zip(closed, ok)]
+            ahead_closed = [c and o for c, o in zip(ahead_closed, ok)]
             final, logits = self._action(logits, forced_actions, [s["</act>"]])
+            if self.guard:  # a thought or review cut off at the limit is no basis for a correction
+                forced = forced_actions or [None] * B
+                fallback = [not c and f is None for c, f in zip(ahead_closed, forced)]
+                final = [a if f else x for a, x, f in zip(act_ids, final, fallback)]
+        closed = [c and o for c, o in zip(closed, ahead_closed)]
         # the history keeps each step as a basic step with the action actually taken (as in training data)
         steps = [st[: st.index(s["</imagine>"]) + 1] for st in steps]
         for i in range(B):
@@ -274,7 +297,8 @@ class RigPolicy:
             outs.append(StepOutput(thought=self.tok.decode_text(thoughts[i]), action=self.tok.action_index(final[i]),
                                    imagined_codes=self.tok.codes(image_ids[i]), think_tokens=len(thoughts[i]),
                                    think_closed=closed[i], review=self.tok.decode_text(reviews[i]),
-                                   proposed=self.tok.action_index(act_ids[i]), lookahead=imagined_more[i]))
+                                   proposed=self.tok.action_index(act_ids[i]), lookahead=imagined_more[i],
+                                   fallback=fallback[i]))
         return outs
 
     def _observe_outcome(self, row: int, codes: np.ndarray) -> None:

@@ -8,7 +8,11 @@ the expert act for as many steps. After each step j the outcomes are compared, i
 - ``progress`` B unlocked an achievement or gained items that A did not;
 - ``wasted``   A's first action changed nothing (place, facing, items, view) while B's did: the
   real next frame equals the observed one, the easiest mistake to see (a blocked move, a "do" on grass);
-- ``farther``  A ends farther from the expert's current target than B.
+- ``farther``  A ends farther from the expert's current target than B, when that target is in the
+  player's view at the state judged. A target out of view (an unseen cell the expert explores toward,
+  a remembered tree) is the expert's private choice: nothing in the frame tells the policy which way
+  it lies, so a review could only learn noise from it (session 7: on such labels the review's
+  "Wait" was no better than chance on held-out states, AUC 0.58), and the move is ``fine``.
 
 A proposal whose first action is the expert's is ``same``; one that loses on none of the above
 is ``fine`` (an equally good alternative): both are confirmed. Otherwise it is ``worse``.
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rig_core.envs.crafter import VITALS
+from rig_core.envs.crafter import VIEW_COLS, VIEW_ROWS, VITALS
 
 SAME, FINE, WORSE = 0, 1, 2
 VERDICTS = {SAME: "same", FINE: "fine", WORSE: "worse"}
@@ -115,6 +119,11 @@ def _distance(a: tuple[int, int], b: tuple[int, int]) -> int:
     return abs(a[0] - b[0]) + abs(a[1] - b[1])
 
 
+def in_view(pos: tuple[int, int], cell: tuple[int, int]) -> bool:
+    """Whether ``cell`` shows in the local view of a player standing at ``pos``."""
+    return abs(cell[0] - pos[0]) <= VIEW_COLS // 2 and abs(cell[1] - pos[1]) <= VIEW_ROWS // 2
+
+
 def judge(start: Snapshot, proposal: Branch, expert: Branch, steps: int, target: tuple[int, int] | None,
           same_first: bool) -> Verdict:
     """Compare the two branches after ``steps`` steps (or where either ended)."""
@@ -134,6 +143,6 @@ def judge(start: Snapshot, proposal: Branch, expert: Branch, steps: int, target:
         return Verdict(WORSE, "progress", item=item.replace("_", " "))
     if not _changed(start, proposal.snaps[0]) and _changed(start, expert.snaps[0]):
         return Verdict(WORSE, "wasted")  # before ``farther``: what the imagined frame shows (nothing moved)
-    if target is not None and _distance(a.pos, target) > _distance(b.pos, target):
+    if target is not None and in_view(start.pos, target) and _distance(a.pos, target) > _distance(b.pos, target):
         return Verdict(WORSE, "farther")
     return Verdict(FINE)

@@ -8,7 +8,12 @@ never on the task or the observation. Span types let training report a loss per 
 
 A lookahead (review) sample ends with the step being decided: the proposal as the policy made it
 (think, act, imagine, then further imagined steps), all context, then
-``<review> text </review> <act> ACTION </act>`` with the loss. An alignment sample has the same
+``<review> text </review> <act> ACTION </act>`` with the loss. With the review cue (``review_cue``,
+recorded in rig.json) the system writes the proposed action right after ``<review>``, as context,
+so the review reads the proposal next to it instead of looking it up hundreds of tokens back; and
+the further imagined steps' thoughts carry loss (``chain_thoughts``), so the model learns to think
+after an imagined frame (without it, nothing teaches it what follows ``</imagine> <think>``).
+An alignment sample has the same
 proposal with the real frames in its imagine spans, and the loss only there. Earlier steps of
 both are context only.
 """
@@ -62,8 +67,10 @@ class Piece:
 
 
 class SequenceBuilder:
-    def __init__(self, tok: RigTokenizer, tokens_per_frame: int, think_positions: int = 0, image_row_stride: int = 0):
+    def __init__(self, tok: RigTokenizer, tokens_per_frame: int, think_positions: int = 0, image_row_stride: int = 0,
+                 review_cue: bool = False):
         self.tok = tok
+        self.review_cue = bool(review_cue)
         self.tpf = tokens_per_frame
         self.s = tok.special
         row = int(round(tokens_per_frame ** 0.5))  # square grids (the grid tokenizer: 9x9 cells)
@@ -106,18 +113,28 @@ class SequenceBuilder:
                                                  train=train)
 
     def proposal(self, obs_codes: np.ndarray, chain: list[tuple[str, int, np.ndarray]],
-                 train_images: bool = False) -> Piece:
+                 train_images: bool = False, train_thoughts: bool = False) -> Piece:
         """The step being decided as proposed: observe, then think / act / imagine for each (text, action,
-        frame codes) of the chain. Only the imagined frames can carry loss (``train_images``)."""
+        frame codes) of the chain. The imagined frames can carry loss (``train_images``), and so can the
+        thoughts written after an imagined frame (``train_thoughts``; never the proposal's own thought or
+        any action: the proposal is what the review judges, not a target)."""
         p = self.observation(obs_codes)
-        for text, action, codes in chain:
-            p.extend(self.think(self._text_ids(text), train=False)).extend(self.act(action, train=False))
-            p.extend(self.imagine(codes, train=train_images))
+        for m, (text, action, codes) in enumerate(chain):
+            p.extend(self.think(self._text_ids(text), train=train_thoughts and m > 0))
+            p.extend(self.act(action, train=False)).extend(self.imagine(codes, train=train_images))
         return p
 
-    def review(self, text: str, action_index: int) -> Piece:
-        """``<review> text </review> <act> ACTION </act>``, with the loss."""
-        return self.think(self._text_ids(text), SPAN_REVIEW, "<review>", "</review>").extend(self.act(action_index))
+    def review(self, text: str, action_index: int, cue: int | None = None) -> Piece:
+        """``<review> [PROPOSAL] text </review> <act> ACTION </act>``, with the loss on text and action; the
+        ``cue`` (the proposed action, written by the system) is context."""
+        s = self.s
+        p = Piece().add([s["<review>"]] + ([self.tok.action(cue)] if cue is not None else []))
+        p.add(self._text_ids(text) + [s["</review>"]], SPAN_REVIEW, train=True)
+        return p.extend(self.act(action_index))
+
+    def review_opening(self, proposal: int) -> list[int]:
+        """The tokens the system writes to open a review of ``proposal`` (what ``review`` puts before the text)."""
+        return [self.s["<review>"]] + ([self.tok.action(proposal)] if self.review_cue else [])
 
     def step(self, obs_codes: np.ndarray, text: str, action_index: int, next_codes: np.ndarray) -> Piece:
         """One real step: observe, think, act, imagine the next frame."""
@@ -155,11 +172,15 @@ class SequenceBuilder:
 
     def lookahead_sample(self, instruction: str, history: list[tuple[np.ndarray, str, int, np.ndarray]],
                          obs_codes: np.ndarray, chain: list[tuple[str, int, np.ndarray]], *,
-                         review: tuple[str, int] | None = None, max_len: int | None = None) -> dict[str, np.ndarray]:
-        """A review sample (``review`` = (text, action): loss on review and action) or, without ``review``,
-        an alignment sample (``chain`` holds the real frames: loss on the imagine spans). History is context."""
+                         review: tuple[str, int] | None = None, max_len: int | None = None,
+                         chain_thoughts: bool = False) -> dict[str, np.ndarray]:
+        """A review sample (``review`` = (text, action): loss on review and action, and with ``chain_thoughts``
+        on the thoughts after imagined frames) or, without ``review``, an alignment sample (``chain`` holds
+        the real frames: loss on the imagine spans). History is context."""
         past = [self.step(*st).context_only() for st in history]
-        tail = self.proposal(obs_codes, chain, train_images=review is None)
+        is_review = review is not None
+        tail = self.proposal(obs_codes, chain, train_images=not is_review, train_thoughts=is_review and chain_thoughts)
         if review is not None:
-            tail.extend(self.review(*review))
+            cue = int(chain[0][1]) if self.review_cue and chain else None
+            tail.extend(self.review(*review, cue=cue))
         return self.assemble(instruction, past, tail, max_len)

@@ -56,6 +56,8 @@ class TrainConfig:
     mix_review: float = 0.5  # shares of review, alignment and basic samples in an epoch
     mix_align: float = 0.25
     mix_basic: float = 0.25
+    review_cue: bool = True  # the system writes the proposed action after <review> (recorded in rig.json)
+    chain_thought_loss: bool = True  # loss on the thoughts written after an imagined frame in review samples
 
     def validate(self) -> "TrainConfig":
         if self.stage not in ("basic", "lookahead"):

@@ -93,9 +93,9 @@ def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, p
     basic_val = SequenceDataset(Path(cfg.basic_data), cache / "basic_codes.h5", builder, w_val, cfg.context)
     p = Prepared(tok, image_tok, builder, w_train, w_val, steps)
     p.train_set = LookaheadDataset(Path(cfg.data), cache / "image_codes.h5", cache / "real_codes.h5", basic_train,
-                                   builder, train_items, cfg.context)
+                                   builder, train_items, cfg.context, cfg.chain_thought_loss)
     p.val_set = LookaheadDataset(Path(cfg.data), cache / "image_codes.h5", cache / "real_codes.h5", basic_val,
-                                 builder, val_items, cfg.context)
+                                 builder, val_items, cfg.context, cfg.chain_thought_loss)
     p.mix_counts = {k: sum(1 for it in train_items if it[0] == code)
                     for k, code in (("review", REVIEW), ("align", ALIGN), ("basic", BASIC))}
     return p
@@ -111,6 +111,7 @@ def setup_lookahead(cfg: TrainConfig, run: Path, command: str, progress=None) ->
     tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
     cfg.think_positions = int(meta.get("think_positions", 0))  # the sequence format is the basic run's
     cfg.image_row_stride = int(meta.get("image_row_stride", 0))
+    meta = {**meta, "review_cue": bool(cfg.review_cue)}  # the review format, read back by the policy
     ensure_writable_dir(run, "run")
     atomic_write_json(run / "config.json", {**cfg.to_dict(), "command": command})
     atomic_write_json(run / "versions.json", versions())

@@ -73,9 +73,10 @@ class LookaheadDataset(torch.utils.data.Dataset):
     CACHE_EPISODES = 64
 
     def __init__(self, review_dir: Path, codes: Path, real_codes: Path, basic: SequenceDataset,
-                 builder: SequenceBuilder, items: list, max_len: int):
+                 builder: SequenceBuilder, items: list, max_len: int, chain_thoughts: bool = False):
         self.review_dir, self.codes_path, self.real_path = Path(review_dir), Path(codes), Path(real_codes)
         self.basic, self.builder, self.items, self.max_len = basic, builder, items, max_len
+        self.chain_thoughts = chain_thoughts
         self._pid = None
         self._cache: OrderedDict[int, dict] = OrderedDict()
 
@@ -122,7 +123,7 @@ class LookaheadDataset(torch.utils.data.Dataset):
         chain = [(str(e["thoughts"][s, m]), int(e["proposed"][s, m]), frames[s, m]) for m in range(j)]
         review = (str(e["text"][s, j - 1]), int(e["corrected"][s, j - 1])) if kind == REVIEW else None
         return self.builder.lookahead_sample(e["instruction"], history, c[t], chain, review=review,
-                                             max_len=self.max_len)
+                                             max_len=self.max_len, chain_thoughts=self.chain_thoughts)
 
 
 def check_review_data(ds: Dataset) -> None:

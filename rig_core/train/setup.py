@@ -112,7 +112,7 @@ def tokenizer_meta(ds: Dataset, image_tok: GridImageTokenizer, think_positions: 
 def sequence_builder(tok: RigTokenizer, image_tok: GridImageTokenizer, meta: dict) -> SequenceBuilder:
     """The sequence format a run was trained with (older runs lack the newer keys: positions count tokens)."""
     return SequenceBuilder(tok, image_tok.tokens_per_frame, int(meta.get("think_positions", 0)),
-                           int(meta.get("image_row_stride", 0)))
+                           int(meta.get("image_row_stride", 0)), bool(meta.get("review_cue", False)))
 
 
 def save_tokenizers(directory: Path, tok: RigTokenizer, image_tok: GridImageTokenizer, meta: dict) -> None:

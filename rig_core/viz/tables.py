@@ -127,6 +127,9 @@ def print_eval(r: dict[str, Any], out) -> None:
         if "open" in e:
             extra += " ({:.2f}-{:.2f})".format(*e["open"]["crafter_score_ci95"])
         agree = "" if e["expert_agreement"] is None else f", expert agreement {100 * e['expert_agreement']:.1f}%"
+        if e["test_time_steps"] and "changed_rate" in e:
+            agree += (f", review changed {100 * e['changed_rate']:.1f}% of proposals"
+                      f" (cut-off texts kept {100 * e['fallback_rate']:.1f}%)")
         _out.print(f"N={e['test_time_steps']}: success {100 * o['rate']:.1f}% "
                    f"({100 * o['ci95'][0]:.1f}-{100 * o['ci95'][1]:.1f}%, {o['episodes']} episodes), invalid outputs {100 * e['invalid_rate']:.2f}%{agree}{extra}, "
                    f"{e['actions_per_s']:.2f} actions/s")
