@@ -70,6 +70,11 @@ def test_judge_verdicts():
     assert other.kind == FINE  # as close to the target as the expert's move: an equally good alternative
     unseen = judge(start, Branch([_snap(pos=(4, 5), view=b"x")], [None], [1]), b, 1, (15, 5), False)
     assert unseen.kind == FINE  # the target is out of view: the frame cannot tell which way is better
+    from rig_core.review.judge import target_in_sight
+
+    assert target_in_sight((9, 5), "tree", {"grass", "tree"}) == (9, 5)
+    assert target_in_sight((9, 5), "tree", {"grass", "water"}) is None  # exploring for a tree
+    assert target_in_sight((9, 5), None, {"grass", "tree"}) is None  # wandering
 
 
 def test_review_texts_name_the_reason_and_the_action():

@@ -9,10 +9,11 @@ the expert act for as many steps. After each step j the outcomes are compared, i
 - ``wasted``   A's first action changed nothing (place, facing, items, view) while B's did: the
   real next frame equals the observed one, the easiest mistake to see (a blocked move, a "do" on grass);
 - ``farther``  A ends farther from the expert's current target than B, when that target is in the
-  player's view at the state judged. A target out of view (an unseen cell the expert explores toward,
-  a remembered tree) is the expert's private choice: nothing in the frame tells the policy which way
-  it lies, so a review could only learn noise from it (session 7: on such labels the review's
-  "Wait" was no better than chance on held-out states, AUC 0.58), and the move is ``fine``.
+  player's view and what the expert is after shows in it (``target_in_sight``). Otherwise (exploring,
+  wandering, walking back to a remembered tree) the target is the expert's private choice: nothing
+  in the frame tells the policy which way it lies, so a review could only learn noise from it
+  (session 7: on such labels the review's "Wait" was hardly better than chance on held-out states,
+  ROC AUC 0.59-0.63), and the move is ``fine``.
 
 A proposal whose first action is the expert's is ``same``; one that loses on none of the above
 is ``fine`` (an equally good alternative): both are confirmed. Otherwise it is ``worse``.
@@ -122,6 +123,12 @@ def _distance(a: tuple[int, int], b: tuple[int, int]) -> int:
 def in_view(pos: tuple[int, int], cell: tuple[int, int]) -> bool:
     """Whether ``cell`` shows in the local view of a player standing at ``pos``."""
     return abs(cell[0] - pos[0]) <= VIEW_COLS // 2 and abs(cell[1] - pos[1]) <= VIEW_ROWS // 2
+
+
+def target_in_sight(target: tuple[int, int] | None, thing: str | None, seen: set[str]) -> tuple[int, int] | None:
+    """The expert's target if what it is after (``thing``, e.g. 'tree') is among the things in view
+    (``seen``), else None: an exploring or remembering expert's target is not for the frame to judge."""
+    return target if target is not None and thing is not None and thing in seen else None
 
 
 def judge(start: Snapshot, proposal: Branch, expert: Branch, steps: int, target: tuple[int, int] | None,

@@ -18,8 +18,8 @@ from rig_core.agents import make_agent
 from rig_core.agents.base import explain
 from rig_core.data.episode import EpisodeRecord
 from rig_core.envs import make_env
-from rig_core.review.judge import SAME, WORSE, expert_branch, judge, play_branch, snapshot
-from rig_core.review.texts import ReviewWriter
+from rig_core.review.judge import SAME, WORSE, expert_branch, judge, play_branch, snapshot, target_in_sight
+from rig_core.review.texts import ReviewWriter, intent_words
 from rig_core.tasks import Task
 from rig_core.tokenize.image import psnr
 
@@ -122,6 +122,9 @@ def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[i
             intent = explain(experts[i], obs[i])
             target = experts[i].skills.target
             target = tuple(int(v) for v in target) if target is not None else None
+            names = getattr(env, "semantic_names", {})
+            seen = {names.get(int(k), "") for k in np.unique(obs[i].privileged["semantic"])}
+            target = target_in_sight(target, intent_words(intent)[0], seen)
             start = snapshot(env, obs[i])
             mine = play_branch(env, chain)
             theirs = expert_branch(env, obs[i], experts[i], expert_action, horizon)
