@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> dict:
         policy = RigPolicy.from_checkpoint(run)
         r = review_discrimination(policy, review_samples(run, a.samples, a.seed))
         rows.append({"run": str(run), "checkpoint": str(policy.checkpoint), **r})
-    table = Table(title="Review quality on held-out review samples (P(correction) at the review's first token)")
+    table = Table(title="Review quality on held-out review samples", title_justify="left")
     for col in ("run", "samples", "AUC [95%]", "worse", "says worse", "agreement"):
-        table.add_column(col, justify="left" if col == "run" else "right")
+        table.add_column(col, justify="left" if col == "run" else "right", no_wrap=True)
     for r in rows:
         auc = "-" if r["auc"] is None else f"{r['auc']:.2f} [{r['auc_ci95'][0]:.2f}, {r['auc_ci95'][1]:.2f}]"
         name = Path(r["run"])
