@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     for run in a.run:
         policy = RigPolicy.from_checkpoint(run)
-        r = review_discrimination(policy, review_samples(run, a.samples, a.seed))
+        r = review_discrimination(policy, review_samples(policy, a.samples, a.seed))
         rows.append({"run": str(run), "checkpoint": str(policy.checkpoint), **r})
     table = Table(title="Review quality on held-out review samples", title_justify="left")
     for col in ("run", "samples", "AUC [95%]", "worse", "says worse", "agreement"):

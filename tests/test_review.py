@@ -263,8 +263,9 @@ def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_pat
     import sys
 
     from rig_core.evaluate.review_quality import opening_tokens, review_samples
+    from rig_core.inference.policy import RigPolicy
 
-    samples = review_samples(lookahead_run, limit=50)
+    samples = review_samples(RigPolicy.from_checkpoint(lookahead_run), limit=50)
     assert samples and all(isinstance(worse, bool) for _, worse in samples)
     from pathlib import Path
 
@@ -279,8 +280,6 @@ def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_pat
         assert row[key] is None or 0 <= row[key] <= 1
     if row["auc"] is not None:
         assert 0 <= row["auc_ci95"][0] <= row["auc"] <= row["auc_ci95"][1] <= 1
-    from rig_core.inference.policy import RigPolicy
-
     worse, fine = opening_tokens(RigPolicy.from_checkpoint(lookahead_run).tok)
     assert worse and fine and not set(worse) & set(fine)
 

@@ -35,19 +35,19 @@ def opening_tokens(tok) -> tuple[list[int], list[int]]:
     return sorted(worse), sorted(fine)
 
 
-def review_samples(run: Path, limit: int = 300, seed: int = 0) -> list[tuple[dict, bool]]:
-    """Up to ``limit`` held-out review samples of a lookahead run: (sample arrays, proposal judged worse)."""
-    from rig_core.model.checkpoint import find_checkpoint
+def review_samples(policy, limit: int = 300, seed: int = 0) -> list[tuple[dict, bool]]:
+    """Up to ``limit`` held-out review samples of the lookahead run ``policy`` was loaded from
+    (``RigPolicy.from_checkpoint``): (sample arrays, proposal judged worse)."""
+    from rig_core.model.checkpoint import run_of_checkpoint
     from rig_core.train.config import load_run_config
     from rig_core.train.lookahead import prepare_lookahead
     from rig_core.train.lookahead_data import REVIEW
-    from rig_core.train.setup import load_tokenizers
 
+    run = run_of_checkpoint(policy.checkpoint)
     cfg = load_run_config(run)
     if cfg.stage != "lookahead":
         raise RigError(f"{run} is a {cfg.stage} run", "pass a lookahead run (rig train --stage lookahead)")
-    tok, image_tok, meta = load_tokenizers(find_checkpoint(run) / "tokenizer")
-    val = prepare_lookahead(cfg, run, tok, image_tok, meta).val_set
+    val = prepare_lookahead(cfg, run, policy.tok, policy.image_tok, policy.meta).val_set
     items = [k for k, it in enumerate(val.items) if it[0] == REVIEW]
     if not items:
         raise RigError(f"run {run} has no held-out review samples", "train with --val-fraction above 0")
@@ -68,7 +68,7 @@ def review_discrimination(policy, samples: list[tuple[dict, bool]]) -> dict[str,
     """P(worse) at the review's first token for each sample, against the expert's verdict."""
     worse_ids, fine_ids = opening_tokens(policy.tok)
     s = policy.tok.special
-    lead = 2 if policy.builder.review_cue else 1  # <review> [PROPOSAL]
+    lead = len(policy.builder.review_opening(0))  # <review> [PROPOSAL]: what the system writes
     scores, labels = [], []
     for arrays, worse in samples:
         ids = arrays["input_ids"].tolist()

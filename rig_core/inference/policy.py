@@ -77,7 +77,7 @@ class RigPolicy:
         from rig_core.model.checkpoint import find_checkpoint, run_of_checkpoint
         from rig_core.train.config import load_run_config
         from rig_core.train.models import load_trained
-        from rig_core.train.setup import load_tokenizers
+        from rig_core.train.setup import load_tokenizers, sequence_options
 
         quiet_transformers()
         path = Path(path)
@@ -89,10 +89,7 @@ class RigPolicy:
         model = load_trained(cfg, ckpt / "model", trainable=False)
         if hasattr(model, "merge_and_unload") and not cfg.qlora:  # a LoRA adapter: fold it in for decoding
             model = model.merge_and_unload()  # (the same function, without the adapter's extra matmuls)
-        policy = cls(model, tok, image_tok, cfg.context, stage=cfg.stage,
-                     think_positions=int(meta.get("think_positions", 0)),
-                     image_row_stride=int(meta.get("image_row_stride", 0)),
-                     review_cue=bool(meta.get("review_cue", False)), **kwargs)
+        policy = cls(model, tok, image_tok, cfg.context, stage=cfg.stage, **sequence_options(meta), **kwargs)
         if policy.device.type == "cpu":
             set_cpu_threads(model, threads)
         policy.meta, policy.checkpoint = meta, ckpt

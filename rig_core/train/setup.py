@@ -109,10 +109,17 @@ def tokenizer_meta(ds: Dataset, image_tok: GridImageTokenizer, think_positions: 
             "think_positions": int(think_positions), "image_row_stride": int(image_row_stride)}
 
 
+def sequence_options(meta: dict) -> dict[str, Any]:
+    """SequenceBuilder's format options as a run's rig.json records them (older runs lack the newer keys:
+    positions count tokens, no review cue)."""
+    return {"think_positions": int(meta.get("think_positions", 0)),
+            "image_row_stride": int(meta.get("image_row_stride", 0)),
+            "review_cue": bool(meta.get("review_cue", False))}
+
+
 def sequence_builder(tok: RigTokenizer, image_tok: GridImageTokenizer, meta: dict) -> SequenceBuilder:
-    """The sequence format a run was trained with (older runs lack the newer keys: positions count tokens)."""
-    return SequenceBuilder(tok, image_tok.tokens_per_frame, int(meta.get("think_positions", 0)),
-                           int(meta.get("image_row_stride", 0)), bool(meta.get("review_cue", False)))
+    """The sequence format a run was trained with."""
+    return SequenceBuilder(tok, image_tok.tokens_per_frame, **sequence_options(meta))
 
 
 def save_tokenizers(directory: Path, tok: RigTokenizer, image_tok: GridImageTokenizer, meta: dict) -> None:
