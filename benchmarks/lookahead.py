@@ -39,25 +39,29 @@ IMAGINE_SEED = EVAL_SEED + 500_000  # expert episodes for the imagination window
 
 
 def evaluation(name: str, checkpoint: Path, steps: str, a: argparse.Namespace) -> dict:
-    """One evaluation per N in OUT/<name>-n<N> (reused when its settings match), merged into one sweep."""
+    """One evaluation per N in OUT/<name>-n<N>[-t<threshold>] (reused when its settings match), merged into one
+    sweep. The review threshold only acts at N > 0, so N = 0 is shared by every threshold."""
     merged: dict | None = None
     for n in parse_steps(steps):
-        where = a.out / f"{name}-n{n}"
+        threshold = a.review_threshold if n > 0 else None
+        where = a.out / (f"{name}-n{n}" + ("" if threshold is None else f"-t{threshold:g}"))
         settings = {"checkpoint": str(checkpoint), "suite": a.suite, "episodes_per_task": a.episodes,
-                    "max_steps": a.max_steps, "steps": [n]}
+                    "max_steps": a.max_steps, "steps": [n], "review_threshold": threshold}
         done = where / "eval.json"
         r = None
         if done.exists() and not a.fresh:
             r = json.loads(done.read_text())
             if {"checkpoint": r["player"]["checkpoint"], "suite": r["suite"], "episodes_per_task": r["episodes_per_task"],
-                    "max_steps": r["max_steps"], "steps": [e["test_time_steps"] for e in r["sweep"]]} == settings:
+                    "max_steps": r["max_steps"], "steps": [e["test_time_steps"] for e in r["sweep"]],
+                    "review_threshold": r.get("review_threshold")} == settings:
                 out.print(f"[dim]{name} N={n}: reusing {done}[/dim]")
             else:
                 r = None
         if r is None:
             r = run_evaluate(checkpoint=checkpoint, agent=None, suite=a.suite, episodes=a.episodes, test_time_steps=str(n),
                              workers=a.workers, batch=a.batch, out=where, max_steps=a.max_steps, seed=a.seed,
-                             imagination_episodes=0, gifs=2, command=" ".join(sys.argv), quiet=a.quiet)
+                             imagination_episodes=0, gifs=2, command=" ".join(sys.argv), review_threshold=threshold,
+                             quiet=a.quiet)
         if merged is None:
             merged = r
         else:
@@ -121,7 +125,7 @@ def targets(basic: dict, look: dict, im_look: dict) -> list[tuple[str, bool, str
     if 0 in by_n and 2 in by_n:
         rows.append(("success rises from N = 0 to N = 2", by_n[2]["rate"] > by_n[0]["rate"],
                      f"{_ci(by_n[0])} -> {_ci(by_n[2])} ({_apart(by_n[0], by_n[2])})"))
-    h1 = im_look["horizons"][0] if im_look["horizons"] else None
+    h1 = im_look["horizons"][0] if im_look and im_look["horizons"] else None
     if h1:
         gain = h1["psnr_model"] - h1["psnr_copy_last"]
         ci = h1.get("psnr_gain_ci95")
@@ -131,36 +135,11 @@ def targets(basic: dict, look: dict, im_look: dict) -> list[tuple[str, bool, str
     return rows
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--basic", type=Path, required=True, help="RIG-basic run or checkpoint")
-    p.add_argument("--lookahead", type=Path, required=True, help="RIG-lookahead run or checkpoint")
-    p.add_argument("--suite", default="basic")
-    p.add_argument("--episodes", type=int, default=20, help="episodes per task")
-    p.add_argument("--steps", default="0,1,2,3,4", help="test-time steps N to sweep for the lookahead checkpoint")
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--batch", type=int, default=25)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--horizon", type=int, default=3, help="imagined steps per open-loop window")
-    p.add_argument("--imagination-episodes", type=int, default=20)
-    p.add_argument("--rollouts", type=int, default=120, help="open-loop windows at most")
-    p.add_argument("--cold", action="store_true", help="imagine each window without the episode before it as history")
-    p.add_argument("--out", type=Path, default=Path("benchmarks/out/lookahead"))
-    p.add_argument("--fresh", action="store_true", help="redo evaluations found in --out")
-    p.add_argument("--update", action="store_true", help=f"also write {RESULTS}")
-    p.add_argument("--quiet", action="store_true")
-    a = p.parse_args()
-
-    basic = evaluation("basic", a.basic, "0", a)
-    look = evaluation("lookahead", a.lookahead, a.steps, a)
-    episodes = expert_windows(a)
-    im = {"basic": imagination(a.basic, episodes, a), "lookahead": imagination(a.lookahead, episodes, a)}
-
+def success_table(a: argparse.Namespace, basic: dict, look: dict) -> None:
     t = Table(title=f"test-time scaling on '{a.suite}' ({a.episodes} episodes per task, same seeds; 95% intervals)",
               title_justify="left")
     for col in ("player", "N", "episodes", "success (95% CI)", "Crafter score (95% CI)", "invalid", "changed",
-                "fallback", "actions/s"):
+                "fallback", "P(corr.)", "actions/s"):
         t.add_column(col, justify="left" if col == "player" else "right")
     for name, r in (("basic", basic), ("lookahead", look)):
         for e in r["sweep"]:
@@ -171,8 +150,13 @@ def main() -> int:
                 score = f"{e['open']['crafter_score']:.2f}% ({lo:.2f}-{hi:.2f})"
             t.add_row(name, str(e["test_time_steps"]), str(o["episodes"]), _ci(o), score,
                       f"{100 * e['invalid_rate']:.1f}%", f"{100 * e.get('changed_rate', 0):.1f}%",
-                      f"{100 * e.get('fallback_rate', 0):.1f}%", f"{e['actions_per_s']:.2f}")
+                      f"{100 * e.get('fallback_rate', 0):.1f}%",
+                      "-" if e.get("p_worse_mean") is None else f"{100 * e['p_worse_mean']:.0f}%",
+                      f"{e['actions_per_s']:.2f}")
     out.print(t)
+
+
+def imagination_table(im: dict) -> None:
     how = "in context" if im["basic"].get("context", "none") == "history" else "cold, no history"
     t = Table(title=f"imagination: {im['basic']['rollouts']} open-loop windows ({how}) "
                     "from expert play on held-out seeds",
@@ -189,7 +173,41 @@ def main() -> int:
                       f"{h['ssim_model']:.3f}", f"{100 * h['cell_accuracy']:.1f}%",
                       f"{100 * h.get('unchanged_share', 0):.0f}%")
     out.print(t)
-    checks = targets(basic, look, im["lookahead"])
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--basic", type=Path, required=True, help="RIG-basic run or checkpoint")
+    p.add_argument("--lookahead", type=Path, required=True, help="RIG-lookahead run or checkpoint")
+    p.add_argument("--suite", default="basic")
+    p.add_argument("--episodes", type=int, default=20, help="episodes per task")
+    p.add_argument("--steps", default="0,1,2,3,4", help="test-time steps N to sweep for the lookahead checkpoint")
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--batch", type=int, default=25)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--horizon", type=int, default=3, help="imagined steps per open-loop window")
+    p.add_argument("--imagination-episodes", type=int, default=20, help="0: skip the imagination measurement")
+    p.add_argument("--review-threshold", type=float, default=None,
+                   help="lookahead at N > 0: correct only when the review's P(correction) is at least this")
+    p.add_argument("--rollouts", type=int, default=120, help="open-loop windows at most")
+    p.add_argument("--cold", action="store_true", help="imagine each window without the episode before it as history")
+    p.add_argument("--out", type=Path, default=Path("benchmarks/out/lookahead"))
+    p.add_argument("--fresh", action="store_true", help="redo evaluations found in --out")
+    p.add_argument("--update", action="store_true", help=f"also write {RESULTS}")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args()
+
+    basic = evaluation("basic", a.basic, "0", a)
+    look = evaluation("lookahead", a.lookahead, a.steps, a)
+    im = {}
+    if a.imagination_episodes > 0:
+        episodes = expert_windows(a)
+        im = {"basic": imagination(a.basic, episodes, a), "lookahead": imagination(a.lookahead, episodes, a)}
+    success_table(a, basic, look)
+    if im:
+        imagination_table(im)
+    checks = targets(basic, look, im.get("lookahead"))
     t = Table(title="targets (issue 8)", title_justify="left")
     for col in ("target", "met", "measured"):
         t.add_column(col)
@@ -200,7 +218,8 @@ def main() -> int:
     strip = lambda r: {k: v for k, v in r.items() if k != "sweep"} | {
         "sweep": [{k: v for k, v in e.items() if k != "episodes"} for e in r["sweep"]]}
     result = {"command": " ".join(sys.argv), "versions": versions(), "basic": strip(basic), "lookahead": strip(look),
-              "imagination": im, "imagination_seeds": [IMAGINE_SEED, IMAGINE_SEED + a.imagination_episodes - 1],
+              "imagination": im, "review_threshold": a.review_threshold,
+              "imagination_seeds": [IMAGINE_SEED, IMAGINE_SEED + a.imagination_episodes - 1] if im else None,
               "targets": [{"target": n, "met": ok, "measured": w} for n, ok, w in checks]}
     a.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(a.out / "lookahead.json", result)

@@ -56,6 +56,16 @@ def main(argv: list[str] | None = None) -> dict:
         table.add_row(f"{name.parent.name}/{name.name}", str(r["samples"]), auc, _pct(r["worse_share"]), _pct(r["says_worse_share"]),
                       _pct(r["agreement"]))
     out.print(table)
+    table = Table(title="--review-threshold tau on the same samples: share corrected / share of those the expert "
+                  "calls worse", title_justify="left")
+    table.add_column("run", no_wrap=True)
+    for t in rows[0]["thresholds"]:
+        table.add_column(f"tau {t}", justify="right")
+    for r in rows:
+        name = Path(r["run"])
+        table.add_row(f"{name.parent.name}/{name.name}",
+                      *[f"{_pct(v['says_worse'])} / {_pct(v['precision'])}" for v in r["thresholds"].values()])
+    out.print(table)
     doc = {"samples": a.samples, "seed": a.seed, "versions": versions(), "rows": rows,
            "command": "python benchmarks/review.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     a.out.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,9 @@ def evaluate(
     temperature: float = typer.Option(0.0, help="0 = greedy decoding; > 0 samples thoughts, actions and "
                                       "imagined frames (the policy's, not the expert's)."),
     seed: int = typer.Option(0, help="Sampling seed (with --temperature)."),
+    review_threshold: Optional[float] = typer.Option(
+        None, help="With N > 0: correct a proposal only when the review's P(correction) at its first word is at "
+        "least this (0-1); otherwise the proposal is confirmed and taken. Default: the review decides freely."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (eval.json, report.md, plots, GIFs)."),
     compare: Optional[List[Path]] = typer.Option(None, "--compare", help="Put earlier results side by side (repeat)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
@@ -48,6 +51,7 @@ def evaluate(
                           test_time_steps=test_time_steps, workers=workers, batch=batch, out=out, max_steps=max_steps,
                           seed=seed, temperature=temperature, imagination_steps=imagination_steps,
                           imagination_episodes=imagination_episodes, gifs=gifs, command=command_line(),
+                          review_threshold=review_threshold,
                           quiet=quiet or json_output)
     if json_output:
         print_json({k: v for k, v in result.items() if k != "sweep"} |

@@ -234,6 +234,22 @@ def test_lookahead_plays_and_evaluates_with_test_time_steps(lookahead_run, tmp_p
     assert n0["changed_rate"] == 0 and n0["fallback_rate"] == 0  # no review without lookahead
     assert 0 <= n2["changed_rate"] <= 1 and 0 <= n2["fallback_rate"] <= 1
     assert "review changed" in (ev / "report.md").read_text()
+    assert len(n2["episodes"][0]["p_worse"]) == n2["steps"] and 0 <= n2["p_worse_mean"] <= 1
+    assert set(n2["p_worse_share_above"]) >= {"0.5", "0.9"} and "p_worse_mean" not in n0
+    r = rig("evaluate", "--checkpoint", lookahead_run, "--suite", "collect_wood", "--episodes", 1, "--max-steps", 2,
+            "--test-time-steps", "1", "--review-threshold", 1.0, "--out", tmp_path / "ev1", "--quiet")
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "ev1" / "eval.json").read_text())
+    assert res["review_threshold"] == 1.0 and res["sweep"][0]["changed_rate"] == 0  # every proposal confirmed
+    assert "P(correction) >= 1" in (tmp_path / "ev1" / "report.md").read_text()
+    line = _err(rig("evaluate", "--checkpoint", lookahead_run, "--suite", "collect_wood", "--episodes", 1,
+                    "--test-time-steps", "1", "--review-threshold", 2, "--out", tmp_path / "ev2"))
+    assert "--review-threshold 2" in line and not (tmp_path / "ev2").exists()
+    r = rig("play", "--checkpoint", lookahead_run, "--max-steps", 1, "--max-think", 4, "--test-time-steps", 1,
+            "--review-threshold", 1.0, "--json")
+    assert r.exit_code == 0, r.output
+    played = json.loads(r.stdout[r.stdout.index("{"):])
+    assert played["review_changed"] == 0 and 0 <= played["review_p_worse_mean"] <= 1
 
 
 def test_lookahead_policy_cues_the_review_and_guards_cut_off_texts(lookahead_run):
@@ -258,11 +274,38 @@ def test_lookahead_policy_cues_the_review_and_guards_cut_off_texts(lookahead_run
     assert all(o.fallback and o.action == o.proposed and not o.think_closed for o in outs)
 
 
+def test_review_threshold_decides_the_verdict(lookahead_run):
+    from rig_core.errors import RigError
+    from rig_core.inference.policy import RigPolicy
+    from rig_core.review.texts import opening_tokens
+
+    obs = make_env("crafter").reset(seed=3)
+    frames = np.stack([obs.frame] * 3)
+    runs = {}
+    for tau in (None, 0.0, 1.0):
+        policy = RigPolicy.from_checkpoint(lookahead_run, max_think=6, review_threshold=tau)
+        policy.reset(["Collect wood.", "Collect wood.", "Place a table."])
+        runs[tau] = policy.act(frames, lookahead=1)
+    worse, fine = opening_tokens(policy.tok)
+    opens = lambda o, ids: any(o.review.startswith(policy.tok.decode_text([t])) for t in ids)
+    p = [o.p_worse for o in runs[None]]
+    assert all(0.0 <= x <= 1.0 for x in p)
+    for tau in (0.0, 1.0):  # the verdict reads the same distribution, whatever the threshold
+        assert np.allclose([o.p_worse for o in runs[tau]], p, atol=1e-5)
+        assert [o.proposed for o in runs[tau]] == [o.proposed for o in runs[None]]
+    assert all(opens(o, worse) for o in runs[0.0])  # tau = 0: every review corrects
+    for o in runs[1.0]:  # tau = 1: every proposal is confirmed and taken as it is
+        assert (o.fallback or opens(o, fine)) and o.action == o.proposed
+    with pytest.raises(RigError, match="review-threshold"):
+        RigPolicy.from_checkpoint(lookahead_run, review_threshold=1.5)
+
+
 def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_path):
     import subprocess
     import sys
 
-    from rig_core.evaluate.review_quality import opening_tokens, review_samples
+    from rig_core.evaluate.review_quality import review_samples
+    from rig_core.review.texts import opening_tokens
     from rig_core.inference.policy import RigPolicy
 
     samples = review_samples(RigPolicy.from_checkpoint(lookahead_run), limit=50)
@@ -280,6 +323,8 @@ def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_pat
         assert row[key] is None or 0 <= row[key] <= 1
     if row["auc"] is not None:
         assert 0 <= row["auc_ci95"][0] <= row["auc"] <= row["auc_ci95"][1] <= 1
+    shares = [v["says_worse"] for v in row["thresholds"].values()]
+    assert shares == sorted(shares, reverse=True) and "tau 0.9" in r.stdout  # a higher threshold corrects less
     worse, fine = opening_tokens(RigPolicy.from_checkpoint(lookahead_run).tok)
     assert worse and fine and not set(worse) & set(fine)
 
@@ -304,6 +349,12 @@ def test_lookahead_benchmark_prints_the_sweep_and_the_targets(lookahead_run, tin
     assert "targets (issue 8)" in p.stdout
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=600)
     assert again.returncode == 0 and again.stdout.count("reusing") == 3  # basic N=0, lookahead N=0 and N=2 are not redone
+    cmd[cmd.index("--imagination-episodes") + 1] = "0"  # no imagination; a review threshold at N > 0 only
+    tau = subprocess.run(cmd + ["--review-threshold", "0.9"], capture_output=True, text=True, cwd=root, timeout=600)
+    assert tau.returncode == 0 and tau.stdout.count("reusing") == 2, tau.stderr
+    res = json.loads((tmp_path / "b" / "lookahead.json").read_text())
+    assert (tmp_path / "b" / "lookahead-n2-t0.9" / "eval.json").exists() and res["review_threshold"] == 0.9
+    assert res["imagination"] == {} and len(res["targets"]) == 2
 
 
 def test_lookahead_resume_is_exact(lookahead_run, review_dataset, tiny_checkpoint, tmp_path):

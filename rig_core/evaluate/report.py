@@ -54,9 +54,11 @@ def _score(e: dict[str, Any]) -> str:
 def _decoding(r: dict[str, Any]) -> str:
     if not r["player"].get("checkpoint"):
         return ""
+    review = ("" if r.get("review_threshold") is None else
+              f"the review corrects only at P(correction) >= {r['review_threshold']:g}, ")
     if r.get("temperature"):
-        return f"sampled at temperature {r['temperature']} (seed {r.get('sampling_seed', 0)}), "
-    return "greedy decoding, "
+        return f"sampled at temperature {r['temperature']} (seed {r.get('sampling_seed', 0)}), " + review
+    return "greedy decoding, " + review
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -82,13 +84,13 @@ def markdown(r: dict[str, Any]) -> str:
         lines += [f"| {a} | {v:.1f}% |" for a, v in o["achievement_rates"].items()]
     lines += ["", "## Test-time scaling (95% intervals: Wilson for success, episode bootstrap for the Crafter score)", "",
               "| N | episodes | success (all tasks) | 95% CI | Crafter score (95% CI) | invalid outputs | review changed "
-              "the proposal | cut-off review kept it | expert agreement | actions/s |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "the proposal | cut-off review kept it | mean P(correction) | expert agreement | actions/s |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for e in r["sweep"]:
         o = overall(e)
         lines.append(f"| {e['test_time_steps']} | {o['episodes']} | {_pct(o['rate'])} | {_pct(o['ci95'][0])}–"
                      f"{_pct(o['ci95'][1])} | {_score(e)} | {_pct(e['invalid_rate'])} | "
-                     f"{_pct(e.get('changed_rate'))} | {_pct(e.get('fallback_rate'))} | "
+                     f"{_pct(e.get('changed_rate'))} | {_pct(e.get('fallback_rate'))} | {_pct(e.get('p_worse_mean'))} | "
                      f"{_pct(e['expert_agreement'])} | {e['actions_per_s']:.2f} |")
     if r.get("imagination"):
         lines += ["", "## Imagination (open loop, the actions really taken)", "",

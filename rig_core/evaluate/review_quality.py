@@ -20,19 +20,9 @@ import torch
 from rig_core.data.reader import Dataset
 from rig_core.errors import RigError
 from rig_core.evaluate.metrics import roc_auc, roc_auc_interval
+from rig_core.evaluate.runner import THRESHOLDS
 from rig_core.review.judge import WORSE
-from rig_core.review.texts import review_phrases
-
-
-def opening_tokens(tok) -> tuple[list[int], list[int]]:
-    """(first text tokens of the correction phrasings, of the confirmation phrasings)."""
-    book = review_phrases()
-    worse = {tok.text(p)[0] for group in book["correct"].values() for p in group}
-    fine = {tok.text(p)[0] for p in book["confirm"]}
-    if worse & fine:
-        raise RigError("a correction and a confirmation phrasing open with the same token",
-                       "make their first words differ in rig_core/resources/review.yaml")
-    return sorted(worse), sorted(fine)
+from rig_core.review.texts import opening_tokens
 
 
 def review_samples(policy, limit: int = 300, seed: int = 0) -> list[tuple[dict, bool]]:
@@ -86,6 +76,11 @@ def review_discrimination(policy, samples: list[tuple[dict, bool]]) -> dict[str,
                            "p_worse_when_worse": float(x[y].mean()) if y.any() else None,
                            "p_worse_when_fine": float(x[~y].mean()) if (~y).any() else None,
                            "auc": None, "auc_ci95": None}
+    # what ``--review-threshold tau`` would do on these samples: the share it corrects, and how many of those
+    # corrections the expert calls for (precision)
+    out["thresholds"] = {f"{t:g}": {"says_worse": float((x >= t).mean()) if len(y) else None,
+                                    "precision": float(y[x >= t].mean()) if (x >= t).any() else None}
+                         for t in THRESHOLDS}
     if y.any() and not y.all():
         out["auc"] = roc_auc(x, y)
         out["auc_ci95"] = list(roc_auc_interval(x, y))

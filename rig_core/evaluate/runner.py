@@ -18,6 +18,7 @@ from rig_core.tasks import OPEN, load_suite
 from rig_core.versions import versions
 
 EVAL_SEED = 1_000_000  # evaluation worlds; rig collect's seeds count up from 0
+THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # review thresholds whose correction share a sweep reports
 
 
 def resolve_suite(suite: str) -> list:
@@ -41,14 +42,16 @@ def parse_steps(spec: str) -> list[int]:
 
 def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
     """Worker: play a share of (task, seed) pairs in batches; returns results and a few recorded episodes."""
-    checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, done = args  # done: 1 per episode
+    checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, threshold, done = args  # done: 1
+    # per finished episode
     from rig_core.inference.episodes import play
 
     policy = None
     if checkpoint:
         from rig_core.inference.policy import RigPolicy
 
-        policy = RigPolicy.from_checkpoint(Path(checkpoint), seed=seed, temperature=temperature)
+        policy = RigPolicy.from_checkpoint(Path(checkpoint), seed=seed, temperature=temperature,
+                                           review_threshold=threshold)
     suite = load_suite("crafter")
     results, recorded = [], {}
     start = time.perf_counter()
@@ -77,7 +80,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
                 done.put(1)
             results.append({"task": r.task, "seed": r.seed, "steps": r.steps, "success": r.success, "died": r.died,
                             "reward": r.reward, "unlocked": r.unlocked, "invalid": r.invalid, "agree": r.agree,
-                            "changed": r.changed, "fallback": r.fallback,
+                            "changed": r.changed, "fallback": r.fallback, "p_worse": r.p_worse,
                             "compared": r.compared})
             if r.env in keep:
                 recorded[(r.task, r.seed)] = {"task": r.task, "seed": r.seed, "frames": np.stack(frames[r.env]),
@@ -154,6 +157,10 @@ def summarize_results(results: list[dict], achievement_names: list[str]) -> dict
     # with lookahead: how often the review changed the proposal, and how often a cut-off text kept it
     out["changed_rate"] = sum(r.get("changed", 0) for r in results) / steps if steps else 0.0
     out["fallback_rate"] = sum(r.get("fallback", 0) for r in results) / steps if steps else 0.0
+    p_worse = np.concatenate([np.asarray(r.get("p_worse") or [], float) for r in results] or [np.zeros(0)])
+    if len(p_worse):  # the review's P(correction) at test time: which --review-threshold changes how often
+        out["p_worse_mean"] = float(p_worse.mean())
+        out["p_worse_share_above"] = {f"{t:g}": float((p_worse >= t).mean()) for t in THRESHOLDS}
     compared = sum(r["compared"] for r in results)
     out["expert_agreement"] = sum(r["agree"] for r in results) / compared if compared else None
     return out
@@ -163,7 +170,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
                  workers: int = 1, batch: int = 8, out: Path, max_steps: int | None = None, seed: int = 0,
                  imagination_steps: int = 3, imagination_episodes: int = 10, gifs: int = 2,
                  temperature: float = 0.0, compare_expert: bool = True, command: str = "",
-                 quiet: bool = False) -> dict[str, Any]:
+                 review_threshold: float | None = None, quiet: bool = False) -> dict[str, Any]:
     from rig_core.envs import make_env
     from rig_core.evaluate.report import write_report
     from rig_core.fsutil import atomic_write_json, ensure_writable_dir
@@ -180,7 +187,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
     if checkpoint is not None:  # fail early: a basic checkpoint cannot look ahead
         from rig_core.inference.policy import RigPolicy
 
-        probe = RigPolicy.from_checkpoint(checkpoint)
+        probe = RigPolicy.from_checkpoint(checkpoint, review_threshold=review_threshold)
         if max(sweep) > 0 and probe.stage != "lookahead":
             raise RigError(f"the checkpoint {probe.checkpoint} was trained without review data (stage '{probe.stage}'), "
                            f"so it cannot look ahead with --test-time-steps {test_time_steps}",
@@ -193,7 +200,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
     report: dict[str, Any] = {
         "player": {"checkpoint": str(checkpoint) if checkpoint else None, "agent": agent},
         "suite": suite, "episodes_per_task": episodes, "seeds": seeds, "max_steps": max_steps,
-        "temperature": temperature, "sampling_seed": seed,
+        "temperature": temperature, "sampling_seed": seed, "review_threshold": review_threshold,
         "command": command, "versions": versions(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "sweep": []}
     recorded: list[dict] = []
@@ -201,7 +208,8 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         shares = [pairs[w::workers] for w in range(workers)]
         args = [(str(checkpoint) if checkpoint else None, agent, share, n, batch, max_steps,
                  compare_expert and n == sweep[0],
-                 (max(gifs, imagination_episodes) if (w == 0 and n == sweep[0]) else 0), seed, temperature)
+                 (max(gifs, imagination_episodes) if (w == 0 and n == sweep[0]) else 0), seed, temperature,
+                 review_threshold)
                 for w, share in enumerate(shares) if share]
         start = time.perf_counter()
         results: list[dict] = []

@@ -46,6 +46,7 @@ class EpisodeResult:
     invalid: int = 0
     changed: int = 0  # lookahead: steps where the review replaced the proposal
     fallback: int = 0  # lookahead: steps where a cut-off text left the proposal in place
+    p_worse: list = field(default_factory=list)  # lookahead: the review's P(correction) at each step
     agree: int = 0
     compared: int = 0
 
@@ -93,14 +94,14 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
     active = list(range(n))
     while active:
         if base:
-            outs = [(base.agents[i].act(obs[i]), "", None, True, "", None, False) for i in active]
+            outs = [(base.agents[i].act(obs[i]), "", None, True, "", None, False, None) for i in active]
         else:
             steps = policy.act(np.stack([obs[i].frame for i in active]), rows=active, lookahead=test_time_steps)
             outs = [(o.action, o.thought, policy.decode_frames(o.imagined_codes[None])[0], o.think_closed, o.review,
-                     o.proposed if test_time_steps else None, o.fallback) for o in steps]
+                     o.proposed if test_time_steps else None, o.fallback, o.p_worse) for o in steps]
         still = []
         for k, i in enumerate(active):
-            action, thought, imagined, valid, review, proposed, fallback = outs[k]  # a baseline is always valid
+            action, thought, imagined, valid, review, proposed, fallback, p_worse = outs[k]  # a baseline: valid
             expert_action = experts.agents[i].act(obs[i]) if experts else None
             frame = obs[i].frame
             obs[i], reward, term, trunc, info = envs[i].step(int(action))
@@ -110,6 +111,8 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
             r.invalid += int(not valid)
             r.changed += int(proposed is not None and proposed != action)
             r.fallback += int(fallback)
+            if p_worse is not None:
+                r.p_worse.append(round(float(p_worse), 4))
             if expert_action is not None:
                 r.compared += 1
                 r.agree += int(expert_action == action)

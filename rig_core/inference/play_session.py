@@ -18,7 +18,8 @@ from rig_core.viz.record import Recorder
 
 def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int, test_time_steps: int = 0,
              live: bool = False, record: Path | None = None, max_steps: int | None = None,
-             temperature: float = 0.0, max_think: int = 64, quiet: bool = False,
+             temperature: float = 0.0, max_think: int = 64, review_threshold: float | None = None,
+             quiet: bool = False,
              console: Console | None = None) -> dict[str, Any]:
     if (checkpoint is None) == (agent is None):
         raise RigError("pass --checkpoint RUN, or --agent expert|random for a baseline", "e.g. rig play --checkpoint runs/tiny")
@@ -29,7 +30,8 @@ def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int
     if checkpoint is not None:
         from rig_core.inference.policy import RigPolicy
 
-        policy = RigPolicy.from_checkpoint(checkpoint, temperature=temperature, max_think=max_think, seed=seed)
+        policy = RigPolicy.from_checkpoint(checkpoint, temperature=temperature, max_think=max_think, seed=seed,
+                                           review_threshold=review_threshold)
     console = console or Console()
     start = time.perf_counter()
     header = f"{'RIG policy ' + str(checkpoint) if checkpoint else agent + ' agent'} | {t.id}: {t.instruction(seed)}"
@@ -58,7 +60,8 @@ def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int
            "actions_per_s": round(result.steps / elapsed, 2) if elapsed > 0 else None,
            "player": str(checkpoint) if checkpoint else agent}
     if test_time_steps:  # steps where the review changed the proposal / a cut-off text kept it
-        out.update(review_changed=result.changed, review_fallbacks=result.fallback)
+        out.update(review_changed=result.changed, review_fallbacks=result.fallback,
+                   review_p_worse_mean=round(sum(result.p_worse) / len(result.p_worse), 4) if result.p_worse else None)
     if recorder:
         out["record"] = str(recorder.close())
     return out

@@ -47,12 +47,13 @@ class StepOutput:
     review: str = ""  # with lookahead: the review written after the imagined steps
     proposed: int | None = None  # with lookahead: the first proposed action (the final one is ``action``)
     lookahead: list | None = None  # with lookahead: (thought, action, image codes) of each further imagined step
+    p_worse: float | None = None  # with lookahead: the review's probability of a correction at its first token
 
 
 class RigPolicy:
     def __init__(self, model, tok, image_tok, context: int, *, max_think: int = 64, temperature: float = 0.0,
                  seed: int = 0, device: str | torch.device = "cpu", stage: str = "basic", think_positions: int = 0,
-                 image_row_stride: int = 0, review_cue: bool = False):
+                 image_row_stride: int = 0, review_cue: bool = False, review_threshold: float | None = None):
         self.model = model.to(device).eval()
         self.tok, self.image_tok = tok, image_tok
         self.builder = SequenceBuilder(tok, image_tok.tokens_per_frame, think_positions, image_row_stride, review_cue)
@@ -61,6 +62,13 @@ class RigPolicy:
         self.device = torch.device(device)
         self.stage = stage
         self.guard = True  # with lookahead: take the proposal when a further thought or the review hits the limit
+        if review_threshold is not None and not 0.0 <= review_threshold <= 1.0:
+            from rig_core.errors import RigError
+
+            raise RigError(f"--review-threshold {review_threshold} is not a probability",
+                           "pass a number from 0 to 1, e.g. --review-threshold 0.8")
+        self.review_threshold = review_threshold  # None: the review writes its verdict freely
+        self._openings: tuple[list[int], list[int]] | None = None
         vocab = self.model.get_output_embeddings().weight.shape[0]
         self.masks = SpanMasks(tok, vocab, self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -219,6 +227,27 @@ class RigPolicy:
         self._keep_cache(out)
         return out.logits[:, -1]
 
+    def _verdict(self, logits: torch.Tensor):
+        """The review's verdict at its first text token: P(worse), the mass on the correction phrasings'
+        first tokens against the confirmations'. With ``review_threshold`` tau the verdict is decided here:
+        the review opens with the most likely correction token when P(worse) >= tau, else with the most
+        likely confirmation token (fed, so the text goes on from it). Returns (first tokens per row, P(worse)
+        per row, says worse per row or None without a threshold, the next logits)."""
+        if self._openings is None:
+            from rig_core.review.texts import opening_tokens
+
+            self._openings = opening_tokens(self.tok)
+        worse = torch.tensor(self._openings[0], device=logits.device)
+        fine = torch.tensor(self._openings[1], device=logits.device)
+        p = torch.softmax(logits.float(), -1)
+        w, f = p[:, worse].sum(-1), p[:, fine].sum(-1)
+        p_worse = torch.where(w + f > 0, w / (w + f).clamp_min(1e-30), torch.full_like(w, 0.5))
+        if self.review_threshold is None:
+            return [[] for _ in range(len(w))], p_worse.tolist(), None, logits
+        says = p_worse >= self.review_threshold
+        first = torch.where(says, worse[logits[:, worse].argmax(-1)], fine[logits[:, fine].argmax(-1)]).tolist()
+        return [[t] for t in first], p_worse.tolist(), says.tolist(), self._feed([[t] for t in first])
+
     @torch.no_grad()
     def act(self, frames: np.ndarray, forced_actions: list[int | None] | None = None,
             rows: list[int] | None = None, lookahead: int = 0, review: bool = True,
@@ -234,6 +263,8 @@ class RigPolicy:
         ``rig augment --stage review`` gets a basic policy's proposals. The history keeps every step in
         the basic layout (observe, think, act, imagine) with the action taken and, once the next frame
         arrives, that real frame in the imagine span, as the training data has it.
+        ``review_threshold`` tau (``self.review_threshold``): the review corrects only when its probability
+        of a correction at the first token is at least tau; a confirmed proposal is the action taken.
         ``imagine=False`` (N = 0 only) skips decoding the imagined frame (``imagined_codes`` are then
         zeros): for walking a real episode, where the next real frame replaces it anyway.
         """
@@ -274,10 +305,16 @@ class RigPolicy:
                 imagined_more[i].append((self.tok.decode_text(more[i]), self.tok.action_index(ids[i]),
                                          self.tok.codes(imgs[i])))
         fallback = [False] * B
+        p_worse: list[float | None] = [None] * B
         if lookahead and review:
+            first, p_worse, says, logits = self._verdict(logits)
             reviews, ok, logits = self._text(logits, s["</review>"], [s["<act>"]])
+            reviews = [f + r for f, r in zip(first, reviews)]
             ahead_closed = [c and o for c, o in zip(ahead_closed, ok)]
             final, logits = self._action(logits, forced_actions, [s["</act>"]])
+            if says is not None:  # the threshold confirmed these proposals: they are the actions taken
+                final = [x if w or (forced_actions and forced_actions[i] is not None) else a
+                         for i, (a, x, w) in enumerate(zip(act_ids, final, says))]
             if self.guard:  # a thought or review cut off at the limit is no basis for a correction
                 forced = forced_actions or [None] * B
                 fallback = [not c and f is None for c, f in zip(ahead_closed, forced)]
@@ -295,7 +332,7 @@ class RigPolicy:
                                    imagined_codes=self.tok.codes(image_ids[i]), think_tokens=len(thoughts[i]),
                                    think_closed=closed[i], review=self.tok.decode_text(reviews[i]),
                                    proposed=self.tok.action_index(act_ids[i]), lookahead=imagined_more[i],
-                                   fallback=fallback[i]))
+                                   fallback=fallback[i], p_worse=p_worse[i]))
         return outs
 
     def _observe_outcome(self, row: int, codes: np.ndarray) -> None:

@@ -13,12 +13,24 @@ from typing import Any
 
 import yaml
 
+from rig_core.errors import RigError
 from rig_core.review.judge import WORSE, Verdict
 
 
 @lru_cache(maxsize=None)
 def review_phrases() -> dict[str, Any]:
     return yaml.safe_load(resources.files("rig_core.resources").joinpath("review.yaml").read_text())
+
+
+def opening_tokens(tok) -> tuple[list[int], list[int]]:
+    """(first text tokens of the correction phrasings, of the confirmation phrasings)."""
+    book = review_phrases()
+    worse = {tok.text(p)[0] for group in book["correct"].values() for p in group}
+    fine = {tok.text(p)[0] for p in book["confirm"]}
+    if worse & fine:
+        raise RigError("a correction and a confirmation phrasing open with the same token",
+                       "make their first words differ in rig_core/resources/review.yaml")
+    return sorted(worse), sorted(fine)
 
 
 def action_phrase(name: str) -> str:
