@@ -25,6 +25,8 @@ def augment(
     horizon: int = typer.Option(3, help="[review] Imagined steps per proposal, each simulated in a fork."),
     confirm_share: float = typer.Option(0.5, help="[review] Share of confirmations among the selected samples."),
     follow: str = typer.Option("corrected", help="[review] Action the rollout takes: corrected, policy or expert."),
+    judge: str = typer.Option("first", help="[review] What the expert judges: first (the proposed action, then the "
+                              "expert plays on) or chain (the policy's whole imagined chain)."),
     batch: int = typer.Option(8, help="[review] Environments per worker played in lock-step."),
     max_steps: Optional[int] = typer.Option(None, help="[review] Step limit per episode (default: the task's)."),
     annotator: str = typer.Option("rules", help="rules (default, offline) or vlm (an OpenAI-compatible endpoint)."),
@@ -45,7 +47,8 @@ def augment(
     if stage == "review":
         rcfg = ReviewConfig(out=str(out), data=str(data), checkpoint=str(checkpoint or ""), episodes=episodes,
                             seed=500_000 if seed is None else seed, workers=workers, horizon=horizon,
-                            confirm_share=confirm_share, follow=follow, batch=batch, max_steps=max_steps)
+                            confirm_share=confirm_share, follow=follow, judge=judge, batch=batch,
+                            max_steps=max_steps)
         from rig_core.review.runner import run_review
 
         summary = run_review(rcfg, command=command_line(), resume=resume, quiet=quiet or json_output)

@@ -74,12 +74,19 @@ class ReviewConfig(ConfigBase):
     horizon: int = 3  # imagined steps per proposal (1 + the most test-time steps a review sample covers)
     confirm_share: float = 0.5
     follow: str = "corrected"
+    judge: str = "first"  # what is judged: the proposal's first action (then the expert plays on) or the chain
     batch: int = 8
     max_steps: int | None = None
     episodes_per_shard: int = 8  # set to --batch: a shard is the episodes one worker plays in lock-step
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]):
+        if doc and "judge" not in doc:  # a review stored before --judge existed judged the whole chain
+            doc = {**doc, "judge": "chain"}
+        return super().from_dict(doc)
+
     def validate(self) -> "ReviewConfig":
-        from rig_core.review.rollout import FOLLOW
+        from rig_core.review.rollout import FOLLOW, JUDGE
 
         if self.episodes < 1:
             raise RigError(f"--episodes {self.episodes} must be at least 1", "pass --episodes 1 or more")
@@ -94,6 +101,8 @@ class ReviewConfig(ConfigBase):
             raise RigError(f"--confirm-share {self.confirm_share} is outside [0, 1]", "pass e.g. 0.5")
         if self.follow not in FOLLOW:
             raise RigError(f"unknown --follow '{self.follow}'", f"choose one of: {', '.join(FOLLOW)}")
+        if self.judge not in JUDGE:
+            raise RigError(f"unknown --judge '{self.judge}'", f"choose one of: {', '.join(JUDGE)}")
         if self.max_steps is not None and self.max_steps < 1:
             raise RigError(f"--max-steps {self.max_steps} must be at least 1", "pass a positive step limit")
         if not self.checkpoint:

@@ -46,6 +46,24 @@ def test_forking_leaves_the_original_env_untouched():
     assert np.array_equal(a.frame, b.frame) and a.privileged["position"] == b.privileged["position"]
 
 
+def test_the_first_action_is_judged_with_the_expert_playing_on():
+    from rig_core.config import ReviewConfig
+
+    env = make_env(length=None)
+    obs = env.reset(7)
+    expert = make_agent("expert", env)
+    expert.reset(load_suite().get("collect_wood"), 7)
+    for _ in range(6):
+        obs, *_ = env.step(expert.act(obs))
+    proposal = 0 if expert.act(obs) != 0 else 1  # an action the expert would not take here
+    weighed = expert_branch(env, obs, expert, proposal, 3)  # what --judge first compares with the expert's branch
+    fork, twin = copy.deepcopy(env), copy.deepcopy(expert)
+    o = fork.step(proposal)[0]
+    assert weighed.actions[0] == proposal and weighed.actions[1] == twin.act(o)  # then the expert plays on
+    assert ReviewConfig(checkpoint="x").judge == "first"
+    assert ReviewConfig.from_dict({"checkpoint": "x", "follow": "corrected"}).judge == "chain"  # stored before
+
+
 def _snap(pos=(5, 5), health=9, items=(("wood", 0),), unlocked=(), view=b"v", alive=True, facing=(0, 1)):
     return Snapshot(pos, facing, health, tuple(items), frozenset(unlocked), view, alive)
 
@@ -108,6 +126,7 @@ def test_review_dataset_layout(review_dataset, reasoned_dataset):
         assert ds.manifest["stages"] == ["review"] and ds.complete
         assert len(ds.shard_files) == 2  # 3 episodes at --batch 2: a shard is one lock-step batch
         assert ds.manifest["source"]["data"] == str(reasoned_dataset.resolve())
+        assert ds.manifest["review"]["judge"] == "first"
         for ep in ds:
             T, S = ep.length, len(ep.read("review/step"))
             assert S == T and ep.read("review/proposed").shape == (S, 2)
@@ -380,6 +399,9 @@ def test_review_and_lookahead_bad_inputs(tiny_checkpoint, reasoned_dataset, revi
     line = _err(rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset,
                     "--out", tmp_path / "r", "--follow", "nobody"))
     assert "--follow" in line
+    line = _err(rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset,
+                    "--out", tmp_path / "r", "--judge", "nobody"))
+    assert "--judge" in line and not (tmp_path / "r").exists()
     line = _err(rig("augment", "--stage", "review", "--checkpoint", tmp_path / "none", "--data", reasoned_dataset,
                     "--out", tmp_path / "r"))
     assert "does not exist" in line and not (tmp_path / "r").exists()

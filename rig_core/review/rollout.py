@@ -24,6 +24,10 @@ from rig_core.tasks import Task
 from rig_core.tokenize.image import psnr
 
 FOLLOW = ("corrected", "policy", "expert")
+# What the expert judges after j steps: ``first`` the proposal's first action followed by the expert's own play
+# (the review replaces only that action, so only it is judged; the policy's further imagined actions do not
+# count against it), ``chain`` the policy's whole imagined chain (sessions 5-7).
+JUDGE = ("first", "chain")
 
 
 @dataclass
@@ -90,7 +94,7 @@ def _pad(frames: list[np.ndarray], k: int, shape) -> tuple[np.ndarray, int]:
 
 def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[int], *, horizon: int,
                     follow: str = "corrected", max_steps: int | None = None, seed: int = 0,
-                    on_steps=None) -> list[tuple[EpisodeRecord, ReviewLog]]:
+                    on_steps=None, judged: str = "first") -> list[tuple[EpisodeRecord, ReviewLog]]:
     """Play one episode per (task, seed) with the policy, all in lock-step; returns records and review logs."""
     n = len(tasks)
     envs = [make_env("crafter", length=None) for _ in range(n)]
@@ -128,12 +132,13 @@ def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[i
             start = snapshot(env, obs[i])
             mine = play_branch(env, chain)
             theirs = expert_branch(env, obs[i], experts[i], expert_action, horizon)
+            weighed = mine if judged == "chain" else expert_branch(env, obs[i], experts[i], chain[0], horizon)
             imagined = policy.decode_frames(np.stack(codes))
             real, reached = _pad(mine.frames, horizon, env.frame_shape)
             t = records[i].length
             verdicts, reasons, reviews, corrected, scores = [], [], [], [], []
             for j in range(1, horizon + 1):
-                v = judge(start, mine, theirs, j, target, same_first=chain[0] == expert_action)
+                v = judge(start, weighed, theirs, j, target, same_first=chain[0] == expert_action)
                 better = expert_action if v.kind == WORSE else chain[0]
                 verdicts.append(v.kind)
                 reasons.append(v.reason)
