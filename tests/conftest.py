@@ -66,3 +66,35 @@ def base_model_dir(tmp_path_factory):
     model.save_pretrained(d)
     tok.save_pretrained(d)
     return d
+
+
+@pytest.fixture(scope="session")
+def review_dataset(tiny_checkpoint, reasoned_dataset, tmp_path_factory) -> Path:
+    """Review samples of the tiny basic run: 3 short episodes, horizon 2."""
+    import json
+
+    from cli_helpers import rig
+
+    out = tmp_path_factory.mktemp("review") / "rev"
+    r = rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset, "--out", out,
+            "--episodes", 3, "--batch", 2, "--max-steps", 5, "--horizon", 2, "--confirm-share", 0.5, "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["episodes"] == 3 and summary["states"] == summary["steps"] and summary["horizon"] == 2
+    return out
+
+
+@pytest.fixture(scope="session")
+def lookahead_run(review_dataset, tiny_checkpoint, tmp_path_factory) -> Path:
+    """A tiny RIG-lookahead run (LoRA on the tiny basic run, 4 steps)."""
+    import json
+
+    from cli_helpers import rig
+
+    out = tmp_path_factory.mktemp("runs") / "look"
+    r = rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset, "--out", out,
+            "--max-steps", 4, "--eval-every", 4, "--save-every", 2, "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout[r.stdout.index("{"):])
+    assert s["stage"] == "lookahead" and s["steps"] == 4 and s["mix"]["review"] > 0
+    return out

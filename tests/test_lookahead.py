@@ -1,0 +1,208 @@
+"""The lookahead stage at tiny size: adapter and export, test-time steps, review cue, guard and threshold, the
+review-quality and test-time-scaling benchmarks, exact resume."""
+
+import json
+
+import numpy as np
+import pytest
+
+from cli_helpers import one_line_error as _err
+from cli_helpers import rig
+from rig_core.envs import make_env
+
+
+def test_lookahead_run_is_an_adapter_on_the_basic_model(lookahead_run, tiny_checkpoint, tmp_path):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model_dir = lookahead_run / "checkpoints" / "last" / "model"
+    assert (model_dir / "adapter_config.json").exists() and not (model_dir / "model.safetensors").exists()
+    base = AutoModelForCausalLM.from_pretrained(tiny_checkpoint / "checkpoints" / "last" / "model")
+    peft = PeftModel.from_pretrained(base, str(model_dir))  # loads with transformers + peft alone
+    merged = tmp_path / "merged"
+    r = rig("export", "--merge", lookahead_run, "--out", merged, "--json")
+    assert r.exit_code == 0, r.output
+    full = AutoModelForCausalLM.from_pretrained(merged / "checkpoints" / "last" / "model")
+    x = torch.tensor([[1, 2, 3, 4, 5]])
+    with torch.no_grad():
+        assert torch.allclose(full(x).logits, peft(x).logits, atol=1e-4)
+    assert "nothing to merge" in _err(rig("export", "--merge", merged, "--out", tmp_path / "again"))
+    from rig_core.inference.policy import RigPolicy
+
+    policy = RigPolicy.from_checkpoint(lookahead_run)  # decodes with the adapter folded in
+    assert not isinstance(policy.model, PeftModel)
+    with torch.no_grad():
+        assert torch.allclose(policy.model(x).logits, peft(x).logits, atol=1e-4)
+    r = rig("play", "--checkpoint", merged, "--max-steps", 1, "--max-think", 3, "--test-time-steps", 1, "--json")
+    assert r.exit_code == 0, r.output
+
+
+def test_lookahead_plays_and_evaluates_with_test_time_steps(lookahead_run, tmp_path):
+    r = rig("play", "--checkpoint", lookahead_run, "--task", "collect_wood", "--max-steps", 2, "--max-think", 4,
+            "--test-time-steps", 2, "--json")
+    assert r.exit_code == 0, r.output
+    played = json.loads(r.stdout[r.stdout.index("{"):])
+    assert played["steps"] == 2 and 0 <= played["review_changed"] + played["review_fallbacks"] <= 2
+    ev = tmp_path / "ev"
+    r = rig("evaluate", "--checkpoint", lookahead_run, "--suite", "collect_wood", "--episodes", 1, "--max-steps", 2,
+            "--test-time-steps", "0,2", "--out", ev, "--quiet")
+    assert r.exit_code == 0, r.output
+    res = json.loads((ev / "eval.json").read_text())
+    assert [e["test_time_steps"] for e in res["sweep"]] == [0, 2]
+    n0, n2 = res["sweep"]
+    assert n0["changed_rate"] == 0 and n0["fallback_rate"] == 0  # no review without lookahead
+    assert 0 <= n2["changed_rate"] <= 1 and 0 <= n2["fallback_rate"] <= 1
+    assert "review changed" in (ev / "report.md").read_text()
+    assert len(n2["episodes"][0]["p_worse"]) == n2["steps"] and 0 <= n2["p_worse_mean"] <= 1
+    assert set(n2["p_worse_share_above"]) >= {"0.5", "0.9"} and "p_worse_mean" not in n0
+    r = rig("evaluate", "--checkpoint", lookahead_run, "--suite", "collect_wood", "--episodes", 1, "--max-steps", 2,
+            "--test-time-steps", "1", "--review-threshold", 1.0, "--out", tmp_path / "ev1", "--quiet")
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "ev1" / "eval.json").read_text())
+    assert res["review_threshold"] == 1.0 and res["sweep"][0]["changed_rate"] == 0  # every proposal confirmed
+    assert "P(correction) >= 1" in (tmp_path / "ev1" / "report.md").read_text()
+    line = _err(rig("evaluate", "--checkpoint", lookahead_run, "--suite", "collect_wood", "--episodes", 1,
+                    "--test-time-steps", "1", "--review-threshold", 2, "--out", tmp_path / "ev2"))
+    assert "--review-threshold 2" in line and not (tmp_path / "ev2").exists()
+    r = rig("play", "--checkpoint", lookahead_run, "--max-steps", 1, "--max-think", 4, "--test-time-steps", 1,
+            "--review-threshold", 1.0, "--json")
+    assert r.exit_code == 0, r.output
+    played = json.loads(r.stdout[r.stdout.index("{"):])
+    assert played["review_changed"] == 0 and 0 <= played["review_p_worse_mean"] <= 1
+
+
+def test_lookahead_policy_cues_the_review_and_guards_cut_off_texts(lookahead_run):
+    from rig_core.inference.policy import RigPolicy
+
+    policy = RigPolicy.from_checkpoint(lookahead_run, max_think=3)
+    assert policy.builder.review_cue  # recorded in the run's rig.json
+    s = policy.tok.special
+    fed = []
+    feed = policy._feed
+    policy._feed = lambda rows: fed.append([list(r) for r in rows]) or feed(rows)
+    obs = make_env("crafter").reset(seed=3)
+    policy.reset(["Collect wood."] * 2)
+    outs = policy.act(np.stack([obs.frame] * 2), lookahead=1)
+    opened = [r for rows in fed for r in rows if s["<review>"] in r]
+    assert len(opened) == 2
+    for row, o in zip(opened, outs):  # </imagine> <review> PROPOSAL, fed by the system
+        k = row.index(s["<review>"])
+        assert row[k - 1] == s["</imagine>"] and row[k + 1] == policy.tok.action(o.proposed)
+    policy.max_think = 0  # every further thought and review is cut off: the proposal is taken
+    outs = policy.act(np.stack([obs.frame] * 2), lookahead=1)
+    assert all(o.fallback and o.action == o.proposed and not o.think_closed for o in outs)
+
+
+def test_review_threshold_decides_the_verdict(lookahead_run):
+    from rig_core.errors import RigError
+    from rig_core.inference.policy import RigPolicy
+    from rig_core.review.texts import opening_tokens
+
+    obs = make_env("crafter").reset(seed=3)
+    frames = np.stack([obs.frame] * 3)
+    runs = {}
+    for tau in (None, 0.0, 1.0):
+        policy = RigPolicy.from_checkpoint(lookahead_run, max_think=6, review_threshold=tau)
+        policy.reset(["Collect wood.", "Collect wood.", "Place a table."])
+        runs[tau] = policy.act(frames, lookahead=1)
+    worse, fine = opening_tokens(policy.tok)
+    opens = lambda o, ids: any(o.review.startswith(policy.tok.decode_text([t])) for t in ids)
+    p = [o.p_worse for o in runs[None]]
+    assert all(0.0 <= x <= 1.0 for x in p)
+    for tau in (0.0, 1.0):  # the verdict reads the same distribution, whatever the threshold
+        assert np.allclose([o.p_worse for o in runs[tau]], p, atol=1e-5)
+        assert [o.proposed for o in runs[tau]] == [o.proposed for o in runs[None]]
+    assert all(opens(o, worse) for o in runs[0.0])  # tau = 0: every review corrects
+    for o in runs[1.0]:  # tau = 1: every proposal is confirmed and taken as it is
+        assert (o.fallback or opens(o, fine)) and o.action == o.proposed
+    with pytest.raises(RigError, match="review-threshold"):
+        RigPolicy.from_checkpoint(lookahead_run, review_threshold=1.5)
+
+
+def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_path):
+    import subprocess
+    import sys
+
+    from rig_core.evaluate.review_quality import review_samples
+    from rig_core.review.texts import opening_tokens
+    from rig_core.inference.policy import RigPolicy
+
+    samples = review_samples(RigPolicy.from_checkpoint(lookahead_run), limit=50)
+    assert samples and all(isinstance(worse, bool) for _, worse in samples)
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "review.py"), "--run", str(lookahead_run),
+                        "--samples", "50", "--out", str(tmp_path)], capture_output=True, text=True, cwd=root, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "AUC" in r.stdout
+    row = json.loads((tmp_path / "review.json").read_text())["rows"][0]
+    assert row["samples"] == len(samples)
+    for key in ("worse_share", "says_worse_share", "agreement", "p_worse_when_worse"):
+        assert row[key] is None or 0 <= row[key] <= 1
+    if row["auc"] is not None:
+        assert 0 <= row["auc_ci95"][0] <= row["auc"] <= row["auc_ci95"][1] <= 1
+    shares = [v["says_worse"] for v in row["thresholds"].values()]
+    assert shares == sorted(shares, reverse=True) and "tau 0.9" in r.stdout  # a higher threshold corrects less
+    worse, fine = opening_tokens(RigPolicy.from_checkpoint(lookahead_run).tok)
+    assert worse and fine and not set(worse) & set(fine)
+
+
+def test_lookahead_benchmark_prints_the_sweep_and_the_targets(lookahead_run, tiny_checkpoint, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, str(root / "benchmarks" / "lookahead.py"), "--basic", str(tiny_checkpoint),
+           "--lookahead", str(lookahead_run), "--suite", "collect_wood", "--episodes", "2", "--steps", "0,2",
+           "--max-steps", "3", "--imagination-episodes", "2", "--rollouts", "2", "--horizon", "1",
+           "--out", str(tmp_path / "b")]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=600)
+    assert p.returncode == 0, p.stderr
+    res = json.loads((tmp_path / "b" / "lookahead.json").read_text())
+    assert [e["test_time_steps"] for e in res["lookahead"]["sweep"]] == [0, 2]
+    assert res["basic"]["sweep"][0]["overall"]["episodes"] == 2
+    assert res["imagination"]["basic"]["rollouts"] == res["imagination"]["lookahead"]["rollouts"] >= 1
+    assert len(res["targets"]) == 3 and all(isinstance(t["met"], bool) for t in res["targets"])
+    assert "targets (issue 8)" in p.stdout
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=600)
+    assert again.returncode == 0 and again.stdout.count("reusing") == 3  # basic N=0, lookahead N=0 and N=2 are not redone
+    cmd[cmd.index("--imagination-episodes") + 1] = "0"  # no imagination; a review threshold at N > 0 only
+    tau = subprocess.run(cmd + ["--review-threshold", "0.9"], capture_output=True, text=True, cwd=root, timeout=600)
+    assert tau.returncode == 0 and tau.stdout.count("reusing") == 2, tau.stderr
+    res = json.loads((tmp_path / "b" / "lookahead.json").read_text())
+    assert (tmp_path / "b" / "lookahead-n2-t0.9" / "eval.json").exists() and res["review_threshold"] == 0.9
+    assert res["imagination"] == {} and len(res["targets"]) == 2
+
+
+def test_lookahead_resume_is_exact(lookahead_run, review_dataset, tiny_checkpoint, tmp_path):
+    import shutil
+
+    other = tmp_path / "look"
+    shutil.copytree(lookahead_run, other, symlinks=True)
+    shutil.rmtree(other / "checkpoints" / "000004")
+    (other / "checkpoints" / "last").unlink()
+    (other / "checkpoints" / "last").symlink_to("000002")
+    r = rig("train", "--resume", other, "--json")
+    assert r.exit_code == 0, r.output
+    a = [json.loads(x) for x in (lookahead_run / "metrics.jsonl").read_text().splitlines()]
+    b = [json.loads(x) for x in (other / "metrics.jsonl").read_text().splitlines()]
+    la = [m["loss"] for m in a if m["split"] == "train"]
+    lb = [m["loss"] for m in b if m["split"] == "train"]
+    assert np.allclose(la, lb, rtol=1e-4)
+
+
+def test_lookahead_benchmark_says_how_two_intervals_relate():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lookahead.py"
+    spec = importlib.util.spec_from_file_location("lookahead_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    low, mid, high = ({"ci95": c} for c in ((0.002, 0.054), (0.237, 0.417), (0.5, 0.7)))
+    assert bench._apart(mid, low) == "lower, intervals apart"
+    assert bench._apart(mid, high) == "higher, intervals apart"
+    assert bench._apart(mid, {"ci95": (0.3, 0.5)}) == "intervals overlap"
