@@ -22,13 +22,19 @@ def _state(env):
             [(type(o).__name__, tuple(o.pos)) for o in w.objects])
 
 
-def test_forking_leaves_the_original_env_untouched():
+def _expert_midway(steps: int):
+    """(env, observation, expert) after the expert played ``steps`` steps of collect_wood on seed 7."""
     env = make_env(length=None)
     obs = env.reset(7)
     expert = make_agent("expert", env)
     expert.reset(load_suite().get("collect_wood"), 7)
-    for _ in range(10):
+    for _ in range(steps):
         obs, *_ = env.step(expert.act(obs))
+    return env, obs, expert
+
+
+def test_forking_leaves_the_original_env_untouched():
+    env, obs, expert = _expert_midway(10)
     before = _state(env)
     twin = copy.deepcopy(env)
     mine = play_branch(env, [1, 1, 5, 2])
@@ -44,12 +50,7 @@ def test_forking_leaves_the_original_env_untouched():
 def test_the_first_action_is_judged_with_the_expert_playing_on():
     from rig_core.config import ReviewConfig
 
-    env = make_env(length=None)
-    obs = env.reset(7)
-    expert = make_agent("expert", env)
-    expert.reset(load_suite().get("collect_wood"), 7)
-    for _ in range(6):
-        obs, *_ = env.step(expert.act(obs))
+    env, obs, expert = _expert_midway(6)
     proposal = 0 if expert.act(obs) != 0 else 1  # an action the expert would not take here
     weighed = expert_branch(env, obs, expert, proposal, 3)  # what --judge first compares with the expert's branch
     fork, twin = copy.deepcopy(env), copy.deepcopy(expert)

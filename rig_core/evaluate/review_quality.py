@@ -22,7 +22,6 @@ from rig_core.errors import RigError
 from rig_core.evaluate.metrics import roc_auc, roc_auc_interval
 from rig_core.evaluate.runner import THRESHOLDS
 from rig_core.review.judge import WORSE
-from rig_core.review.texts import opening_tokens
 
 
 def review_samples(policy, limit: int = 300, seed: int = 0) -> list[tuple[dict, bool]]:
@@ -56,7 +55,6 @@ def review_samples(policy, limit: int = 300, seed: int = 0) -> list[tuple[dict, 
 @torch.no_grad()
 def review_discrimination(policy, samples: list[tuple[dict, bool]]) -> dict[str, Any]:
     """P(worse) at the review's first token for each sample, against the expert's verdict."""
-    worse_ids, fine_ids = opening_tokens(policy.tok)
     s = policy.tok.special
     lead = len(policy.builder.review_opening(0))  # <review> [PROPOSAL]: what the system writes
     scores, labels = [], []
@@ -65,9 +63,7 @@ def review_discrimination(policy, samples: list[tuple[dict, bool]]) -> dict[str,
         start = ids.index(s["<review>"]) + lead
         x = torch.tensor(np.asarray(ids[:start])[None], device=policy.device)
         pos = torch.tensor(np.asarray(arrays["position_ids"][:start])[None], device=policy.device)
-        p = torch.softmax(policy.model(input_ids=x, position_ids=pos).logits[0, -1].float(), -1)
-        w, f = float(p[worse_ids].sum()), float(p[fine_ids].sum())
-        scores.append(w / (w + f) if w + f > 0 else 0.5)
+        scores.append(float(policy.p_correction(policy.model(input_ids=x, position_ids=pos).logits[:, -1])[0]))
         labels.append(worse)
     x, y = np.asarray(scores), np.asarray(labels, bool)
     out: dict[str, Any] = {"samples": len(y), "worse_share": float(y.mean()) if len(y) else None,

@@ -42,8 +42,8 @@ def parse_steps(spec: str) -> list[int]:
 
 def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
     """Worker: play a share of (task, seed) pairs in batches; returns results and a few recorded episodes."""
-    checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, threshold, done = args  # done: 1
-    # per finished episode
+    # done: a queue that gets 1 per finished episode
+    checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, threshold, done = args
     from rig_core.inference.episodes import play
 
     policy = None

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rig_core.errors import RigError
 from rig_core.inference.kv_cache import CACHE_ARG, KEEP_LAST, cache_of, positions_kwarg, static_cache
 from rig_core.model.constrain import SpanMasks, constrained_next
 from rig_core.tokenize.positions import PositionTracker
@@ -63,8 +64,6 @@ class RigPolicy:
         self.stage = stage
         self.guard = True  # with lookahead: take the proposal when a further thought or the review hits the limit
         if review_threshold is not None and not 0.0 <= review_threshold <= 1.0:
-            from rig_core.errors import RigError
-
             raise RigError(f"--review-threshold {review_threshold} is not a probability",
                            "pass a number from 0 to 1, e.g. --review-threshold 0.8")
         self.review_threshold = review_threshold  # None: the review writes its verdict freely
@@ -227,24 +226,32 @@ class RigPolicy:
         self._keep_cache(out)
         return out.logits[:, -1]
 
-    def _verdict(self, logits: torch.Tensor):
-        """The review's verdict at its first text token: P(worse), the mass on the correction phrasings'
-        first tokens against the confirmations'. With ``review_threshold`` tau the verdict is decided here:
-        the review opens with the most likely correction token when P(worse) >= tau, else with the most
-        likely confirmation token (fed, so the text goes on from it). Returns (first tokens per row, P(worse)
-        per row, says worse per row or None without a threshold, the next logits)."""
+    def openings(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(first tokens of the correction phrasings, of the confirmation phrasings) on ``device``."""
         if self._openings is None:
             from rig_core.review.texts import opening_tokens
 
             self._openings = opening_tokens(self.tok)
-        worse = torch.tensor(self._openings[0], device=logits.device)
-        fine = torch.tensor(self._openings[1], device=logits.device)
+        return (torch.tensor(self._openings[0], device=device), torch.tensor(self._openings[1], device=device))
+
+    def p_correction(self, logits: torch.Tensor) -> torch.Tensor:
+        """P(worse) per row of next-token ``logits`` [B, V] at a review's first text token: the mass on the
+        correction phrasings' first tokens against the confirmations' (0.5 when both are nil)."""
+        worse, fine = self.openings(logits.device)
         p = torch.softmax(logits.float(), -1)
         w, f = p[:, worse].sum(-1), p[:, fine].sum(-1)
-        p_worse = torch.where(w + f > 0, w / (w + f).clamp_min(1e-30), torch.full_like(w, 0.5))
+        return torch.where(w + f > 0, w / (w + f).clamp_min(1e-30), torch.full_like(w, 0.5))
+
+    def _verdict(self, logits: torch.Tensor):
+        """The review's verdict at its first text token (``p_correction``). With ``review_threshold`` tau the
+        verdict is decided here: the review opens with the most likely correction token when P(worse) >= tau,
+        else with the most likely confirmation token (fed, so the text goes on from it). Returns (first tokens
+        per row, P(worse) per row, says worse per row or None without a threshold, the next logits)."""
+        p_worse = self.p_correction(logits)
         if self.review_threshold is None:
-            return [[] for _ in range(len(w))], p_worse.tolist(), None, logits
+            return [[] for _ in range(len(p_worse))], p_worse.tolist(), None, logits
         says = p_worse >= self.review_threshold
+        worse, fine = self.openings(logits.device)
         first = torch.where(says, worse[logits[:, worse].argmax(-1)], fine[logits[:, fine].argmax(-1)]).tolist()
         return [[t] for t in first], p_worse.tolist(), says.tolist(), self._feed([[t] for t in first])
 
