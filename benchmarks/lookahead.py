@@ -28,7 +28,7 @@ from rich.table import Table
 from rig_core.evaluate.imagination import evaluate_imagination
 from rig_core.evaluate.report import overall
 from rig_core.evaluate.runner import EVAL_SEED, parse_steps, resolve_suite, run_evaluate
-from rig_core.fsutil import atomic_write_json
+from rig_core.fsutil import write_result
 from rig_core.inference.episodes import play
 from rig_core.inference.policy import RigPolicy
 from rig_core.versions import versions
@@ -221,10 +221,7 @@ def main() -> int:
               "imagination": im, "review_threshold": a.review_threshold,
               "imagination_seeds": [IMAGINE_SEED, IMAGINE_SEED + a.imagination_episodes - 1] if im else None,
               "targets": [{"target": n, "met": ok, "measured": w} for n, ok, w in checks]}
-    a.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(a.out / "lookahead.json", result)
-    if a.update:
-        atomic_write_json(RESULTS, result)
+    write_result(result, a.out / "lookahead.json", RESULTS if a.update else None)
     out.print(f"wrote {a.out / 'lookahead.json'}" + (f" and {RESULTS}" if a.update else ""))
     return 0
 

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from rig_core.data.reader import Dataset
 from rig_core.evaluate.reading import held_out_episodes, reading_accuracy, reading_samples
-from rig_core.fsutil import atomic_write_json
+from rig_core.fsutil import write_result
 from rig_core.inference.policy import RigPolicy
 from rig_core.versions import versions
 
@@ -78,10 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     doc = {"data": str(a.data), "per_episode": a.per_episode, "history": a.history, "seed": a.seed,
            "command": "python benchmarks/reading.py " + " ".join(sys.argv[1:] if argv is None else argv),
            "versions": versions(), "rows": rows}
-    a.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(a.out / "reading.json", doc)
-    if a.update:
-        atomic_write_json(RESULTS, doc)
+    write_result(doc, a.out / "reading.json", RESULTS if a.update else None)
     return doc
 
 

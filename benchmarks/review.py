@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rig_core.evaluate.review_quality import review_discrimination, review_samples
-from rig_core.fsutil import atomic_write_json
+from rig_core.fsutil import write_result
 from rig_core.inference.policy import RigPolicy
 from rig_core.versions import versions
 
@@ -68,10 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
     out.print(table)
     doc = {"samples": a.samples, "seed": a.seed, "versions": versions(), "rows": rows,
            "command": "python benchmarks/review.py " + " ".join(sys.argv[1:] if argv is None else argv)}
-    a.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(a.out / "review.json", doc)
-    if a.update:
-        atomic_write_json(RESULTS, doc)
+    write_result(doc, a.out / "review.json", RESULTS if a.update else None)
     return doc
 
 

@@ -27,6 +27,8 @@ def augment(
     follow: str = typer.Option("corrected", help="[review] Action the rollout takes: corrected, policy or expert."),
     judge: str = typer.Option("first", help="[review] What the expert judges: first (the proposed action, then the "
                               "expert plays on) or chain (the policy's whole imagined chain)."),
+    progress: str = typer.Option("sight", help="[review] When the expert's gains make a proposal worse: sight (what "
+                                 "it is after is in view, or its first action gains at once) or any (always)."),
     batch: int = typer.Option(8, help="[review] Environments per worker played in lock-step."),
     max_steps: Optional[int] = typer.Option(None, help="[review] Step limit per episode (default: the task's)."),
     annotator: str = typer.Option("rules", help="rules (default, offline) or vlm (an OpenAI-compatible endpoint)."),
@@ -47,7 +49,8 @@ def augment(
     if stage == "review":
         rcfg = ReviewConfig(out=str(out), data=str(data), checkpoint=str(checkpoint or ""), episodes=episodes,
                             seed=500_000 if seed is None else seed, workers=workers, horizon=horizon,
-                            confirm_share=confirm_share, follow=follow, judge=judge, batch=batch,
+                            confirm_share=confirm_share, follow=follow, judge=judge, progress=progress,
+                            batch=batch,
                             max_steps=max_steps)
         from rig_core.review.runner import run_review
 

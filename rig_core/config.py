@@ -75,6 +75,7 @@ class ReviewConfig(ConfigBase):
     confirm_share: float = 0.5
     follow: str = "corrected"
     judge: str = "first"  # what is judged: the proposal's first action (then the expert plays on) or the chain
+    progress: str = "sight"  # missed progress makes a proposal worse: when the goal is in view or gained at once (sight), or always (any)
     batch: int = 8
     max_steps: int | None = None
     episodes_per_shard: int = 8  # set to --batch: a shard is the episodes one worker plays in lock-step
@@ -83,10 +84,12 @@ class ReviewConfig(ConfigBase):
     def from_dict(cls, doc: dict[str, Any]):
         if doc and "judge" not in doc:  # a review stored before --judge existed judged the whole chain
             doc = {**doc, "judge": "chain"}
+        if doc and "progress" not in doc:  # ... and before --progress, counted missed progress always
+            doc = {**doc, "progress": "any"}
         return super().from_dict(doc)
 
     def validate(self) -> "ReviewConfig":
-        from rig_core.review.rollout import FOLLOW, JUDGE
+        from rig_core.review.rollout import FOLLOW, JUDGE, PROGRESS
 
         if self.episodes < 1:
             raise RigError(f"--episodes {self.episodes} must be at least 1", "pass --episodes 1 or more")
@@ -103,6 +106,8 @@ class ReviewConfig(ConfigBase):
             raise RigError(f"unknown --follow '{self.follow}'", f"choose one of: {', '.join(FOLLOW)}")
         if self.judge not in JUDGE:
             raise RigError(f"unknown --judge '{self.judge}'", f"choose one of: {', '.join(JUDGE)}")
+        if self.progress not in PROGRESS:
+            raise RigError(f"unknown --progress '{self.progress}'", f"choose one of: {', '.join(PROGRESS)}")
         if self.max_steps is not None and self.max_steps < 1:
             raise RigError(f"--max-steps {self.max_steps} must be at least 1", "pass a positive step limit")
         if not self.checkpoint:

@@ -24,6 +24,14 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def write_result(obj: Any, path: Path, also: Path | None = None) -> None:
+    """A benchmark's result: ``path`` (its folder made if needed) and, with ``--update``, ``also``."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    for target in (path, also):
+        if target is not None:
+            atomic_write_json(Path(target), obj)
+
+
 def ensure_writable_dir(path: Path, what: str = "output") -> Path:
     """Create ``path`` (and parents) and prove it is writable, or raise a clear RigError."""
     path = Path(path)

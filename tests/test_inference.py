@@ -183,6 +183,10 @@ def test_play_log_live_record_and_baselines(tiny_checkpoint, tmp_path):
     r = rig("play", "--checkpoint", tiny_checkpoint, "--task", "collect_wood", "--max-steps", 3, "--max-think", 4)
     assert r.exit_code == 0, r.output
     assert r.output.count("t=") == 3
+    r = rig("play", "--checkpoint", tiny_checkpoint, "--task", "collect_wood", "--max-steps", 2, "--max-think", 4,
+            "--json", "--quiet")
+    played = json.loads(r.stdout)
+    assert 0 <= played["thoughts_on_task"] + played["thoughts_off_task"] <= played["steps"] == 2
     gif = tmp_path / "p.gif"
     r = rig("play", "--checkpoint", tiny_checkpoint, "--max-steps", 2, "--max-think", 4, "--live", "--record", gif, "--json")
     assert r.exit_code == 0, r.output
@@ -226,6 +230,9 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     e = res["sweep"][0]
     assert e["tasks"]["collect_wood"]["episodes"] == 2 and len(e["tasks"]["collect_wood"]["ci95"]) == 2
     assert e["expert_agreement"] is not None and 0 <= e["invalid_rate"] <= 1
+    assert all(0 <= x["on_task"] + x["off_task"] <= x["steps"] for x in e["episodes"])
+    assert e["on_task_rate"] == sum(x["on_task"] for x in e["episodes"]) / e["steps"] and "off_task_rate" in e
+    assert "thoughts on / off task" in (ev / "report.md").read_text()
     assert e["overall"]["episodes"] == 2 and e["overall"]["ci95"][0] <= e["overall"]["rate"] <= e["overall"]["ci95"][1]
     assert "| N | episodes | success (all tasks) | 95% CI |" in (ev / "report.md").read_text()
     assert res["temperature"] == 0 and "greedy decoding" in (ev / "report.md").read_text()
@@ -247,7 +254,9 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     r = rig("evaluate", "--agent", "random", "--suite", "open", "--episodes", 2, "--max-steps", 30, "--out", base,
             "--quiet", "--workers", 2)
     assert r.exit_code == 0, r.output
-    o = json.loads((base / "eval.json").read_text())["sweep"][0]["open"]
+    o = json.loads((base / "eval.json").read_text())["sweep"][0]
+    assert "on_task_rate" not in o  # a baseline writes no thoughts; open play has no single goal
+    o = o["open"]
     assert o["crafter_score_ci95"][0] <= o["crafter_score"] <= o["crafter_score_ci95"][1]
     r = rig("evaluate", "--compare", ev, "--compare", base, "--json")
     rows = json.loads(r.stdout)
@@ -360,3 +369,14 @@ def test_static_cache_decodes_like_the_dynamic_cache(policy, monkeypatch):
         runs.append([(o.thought, o.action, o.imagined_codes.tolist(), o.review) for o in outs])
         assert ("StaticCache" in used) == static
     assert runs[0] == runs[1]
+
+
+def test_thoughts_on_and_off_task():
+    from rig_core.evaluate.adherence import goals_named
+
+    assert goals_named("I see a tree 2 cells down. I want to collect wood. So I move down.", "collect_wood") == (True, False)
+    assert goals_named("The goal is to collect a sapling. So I hit the grass.", "collect_wood") == (False, True)
+    assert goals_named("Getting wood is the next step to place a table.", "place_table") == (True, False)
+    assert goals_named("I see a tree 1 cell down. So I turn down.", "collect_wood") == (False, False)  # no goal named
+    assert goals_named("I want to plant a sapling.", "collect_sapling") == (False, True)  # another task's words
+    assert goals_named("I want to collect wood.", "open") == (False, False)  # open play has no single goal

@@ -106,7 +106,8 @@ def test_review_threshold_decides_the_verdict(lookahead_run):
         policy = RigPolicy.from_checkpoint(lookahead_run, max_think=6, review_threshold=tau)
         policy.reset(["Collect wood.", "Collect wood.", "Place a table."])
         runs[tau] = policy.act(frames, lookahead=1)
-    worse, fine = opening_tokens(policy.tok)
+    worse, fine = policy.meta["review_openings"]["correct"], policy.meta["review_openings"]["confirm"]
+    assert (worse, fine) == opening_tokens(policy.tok)  # the tiny data's reviews open as review.yaml's do
     opens = lambda o, ids: any(o.review.startswith(policy.tok.decode_text([t])) for t in ids)
     p = [o.p_worse for o in runs[None]]
     assert all(0.0 <= x <= 1.0 for x in p)
@@ -118,6 +119,27 @@ def test_review_threshold_decides_the_verdict(lookahead_run):
         assert (o.fallback or opens(o, fine)) and o.action == o.proposed
     with pytest.raises(RigError, match="review-threshold"):
         RigPolicy.from_checkpoint(lookahead_run, review_threshold=1.5)
+
+
+def test_the_verdict_reads_the_opening_words_the_checkpoint_recorded(lookahead_run, review_dataset):
+    import torch
+
+    from rig_core.data.reader import Dataset
+    from rig_core.inference.policy import RigPolicy
+    from rig_core.review.texts import data_opening_tokens, opening_tokens
+
+    policy = RigPolicy.from_checkpoint(lookahead_run)
+    with Dataset(review_dataset) as ds:
+        assert policy.meta["review_openings"] == data_opening_tokens(ds, policy.tok)  # recorded by rig train
+    logits = torch.randn(4, policy.model.get_output_embeddings().weight.shape[0], generator=torch.Generator().manual_seed(0))
+    p = policy.p_correction(logits)
+    stored = policy.meta["review_openings"]
+    policy.meta = {**policy.meta, "review_openings": {"correct": stored["confirm"], "confirm": stored["correct"]}}
+    policy._openings = None
+    assert torch.allclose(policy.p_correction(logits), 1 - p, atol=1e-6)  # the recorded words decide, not review.yaml
+    policy.meta = {k: v for k, v in policy.meta.items() if k != "review_openings"}  # a checkpoint from before
+    policy._openings = None
+    assert policy.openings(torch.device("cpu"))[1].numel() > len(opening_tokens(policy.tok)[1])  # + the old openings
 
 
 def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_path):

@@ -58,6 +58,8 @@ def test_the_first_action_is_judged_with_the_expert_playing_on():
     assert weighed.actions[0] == proposal and weighed.actions[1] == twin.act(o)  # then the expert plays on
     assert ReviewConfig(checkpoint="x").judge == "first"
     assert ReviewConfig.from_dict({"checkpoint": "x", "follow": "corrected"}).judge == "chain"  # stored before
+    assert ReviewConfig(checkpoint="x").progress == "sight"
+    assert ReviewConfig.from_dict({"checkpoint": "x", "judge": "first"}).progress == "any"  # stored before
 
 
 def _snap(pos=(5, 5), health=9, items=(("wood", 0),), unlocked=(), view=b"v", alive=True, facing=(0, 1)):
@@ -86,6 +88,14 @@ def test_judge_verdicts():
     assert unseen.kind == FINE  # the target is out of view: the frame cannot tell which way is better
     from rig_core.review.judge import target_in_sight
 
+    # --progress sight: with no target in sight, only the expert's first action's gain counts
+    later = Branch([moved, _snap(pos=(7, 5), items=(("wood", 1),), unlocked=("collect_wood",))], [None, None], [2, 5])
+    walk = Branch([_snap(pos=(4, 5), view=b"x"), _snap(pos=(3, 5), view=b"z")], [None, None], [1, 1])
+    assert judge(start, walk, later, 2, None, False).reason == "progress"  # --progress any
+    assert judge(start, walk, later, 2, None, False, unseen_progress=False).kind == FINE  # found on its own route
+    assert judge(start, walk, later, 2, (8, 5), False, unseen_progress=False).reason == "progress"  # goal in view
+    now = judge(start, Branch([moved], [None], [2]), got, 1, None, False, unseen_progress=False)
+    assert (now.kind, now.reason) == (WORSE, "progress")  # the expert's first action gains at once
     assert target_in_sight((9, 5), "tree", {"grass", "tree"}) == (9, 5)
     assert target_in_sight((9, 5), "tree", {"grass", "water"}) is None  # exploring for a tree
     assert target_in_sight((9, 5), None, {"grass", "tree"}) is None  # wandering
@@ -112,6 +122,7 @@ def test_review_dataset_layout(review_dataset, reasoned_dataset):
         assert len(ds.shard_files) == 2  # 3 episodes at --batch 2: a shard is one lock-step batch
         assert ds.manifest["source"]["data"] == str(reasoned_dataset.resolve())
         assert ds.manifest["review"]["judge"] == "first"
+        assert ds.manifest["review"]["progress"] == "sight"
         for ep in ds:
             T, S = ep.length, len(ep.read("review/step"))
             assert S == T and ep.read("review/proposed").shape == (S, 2)
@@ -193,6 +204,9 @@ def test_review_and_lookahead_bad_inputs(tiny_checkpoint, reasoned_dataset, revi
     line = _err(rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset,
                     "--out", tmp_path / "r", "--judge", "nobody"))
     assert "--judge" in line and not (tmp_path / "r").exists()
+    line = _err(rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset,
+                    "--out", tmp_path / "r", "--progress", "sometimes"))
+    assert "--progress" in line and not (tmp_path / "r").exists()
     line = _err(rig("augment", "--stage", "review", "--checkpoint", tmp_path / "none", "--data", reasoned_dataset,
                     "--out", tmp_path / "r"))
     assert "does not exist" in line and not (tmp_path / "r").exists()

@@ -84,14 +84,15 @@ def markdown(r: dict[str, Any]) -> str:
         lines += [f"| {a} | {v:.1f}% |" for a, v in o["achievement_rates"].items()]
     lines += ["", "## Test-time scaling (95% intervals: Wilson for success, episode bootstrap for the Crafter score)", "",
               "| N | episodes | success (all tasks) | 95% CI | Crafter score (95% CI) | invalid outputs | review changed "
-              "the proposal | cut-off review kept it | mean P(correction) | expert agreement | actions/s |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "the proposal | cut-off review kept it | mean P(correction) | thoughts on / off task | expert agreement | "
+              "actions/s |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for e in r["sweep"]:
         o = overall(e)
         lines.append(f"| {e['test_time_steps']} | {o['episodes']} | {_pct(o['rate'])} | {_pct(o['ci95'][0])}–"
                      f"{_pct(o['ci95'][1])} | {_score(e)} | {_pct(e['invalid_rate'])} | "
                      f"{_pct(e.get('changed_rate'))} | {_pct(e.get('fallback_rate'))} | {_pct(e.get('p_worse_mean'))} | "
-                     f"{_pct(e['expert_agreement'])} | {e['actions_per_s']:.2f} |")
+                     f"{_pct(e.get('on_task_rate'))} / {_pct(e.get('off_task_rate'))} | {_pct(e['expert_agreement'])} | {e['actions_per_s']:.2f} |")
     if r.get("imagination"):
         lines += ["", "## Imagination (open loop, the actions really taken)", "",
                   "| horizon | rollouts | PSNR model | PSNR copy-last-frame | pooled PSNR model / copy-last | "

@@ -10,6 +10,7 @@ import numpy as np
 from rig_core.agents import make_agent
 from rig_core.envs import make_env
 from rig_core.errors import RigError
+from rig_core.evaluate.adherence import goals_named
 from rig_core.tasks import Task
 
 
@@ -49,6 +50,8 @@ class EpisodeResult:
     p_worse: list = field(default_factory=list)  # lookahead: the review's P(correction) at each step
     agree: int = 0
     compared: int = 0
+    on_task: int = 0  # RIG policy: steps whose thought names the task's goal
+    off_task: int = 0  # ... that name another task's goal and not its own (the thought drifted)
 
 
 class Baseline:
@@ -111,6 +114,10 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
             r.invalid += int(not valid)
             r.changed += int(proposed is not None and proposed != action)
             r.fallback += int(fallback)
+            if not base:
+                own, other = goals_named(thought, tasks[i].id)
+                r.on_task += int(own)
+                r.off_task += int(other)
             if p_worse is not None:
                 r.p_worse.append(round(float(p_worse), 4))
             if expert_action is not None:

@@ -227,11 +227,14 @@ class RigPolicy:
         return out.logits[:, -1]
 
     def openings(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """(first tokens of the correction phrasings, of the confirmation phrasings) on ``device``."""
+        """(first tokens of the correction phrasings, of the confirmation phrasings) on ``device``: those of the
+        review data the checkpoint was trained on (rig.json ``review_openings``), else review.yaml's."""
         if self._openings is None:
             from rig_core.review.texts import opening_tokens
 
-            self._openings = opening_tokens(self.tok)
+            stored = (getattr(self, "meta", None) or {}).get("review_openings")
+            self._openings = ((list(stored["correct"]), list(stored["confirm"])) if stored
+                              else opening_tokens(self.tok, earlier=True))
         return (torch.tensor(self._openings[0], device=device), torch.tensor(self._openings[1], device=device))
 
     def p_correction(self, logits: torch.Tensor) -> torch.Tensor:

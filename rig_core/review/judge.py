@@ -5,7 +5,9 @@ world's random future): branch A plays the policy's proposed actions, branch B l
 the expert act for as many steps. After each step j the outcomes are compared, in this order:
 
 - ``damage``   A has less health than B (or died while B lives);
-- ``progress`` B unlocked an achievement or gained items that A did not;
+- ``progress`` B unlocked an achievement or gained items that A did not (with ``--progress sight``, when no
+  target is in sight, only what B's first action gains counts: an exploring expert's later finds are luck
+  of its private route, and session 9 found such labels mostly on exploration moves);
 - ``wasted``   A's first action changed nothing (place, facing, items, view) while B's did: the
   real next frame equals the observed one, the easiest mistake to see (a blocked move, a "do" on grass);
 - ``farther``  A ends farther from the expert's current target than B, when that target is in the
@@ -131,9 +133,22 @@ def target_in_sight(target: tuple[int, int] | None, thing: str | None, seen: set
     return target if target is not None and thing is not None and thing in seen else None
 
 
+def _missed_progress(start: Snapshot, a: Snapshot, b: Snapshot) -> str | None:
+    """What branch B gained (an achievement, or more items) that branch A did not, if anything."""
+    new_b, new_a = b.unlocked - start.unlocked, a.unlocked - start.unlocked
+    gain_a, gain_b = _gains(start, a), _gains(start, b)
+    missed = {k: v - gain_a.get(k, 0) for k, v in gain_b.items() if v > gain_a.get(k, 0)}
+    if len(new_b) > len(new_a) or (missed and sum(gain_b.values()) > sum(gain_a.values())):
+        return (max(missed, key=missed.get) if missed else sorted(new_b - new_a)[0].split("_", 1)[-1]).replace("_", " ")
+    return None
+
+
 def judge(start: Snapshot, proposal: Branch, expert: Branch, steps: int, target: tuple[int, int] | None,
-          same_first: bool) -> Verdict:
-    """Compare the two branches after ``steps`` steps (or where either ended)."""
+          same_first: bool, unseen_progress: bool = True) -> Verdict:
+    """Compare the two branches after ``steps`` steps (or where either ended).
+
+    ``unseen_progress=False`` (``--progress sight``): with no target in sight, only a gain of the expert's
+    first action counts as missed progress (what it finds later on its own route the frame cannot tell)."""
     if same_first:
         return Verdict(SAME)
     j = min(steps, len(proposal.snaps), len(expert.snaps))
@@ -142,12 +157,10 @@ def judge(start: Snapshot, proposal: Branch, expert: Branch, steps: int, target:
     a, b = proposal.snaps[j - 1], expert.snaps[j - 1]
     if (b.alive and not a.alive) or a.health < b.health:
         return Verdict(WORSE, "damage", health=max(1, b.health - a.health))
-    new_b, new_a = b.unlocked - start.unlocked, a.unlocked - start.unlocked
-    gain_a, gain_b = _gains(start, a), _gains(start, b)
-    missed = {k: v - gain_a.get(k, 0) for k, v in gain_b.items() if v > gain_a.get(k, 0)}
-    if len(new_b) > len(new_a) or (missed and sum(gain_b.values()) > sum(gain_a.values())):
-        item = max(missed, key=missed.get) if missed else sorted(new_b - new_a)[0].split("_", 1)[-1]
-        return Verdict(WORSE, "progress", item=item.replace("_", " "))
+    k = j if unseen_progress or target is not None else 1
+    item = _missed_progress(start, proposal.snaps[k - 1], expert.snaps[k - 1])
+    if item is not None:
+        return Verdict(WORSE, "progress", item=item)
     if not _changed(start, proposal.snaps[0]) and _changed(start, expert.snaps[0]):
         return Verdict(WORSE, "wasted")  # before ``farther``: what the imagined frame shows (nothing moved)
     if target is not None and in_view(start.pos, target) and _distance(a.pos, target) > _distance(b.pos, target):

@@ -28,6 +28,10 @@ FOLLOW = ("corrected", "policy", "expert")
 # (the review replaces only that action, so only it is judged; the policy's further imagined actions do not
 # count against it), ``chain`` the policy's whole imagined chain (sessions 5-7).
 JUDGE = ("first", "chain")
+# When the expert's gains make a proposal ``progress``-worse: ``sight`` only when what it is after is in view or
+# its first action gains at once (an exploring expert's later finds come from its private route, which the
+# frame does not show: session 9 found most such labels on exploration moves), ``any`` always (sessions 5-8).
+PROGRESS = ("sight", "any")
 
 
 @dataclass
@@ -94,7 +98,7 @@ def _pad(frames: list[np.ndarray], k: int, shape) -> tuple[np.ndarray, int]:
 
 def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[int], *, horizon: int,
                     follow: str = "corrected", max_steps: int | None = None, seed: int = 0,
-                    on_steps=None, judged: str = "first") -> list[tuple[EpisodeRecord, ReviewLog]]:
+                    on_steps=None, judged: str = "first", progress: str = "sight") -> list[tuple[EpisodeRecord, ReviewLog]]:
     """Play one episode per (task, seed) with the policy, all in lock-step; returns records and review logs."""
     n = len(tasks)
     envs = [make_env("crafter", length=None) for _ in range(n)]
@@ -138,7 +142,8 @@ def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[i
             t = records[i].length
             verdicts, reasons, reviews, corrected, scores = [], [], [], [], []
             for j in range(1, horizon + 1):
-                v = judge(start, weighed, theirs, j, target, same_first=chain[0] == expert_action)
+                v = judge(start, weighed, theirs, j, target, same_first=chain[0] == expert_action,
+                          unseen_progress=progress == "any")
                 better = expert_action if v.kind == WORSE else chain[0]
                 verdicts.append(v.kind)
                 reasons.append(v.reason)

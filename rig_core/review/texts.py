@@ -11,6 +11,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+import numpy as np
 import yaml
 
 from rig_core.errors import RigError
@@ -22,15 +23,42 @@ def review_phrases() -> dict[str, Any]:
     return yaml.safe_load(resources.files("rig_core.resources").joinpath("review.yaml").read_text())
 
 
-def opening_tokens(tok) -> tuple[list[int], list[int]]:
-    """(first text tokens of the correction phrasings, of the confirmation phrasings)."""
-    book = review_phrases()
-    worse = {tok.text(p)[0] for group in book["correct"].values() for p in group}
-    fine = {tok.text(p)[0] for p in book["confirm"]}
+def _split_openings(tok, corrections, confirmations, where: str) -> tuple[list[int], list[int]]:
+    worse = {tok.text(t)[0] for t in corrections if t}
+    fine = {tok.text(t)[0] for t in confirmations if t}
     if worse & fine:
-        raise RigError("a correction and a confirmation phrasing open with the same token",
-                       "make their first words differ in rig_core/resources/review.yaml")
+        raise RigError(f"a correction and a confirmation in {where} open with the same token",
+                       "make their first words differ in rig_core/resources/review.yaml and remake the review data")
     return sorted(worse), sorted(fine)
+
+
+def opening_tokens(tok, earlier: bool = False) -> tuple[list[int], list[int]]:
+    """(first text tokens of the correction phrasings, of the confirmation phrasings) in review.yaml;
+    ``earlier`` adds the confirmation openings used before they were recorded with the checkpoint."""
+    book = review_phrases()
+    confirmations = list(book["confirm"]) + (list(book.get("confirm_openings_before_session_9", [])) if earlier else [])
+    return _split_openings(tok, [p for group in book["correct"].values() for p in group], confirmations,
+                           "rig_core/resources/review.yaml")
+
+
+def data_opening_tokens(ds, tok) -> dict[str, list[int]]:
+    """First tokens of the selected review texts of dataset ``ds``, corrections apart from confirmations:
+    what ``rig train --stage lookahead`` records in rig.json, so the test-time verdict reads the words the
+    model was trained on, whatever review.yaml says later."""
+    from rig_core.review.judge import WORSE
+
+    corrections, confirmations = set(), set()
+    for ep in ds:
+        if "review/selected" not in ep:
+            continue
+        sel, verdict = ep.read("review/selected"), ep.read("review/verdict")
+        texts = ep.texts("review/text")
+        for (s, j), text in zip(np.ndindex(*sel.shape), texts):
+            if sel[s, j]:
+                (corrections if verdict[s, j] == WORSE else confirmations).add(str(text))
+    book_worse, book_fine = opening_tokens(tok)  # a kind the data lacks: review.yaml's words
+    worse, fine = _split_openings(tok, sorted(corrections), sorted(confirmations), f"dataset {ds.root}")
+    return {"correct": worse or book_worse, "confirm": fine or book_fine}
 
 
 def action_phrase(name: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from rig_core.data.reader import Dataset
 from rig_core.errors import RigError
 from rig_core.fsutil import atomic_write_json, ensure_writable_dir
+from rig_core.review.texts import data_opening_tokens
 from rig_core.train.config import TrainConfig, load_run_config
 from rig_core.train.data import SequenceDataset, check_training_data, encode_dataset, split_episodes
 from rig_core.train.lookahead_data import (ALIGN, BASIC, REVIEW, LookaheadDataset, basic_windows_items,
@@ -111,7 +112,8 @@ def setup_lookahead(cfg: TrainConfig, run: Path, command: str, progress=None) ->
     tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
     cfg.think_positions = int(meta.get("think_positions", 0))  # the sequence format is the basic run's
     cfg.image_row_stride = int(meta.get("image_row_stride", 0))
-    meta = {**meta, "review_cue": bool(cfg.review_cue)}  # the review format, read back by the policy
+    with Dataset(Path(cfg.data)) as review:  # the review format and its verdict words, read back by the policy
+        meta = {**meta, "review_cue": bool(cfg.review_cue), "review_openings": data_opening_tokens(review, tok)}
     ensure_writable_dir(run, "run")
     atomic_write_json(run / "config.json", {**cfg.to_dict(), "command": command})
     atomic_write_json(run / "versions.json", versions())

@@ -132,6 +132,8 @@ def print_eval(r: dict[str, Any], out) -> None:
                       f" (cut-off texts kept {100 * e['fallback_rate']:.1f}%)")
             if e.get("p_worse_mean") is not None:
                 agree += f", mean P(correction) {100 * e['p_worse_mean']:.1f}%"
+        if e.get("off_task_rate") is not None:
+            agree += f", thoughts off task {100 * e['off_task_rate']:.1f}%"
         _out.print(f"N={e['test_time_steps']}: success {100 * o['rate']:.1f}% "
                    f"({100 * o['ci95'][0]:.1f}-{100 * o['ci95'][1]:.1f}%, {o['episodes']} episodes), invalid outputs {100 * e['invalid_rate']:.2f}%{agree}{extra}, "
                    f"{e['actions_per_s']:.2f} actions/s")
