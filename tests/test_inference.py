@@ -380,3 +380,10 @@ def test_thoughts_on_and_off_task():
     assert goals_named("I see a tree 1 cell down. So I turn down.", "collect_wood") == (False, False)  # no goal named
     assert goals_named("I want to plant a sapling.", "collect_sapling") == (False, True)  # another task's words
     assert goals_named("I want to collect wood.", "open") == (False, False)  # open play has no single goal
+    from rig_core.evaluate.runner import summarize_results
+
+    ep = {"task": "collect_wood", "steps": 4, "success": False, "reward": 0.0, "unlocked": [], "invalid": 0,
+          "compared": 0, "agree": 0}
+    assert "on_task_rate" not in summarize_results([ep], [])  # a baseline agent writes no thoughts
+    s = summarize_results([ep | {"on_task": 1, "off_task": 2}], [])
+    assert (s["on_task_rate"], s["off_task_rate"]) == (0.25, 0.5)

@@ -81,7 +81,8 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
             results.append({"task": r.task, "seed": r.seed, "steps": r.steps, "success": r.success, "died": r.died,
                             "reward": r.reward, "unlocked": r.unlocked, "invalid": r.invalid, "agree": r.agree,
                             "changed": r.changed, "fallback": r.fallback, "p_worse": r.p_worse,
-                            "compared": r.compared, "on_task": r.on_task, "off_task": r.off_task})
+                            "compared": r.compared}
+                           | ({"on_task": r.on_task, "off_task": r.off_task} if policy is not None else {}))
             if r.env in keep:
                 recorded[(r.task, r.seed)] = {"task": r.task, "seed": r.seed, "frames": np.stack(frames[r.env]),
                                               "actions": np.asarray(acts[r.env]),
@@ -161,7 +162,7 @@ def summarize_results(results: list[dict], achievement_names: list[str]) -> dict
     if len(p_worse):  # the review's P(correction) at test time: which --review-threshold changes how often
         out["p_worse_mean"] = float(p_worse.mean())
         out["p_worse_share_above"] = {f"{t:g}": float((p_worse >= t).mean()) for t in THRESHOLDS}
-    if any("on_task" in r for r in results) and not all(r["task"] == OPEN for r in results):
+    if any("on_task" in r for r in results) and not all(r["task"] == OPEN for r in results):  # a policy's thoughts
         # the policy's thoughts: share of steps naming the task's goal, and naming another task's goal instead
         task_steps = sum(r["steps"] for r in results if r["task"] != OPEN)
         out["on_task_rate"] = sum(r.get("on_task", 0) for r in results) / task_steps if task_steps else None
