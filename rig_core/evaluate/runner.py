@@ -162,8 +162,8 @@ def summarize_results(results: list[dict], achievement_names: list[str]) -> dict
     if len(p_worse):  # the review's P(correction) at test time: which --review-threshold changes how often
         out["p_worse_mean"] = float(p_worse.mean())
         out["p_worse_share_above"] = {f"{t:g}": float((p_worse >= t).mean()) for t in THRESHOLDS}
-    if any("on_task" in r for r in results) and not all(r["task"] == OPEN for r in results):  # a policy's thoughts
-        # the policy's thoughts: share of steps naming the task's goal, and naming another task's goal instead
+    if any("on_task" in r for r in results) and not all(r["task"] == OPEN for r in results):
+        # a policy's thoughts: share of steps naming the task's goal, and naming another task's goal instead
         task_steps = sum(r["steps"] for r in results if r["task"] != OPEN)
         out["on_task_rate"] = sum(r.get("on_task", 0) for r in results) / task_steps if task_steps else None
         out["off_task_rate"] = sum(r.get("off_task", 0) for r in results) / task_steps if task_steps else None

@@ -11,7 +11,7 @@ from rich.live import Live
 
 from rig_core.errors import RigError
 from rig_core.inference.episodes import StepRecord, play
-from rig_core.tasks import load_suite
+from rig_core.tasks import OPEN, load_suite
 from rig_core.viz.live import live_view, log_line
 from rig_core.viz.record import Recorder
 
@@ -59,7 +59,7 @@ def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int
            "reward": round(result.reward, 3), "unlocked": result.unlocked, "invalid_outputs": result.invalid,
            "actions_per_s": round(result.steps / elapsed, 2) if elapsed > 0 else None,
            "player": str(checkpoint) if checkpoint else agent}
-    if checkpoint and t.id != "open":  # steps whose thought names the task's goal / another task's goal instead
+    if checkpoint and t.id != OPEN:  # steps whose thought names the task's goal / another task's goal instead
         out.update(thoughts_on_task=result.on_task, thoughts_off_task=result.off_task)
     if test_time_steps:  # steps where the review changed the proposal / a cut-off text kept it
         out.update(review_changed=result.changed, review_fallbacks=result.fallback,
