@@ -8,8 +8,11 @@ trained on), each given as at test time up to the review's first text token; the
 review opens with a correction ("Wait, ...") rather than a confirmation, against the expert's verdict
 (rig_core/evaluate/review_quality.py). Prints the ROC AUC with a 95% bootstrap interval (0.5: the
 review is no better than chance, so more test-time steps cannot help), the share of worse proposals,
-the share the review would call worse and its agreement with the expert. Writes OUT/review.json
-(with --update also benchmarks/results/review.json). Runs in about a minute on 2 CPU cores.
+the share the review would call worse and its agreement with the expert. Then the review is written
+out as at test time (greedy, or with --review-threshold) and the action after it read: of the worse
+proposals, the share replaced by the expert's action, kept, or replaced by a third action; of the fine
+ones, the share kept (does a correction land where the expert would go?). Writes OUT/review.json
+(with --update also benchmarks/results/review.json). Runs in a few minutes per run on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from rig_core.evaluate.review_quality import review_discrimination, review_samples
+from rig_core.evaluate.review_quality import review_discrimination, review_outcomes, review_samples
 from rig_core.fsutil import write_result
 from rig_core.inference.policy import RigPolicy
 from rig_core.versions import versions
@@ -39,14 +42,18 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--run", type=Path, action="append", required=True, help="a lookahead run (repeat to compare)")
     p.add_argument("--samples", type=int, default=300, help="held-out review samples per run")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--review-threshold", type=float, default=None,
+                   help="write the reviews as rig evaluate --review-threshold tau does (default: the free verdict)")
     p.add_argument("--out", type=Path, default=Path("bench-review"))
     p.add_argument("--update", action="store_true", help="also write benchmarks/results/review.json")
     a = p.parse_args(argv)
     rows = []
     for run in a.run:
-        policy = RigPolicy.from_checkpoint(run)
-        r = review_discrimination(policy, review_samples(policy, a.samples, a.seed))
-        rows.append({"run": str(run), "checkpoint": str(policy.checkpoint), **r})
+        policy = RigPolicy.from_checkpoint(run, review_threshold=a.review_threshold)
+        samples = review_samples(policy, a.samples, a.seed)
+        r = review_discrimination(policy, samples)
+        rows.append({"run": str(run), "checkpoint": str(policy.checkpoint), **r,
+                     "outcomes": review_outcomes(policy, samples)})
     table = Table(title="Review quality on held-out review samples", title_justify="left")
     for col in ("run", "samples", "AUC [95%]", "worse", "says worse", "agreement"):
         table.add_column(col, justify="left" if col == "run" else "right", no_wrap=True)
@@ -66,7 +73,17 @@ def main(argv: list[str] | None = None) -> dict:
         table.add_row(f"{name.parent.name}/{name.name}",
                       *[f"{_pct(v['says_worse'])} / {_pct(v['precision'])}" for v in r["thresholds"].values()])
     out.print(table)
-    doc = {"samples": a.samples, "seed": a.seed, "versions": versions(), "rows": rows,
+    how = "free verdict" if a.review_threshold is None else f"tau {a.review_threshold:g}"
+    table = Table(title=f"The action after the review ({how}): of worse proposals fixed (the expert's action) / "
+                  "kept / another; of fine ones kept", title_justify="left")
+    for col in ("run", "worse", "fixed", "kept", "another", "fine", "kept "):
+        table.add_column(col, justify="left" if col == "run" else "right", no_wrap=True)
+    for r in rows:
+        name, w, f = Path(r["run"]), r["outcomes"]["worse"], r["outcomes"]["fine"]
+        table.add_row(f"{name.parent.name}/{name.name}", str(w["samples"]), _pct(w["fixed"]), _pct(w["kept"]),
+                      _pct(w["other"]), str(f["samples"]), _pct(f["kept"]))
+    out.print(table)
+    doc = {"samples": a.samples, "seed": a.seed, "review_threshold": a.review_threshold, "versions": versions(), "rows": rows,
            "command": "python benchmarks/review.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     write_result(doc, a.out / "review.json", RESULTS if a.update else None)
     return doc

@@ -29,6 +29,9 @@ def augment(
                               "expert plays on) or chain (the policy's whole imagined chain)."),
     progress: str = typer.Option("sight", help="[review] When the expert's gains make a proposal worse: sight (what "
                                  "it is after is in view, or its first action gains at once) or any (always)."),
+    reobserve: bool = typer.Option(True, "--reobserve/--no-reobserve",
+                                   help="[review] With what the expert is after in view, the review says where it "
+                                   "is before naming the action (\"Wait, the tree is 2 cells to the left...\")."),
     batch: int = typer.Option(8, help="[review] Environments per worker played in lock-step."),
     max_steps: Optional[int] = typer.Option(None, help="[review] Step limit per episode (default: the task's)."),
     annotator: str = typer.Option("rules", help="rules (default, offline) or vlm (an OpenAI-compatible endpoint)."),
@@ -50,7 +53,7 @@ def augment(
         rcfg = ReviewConfig(out=str(out), data=str(data), checkpoint=str(checkpoint or ""), episodes=episodes,
                             seed=500_000 if seed is None else seed, workers=workers, horizon=horizon,
                             confirm_share=confirm_share, follow=follow, judge=judge, progress=progress,
-                            batch=batch,
+                            reobserve=reobserve, batch=batch,
                             max_steps=max_steps)
         from rig_core.review.runner import run_review
 

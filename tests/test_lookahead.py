@@ -121,6 +121,31 @@ def test_review_threshold_decides_the_verdict(lookahead_run):
         RigPolicy.from_checkpoint(lookahead_run, review_threshold=1.5)
 
 
+def test_offline_reviews_follow_the_threshold_as_play_does(lookahead_run):
+    from rig_core.evaluate.review_quality import (review_discrimination, review_outcomes, review_samples,
+                                                  review_text_start)
+    from rig_core.inference.policy import RigPolicy
+
+    policy = RigPolicy.from_checkpoint(lookahead_run, max_think=6)
+    samples = review_samples(policy, limit=10)
+    rows = [s.arrays["input_ids"][: review_text_start(policy, s.arrays)].tolist() for s in samples]
+    free = policy.review_from(rows, [s.proposed for s in samples])
+    assert len(free) == len(samples) and all(0 <= p <= 1 and 0 <= a < 17 for p, _, a in free)
+    scored = review_discrimination(policy, samples)  # the same P(worse) from a plain forward pass
+    assert scored["samples"] == len(samples)
+    worse = policy.meta["review_openings"]["correct"]
+    for tau in (0.0, 1.0):
+        policy.review_threshold = tau
+        out = policy.review_from(rows, [s.proposed for s in samples])
+        assert np.allclose([p for p, _, _ in out], [p for p, _, _ in free], atol=1e-5)
+        if tau == 0.0:  # every review corrects
+            assert all(any(t.startswith(policy.tok.decode_text([w])) for w in worse) for _, t, _ in out)
+        else:  # every proposal confirmed and kept
+            assert [a for _, _, a in out] == [s.proposed for s in samples]
+            o = review_outcomes(policy, samples, batch=4)
+            assert o["fine"]["kept"] in (None, 1.0) and o["worse"]["kept"] in (None, 1.0)
+
+
 def test_the_verdict_reads_the_opening_words_the_checkpoint_recorded(lookahead_run, review_dataset):
     import torch
 
@@ -151,7 +176,9 @@ def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_pat
     from rig_core.inference.policy import RigPolicy
 
     samples = review_samples(RigPolicy.from_checkpoint(lookahead_run), limit=50)
-    assert samples and all(isinstance(worse, bool) for _, worse in samples)
+    assert samples and all(isinstance(s.worse, bool) for s in samples)
+    assert all(s.target != s.proposed for s in samples if s.worse)  # a correction names another action
+    assert all(s.target == s.proposed for s in samples if not s.worse)
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
@@ -165,6 +192,13 @@ def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_pat
         assert row[key] is None or 0 <= row[key] <= 1
     if row["auc"] is not None:
         assert 0 <= row["auc_ci95"][0] <= row["auc"] <= row["auc_ci95"][1] <= 1
+    outcomes = row["outcomes"]
+    assert outcomes["worse"]["samples"] + outcomes["fine"]["samples"] == len(samples)
+    if outcomes["worse"]["samples"]:
+        assert abs(sum(outcomes["worse"][k] for k in ("fixed", "kept", "other")) - 1) < 1e-9
+    if outcomes["fine"]["samples"]:
+        assert abs(outcomes["fine"]["kept"] + outcomes["fine"]["changed"] - 1) < 1e-9
+    assert "fixed" in r.stdout
     shares = [v["says_worse"] for v in row["thresholds"].values()]
     assert shares == sorted(shares, reverse=True) and "tau 0.9" in r.stdout  # a higher threshold corrects less
     worse, fine = opening_tokens(RigPolicy.from_checkpoint(lookahead_run).tok)

@@ -60,6 +60,8 @@ def test_the_first_action_is_judged_with_the_expert_playing_on():
     assert ReviewConfig.from_dict({"checkpoint": "x", "follow": "corrected"}).judge == "chain"  # stored before
     assert ReviewConfig(checkpoint="x").progress == "sight"
     assert ReviewConfig.from_dict({"checkpoint": "x", "judge": "first"}).progress == "any"  # stored before
+    assert ReviewConfig.from_dict({"checkpoint": "x", "progress": "sight"}).reobserve is False  # stored before
+    assert ReviewConfig(checkpoint="x").reobserve is True
 
 
 def _snap(pos=(5, 5), health=9, items=(("wood", 0),), unlocked=(), view=b"v", alive=True, facing=(0, 1)):
@@ -116,13 +118,50 @@ def test_review_texts_name_the_reason_and_the_action():
     assert c == w.write(Verdict(FINE), names.index("do"), names.index("do"), intent, (0, 3, 2))  # reproducible
 
 
+def test_reobserving_reviews_say_where_the_goal_is():
+    from rig_core.annotate.context import view_names
+    from rig_core.review.judge import Verdict
+    from rig_core.review.texts import target_where
+
+    names = make_env().action_names
+    w = ReviewWriter(names, seed=1)
+    left, right, do = names.index("move_left"), names.index("move_right"), names.index("do")
+    intent = {"subgoal": "collect wood", "target": "tree 2 left"}
+    view = [["grass"] * 9 for _ in range(7)]
+    view[3][4] = "player"
+    view[2][2] = "tree"  # 2 cells to the left and 1 up of the player (row 3, column 4)
+    view[3][7] = "tree"  # 3 cells to the right
+    pos = (10, 10)
+    assert target_where(view, "tree", pos, (8, 9)) == "2 cells to the left and 1 cell up"  # the expert's tree
+    assert target_where(view, "tree", pos, (20, 20)) == "2 cells to the left and 1 cell up"  # else the nearest
+    assert target_where(view, "water", pos, (8, 9)) is None and target_where(view, "tree", pos, None) is None
+    view[3][3] = "tree"
+    assert target_where(view, "tree", pos, (9, 10), facing=(-1, 0)) == "right in front of me"  # as thoughts say
+    assert target_where(view, "tree", pos, (9, 10), facing=(0, 1)) == "1 cell to the left"
+    view[3][3] = "grass"
+    assert target_where(view, "grass", pos, (9, 10)) is None  # grass is everywhere: not placed
+    where = target_where(view, "tree", pos, (13, 10))
+    assert where == "3 cells to the right"
+    for k in range(6):  # every phrasing: the verdict's word first, then where the tree is, then the action
+        t = w.write(Verdict(WORSE, "farther"), left, right, intent, (0, k, 1), where)
+        assert t.startswith("Wait") and "the tree is 3 cells to the right" in t and "move right" in t
+        c = w.write(Verdict(FINE), do, do, intent, (0, k, 1), where)
+        assert c.startswith("Good") and "the tree is 3 cells to the right" in c and "interact" in c
+    plain = w.write(Verdict(WORSE, "damage", health=2), left, right, intent, (0, 1, 1), where)
+    assert "2 health" in plain and "cells" not in plain  # no re-observing phrasing for damage: the plain one
+    assert "cells" not in w.write(Verdict(WORSE, "farther"), left, right, intent, (0, 1, 1))  # no where given
+    sem = np.zeros((7, 9), np.int64)
+    sem[2, 2] = 6
+    assert view_names(sem, {"0": "grass", "6": "tree"})[2][2] == "tree" == view_names(sem, {6: "tree"})[2][2]
+
+
 def test_review_dataset_layout(review_dataset, reasoned_dataset):
     with Dataset(review_dataset) as ds:
         assert ds.manifest["stages"] == ["review"] and ds.complete
         assert len(ds.shard_files) == 2  # 3 episodes at --batch 2: a shard is one lock-step batch
         assert ds.manifest["source"]["data"] == str(reasoned_dataset.resolve())
         assert ds.manifest["review"]["judge"] == "first"
-        assert ds.manifest["review"]["progress"] == "sight"
+        assert ds.manifest["review"]["progress"] == "sight" and ds.manifest["review"]["reobserve"] is True
         for ep in ds:
             T, S = ep.length, len(ep.read("review/step"))
             assert S == T and ep.read("review/proposed").shape == (S, 2)
@@ -217,3 +256,14 @@ def test_review_and_lookahead_bad_inputs(tiny_checkpoint, reasoned_dataset, revi
     line = _err(rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset,
                     "--out", tmp_path / "l", "--mix-review", 0, "--mix-align", 0))
     assert "impossible mix" in line
+
+
+def test_no_reobserve_writes_the_plain_reviews(tiny_checkpoint, reasoned_dataset, tmp_path):
+    out = tmp_path / "plain"
+    r = rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset, "--out", out,
+            "--episodes", 1, "--max-steps", 3, "--horizon", 1, "--no-reobserve", "--quiet")
+    assert r.exit_code == 0, r.output
+    with Dataset(out) as ds:
+        assert ds.manifest["review"]["reobserve"] is False
+        texts = [t for ep in ds for t in ep.texts("review/text")]
+    assert texts and not any(" cell" in t or "in front of me. I" in t or "look again" in t for t in texts)

@@ -17,6 +17,19 @@ FACING_WORD = {(-1, 0): "left", (1, 0): "right", (0, -1): "up", (0, 1): "down"}
 REQUIRED = ("privileged/semantic", "privileged/facing", "inventory", "actions")
 
 
+def view_names(semantic: np.ndarray, names: dict) -> list[list[str]]:
+    """A privileged semantic view (VIEW_ROWS x VIEW_COLS ids) as names; ``names`` maps ids (int or str) to names."""
+    lookup = {int(k): str(v) for k, v in names.items()}
+    return [[lookup.get(int(i), "unknown") for i in row] for row in np.asarray(semantic)]
+
+
+def offsets_in_view(view: list[list[str]], name: str) -> list[tuple[int, int]]:
+    """Offsets (dx, dy) from the player of every cell of ``view`` holding ``name``, nearest first."""
+    found = [(c - CENTER[1], r - CENTER[0]) for r, row in enumerate(view) for c, n in enumerate(row)
+             if n == name and (r, c) != CENTER]
+    return sorted(found, key=lambda d: (abs(d[0]) + abs(d[1]), d))
+
+
 @dataclass
 class StepContext:
     """One step as the annotator sees it. Offsets are (dx, dy): dx > 0 right, dy > 0 down."""
@@ -44,8 +57,7 @@ class StepContext:
 
     def visible(self, name: str) -> list[tuple[int, int]]:
         """Offsets of every visible cell holding ``name``, nearest first."""
-        found = [(dx, dy) for n, dx, dy in self.cells() if n == name]
-        return sorted(found, key=lambda d: (abs(d[0]) + abs(d[1]), d))
+        return offsets_in_view(self.view, name)
 
     def visible_names(self) -> set[str]:
         return {n for n, _, _ in self.cells()}

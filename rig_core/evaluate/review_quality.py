@@ -11,6 +11,7 @@ better than chance, whatever the share of "Wait" it writes).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,17 @@ from rig_core.evaluate.runner import THRESHOLDS
 from rig_core.review.judge import WORSE
 
 
-def review_samples(policy, limit: int = 300, seed: int = 0) -> list[tuple[dict, bool]]:
+@dataclass
+class ReviewSample:
+    arrays: dict  # the training sample (input_ids, position_ids, ...)
+    worse: bool  # the expert judged the proposal worse
+    proposed: int  # the proposed action
+    target: int  # the action the review should end with: the expert's when worse, else the proposal
+
+
+def review_samples(policy, limit: int = 300, seed: int = 0) -> list[ReviewSample]:
     """Up to ``limit`` held-out review samples of the lookahead run ``policy`` was loaded from
-    (``RigPolicy.from_checkpoint``): (sample arrays, proposal judged worse)."""
+    (``RigPolicy.from_checkpoint``)."""
     from rig_core.model.checkpoint import run_of_checkpoint
     from rig_core.train.config import load_run_config
     from rig_core.train.lookahead import prepare_lookahead
@@ -43,28 +52,33 @@ def review_samples(policy, limit: int = 300, seed: int = 0) -> list[tuple[dict, 
     picked = sorted(np.random.default_rng(seed).permutation(len(items))[:limit].tolist())
     out = []
     with Dataset(Path(cfg.data)) as ds:
-        verdicts: dict[int, np.ndarray] = {}
+        review: dict[int, dict[str, np.ndarray]] = {}
         for k in picked:
             _, index, s, j = val.items[items[k]]
-            if index not in verdicts:
-                verdicts[index] = ds.episode(index).read("review/verdict")
-            out.append((val[items[k]], bool(verdicts[index][s, j - 1] == WORSE)))
+            if index not in review:
+                ep = ds.episode(index)
+                review[index] = {n: ep.read(f"review/{n}") for n in ("verdict", "proposed", "corrected")}
+            r = review[index]
+            out.append(ReviewSample(val[items[k]], bool(r["verdict"][s, j - 1] == WORSE), int(r["proposed"][s, 0]),
+                                    int(r["corrected"][s, j - 1])))
     return out
+
+
+def review_text_start(policy, arrays: dict) -> int:
+    """Where the review's own text begins in a sample: after ``<review>`` (and the proposal, with the cue)."""
+    return arrays["input_ids"].tolist().index(policy.tok.special["<review>"]) + len(policy.builder.review_opening(0))
 
 
 @torch.no_grad()
 def review_discrimination(policy, samples: list[tuple[dict, bool]]) -> dict[str, Any]:
     """P(worse) at the review's first token for each sample, against the expert's verdict."""
-    s = policy.tok.special
-    lead = len(policy.builder.review_opening(0))  # <review> [PROPOSAL]: what the system writes
     scores, labels = [], []
-    for arrays, worse in samples:
-        ids = arrays["input_ids"].tolist()
-        start = ids.index(s["<review>"]) + lead
-        x = torch.tensor(np.asarray(ids[:start])[None], device=policy.device)
-        pos = torch.tensor(np.asarray(arrays["position_ids"][:start])[None], device=policy.device)
+    for sample in samples:
+        start = review_text_start(policy, sample.arrays)
+        x = torch.tensor(sample.arrays["input_ids"][None, :start], device=policy.device)
+        pos = torch.tensor(sample.arrays["position_ids"][None, :start], device=policy.device)
         scores.append(float(policy.p_correction(policy.model(input_ids=x, position_ids=pos).logits[:, -1])[0]))
-        labels.append(worse)
+        labels.append(sample.worse)
     x, y = np.asarray(scores), np.asarray(labels, bool)
     out: dict[str, Any] = {"samples": len(y), "worse_share": float(y.mean()) if len(y) else None,
                            "says_worse_share": float((x > 0.5).mean()) if len(y) else None,
@@ -81,3 +95,27 @@ def review_discrimination(policy, samples: list[tuple[dict, bool]]) -> dict[str,
         out["auc"] = roc_auc(x, y)
         out["auc_ci95"] = list(roc_auc_interval(x, y))
     return out
+
+
+def review_outcomes(policy, samples: list[ReviewSample], batch: int = 16) -> dict[str, Any]:
+    """What the review does with each proposal when it writes its text and the action after it as at test time
+    (``RigPolicy.review_from``; with the policy's ``review_threshold``). Of the proposals the expert calls
+    worse: the share the review replaces with the expert's action (``fixed``), keeps (``kept``) or replaces
+    with a third action (``other``); of the fine ones: the share it keeps (``kept``) and the share it changes
+    (``changed``). A review pays off when it fixes more worse proposals than it changes fine ones."""
+    actions: list[int] = []
+    for i in range(0, len(samples), batch):
+        part = samples[i:i + batch]
+        rows = [s.arrays["input_ids"][:review_text_start(policy, s.arrays)].tolist() for s in part]
+        actions += [a for _, _, a in policy.review_from(rows, [s.proposed for s in part])]
+    worse = [(s, a) for s, a in zip(samples, actions) if s.worse]
+    fine = [(s, a) for s, a in zip(samples, actions) if not s.worse]
+
+    def share(pairs, keep) -> float | None:
+        return sum(bool(keep(s, a)) for s, a in pairs) / len(pairs) if pairs else None
+
+    return {"worse": {"samples": len(worse), "fixed": share(worse, lambda s, a: a == s.target),
+                      "kept": share(worse, lambda s, a: a == s.proposed),
+                      "other": share(worse, lambda s, a: a not in (s.target, s.proposed))},
+            "fine": {"samples": len(fine), "kept": share(fine, lambda s, a: a == s.proposed),
+                     "changed": share(fine, lambda s, a: a != s.proposed)}}

@@ -259,6 +259,21 @@ class RigPolicy:
         return [[t] for t in first], p_worse.tolist(), says.tolist(), self._feed([[t] for t in first])
 
     @torch.no_grad()
+    def review_from(self, rows: list[list[int]], proposals: list[int]) -> list[tuple[float, str, int]]:
+        """Given contexts that end where a review's text begins (``<review>`` and, with the cue, the proposal)
+        and the proposed action of each, write the review as ``act`` does and the action after it (a proposal
+        the threshold confirms is kept): (P(worse), review text, action index) per row. For offline measures."""
+        s = self.tok.special
+        first, p_worse, says, logits = self._verdict(self._start(rows))
+        texts, _, logits = self._text(logits, s["</review>"], [s["<act>"]])
+        final, _ = self._action(logits, None, [])
+        self._past = self._static = None
+        actions = [self.tok.action_index(a) for a in final]
+        if says is not None:
+            actions = [a if w else p for a, p, w in zip(actions, proposals, says)]
+        return [(p, self.tok.decode_text(f + t), a) for p, f, t, a in zip(p_worse, first, texts, actions)]
+
+    @torch.no_grad()
     def act(self, frames: np.ndarray, forced_actions: list[int | None] | None = None,
             rows: list[int] | None = None, lookahead: int = 0, review: bool = True,
             imagine: bool = True) -> list[StepOutput]:

@@ -16,10 +16,11 @@ import numpy as np
 
 from rig_core.agents import make_agent
 from rig_core.agents.base import explain
+from rig_core.annotate.context import view_names
 from rig_core.data.episode import EpisodeRecord
 from rig_core.envs import make_env
 from rig_core.review.judge import SAME, WORSE, expert_branch, judge, play_branch, snapshot, target_in_sight
-from rig_core.review.texts import ReviewWriter, intent_words
+from rig_core.review.texts import ReviewWriter, intent_words, target_where
 from rig_core.tasks import Task
 from rig_core.tokenize.image import psnr
 
@@ -98,7 +99,8 @@ def _pad(frames: list[np.ndarray], k: int, shape) -> tuple[np.ndarray, int]:
 
 def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[int], *, horizon: int,
                     follow: str = "corrected", max_steps: int | None = None, seed: int = 0,
-                    on_steps=None, judged: str = "first", progress: str = "sight") -> list[tuple[EpisodeRecord, ReviewLog]]:
+                    on_steps=None, judged: str = "first", progress: str = "sight",
+                    reobserve: bool = True) -> list[tuple[EpisodeRecord, ReviewLog]]:
     """Play one episode per (task, seed) with the policy, all in lock-step; returns records and review logs."""
     n = len(tasks)
     envs = [make_env("crafter", length=None) for _ in range(n)]
@@ -130,10 +132,11 @@ def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[i
             intent = explain(experts[i], obs[i])
             target = experts[i].skills.target
             target = tuple(int(v) for v in target) if target is not None else None
-            names = getattr(env, "semantic_names", {})
-            seen = {names.get(int(k), "") for k in np.unique(obs[i].privileged["semantic"])}
-            target = target_in_sight(target, intent_words(intent)[0], seen)
+            view = view_names(obs[i].privileged["semantic"], getattr(env, "semantic_names", {}))
+            thing = intent_words(intent)[0]
+            target = target_in_sight(target, thing, {n for row in view for n in row})
             start = snapshot(env, obs[i])
+            where = target_where(view, thing, start.pos, target, start.facing) if reobserve else None
             mine = play_branch(env, chain)
             theirs = expert_branch(env, obs[i], experts[i], expert_action, horizon)
             weighed = mine if judged == "chain" else expert_branch(env, obs[i], experts[i], chain[0], horizon)
@@ -148,7 +151,7 @@ def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[i
                 verdicts.append(v.kind)
                 reasons.append(v.reason)
                 corrected.append(better)
-                reviews.append(writer.write(v, chain[0], better, intent, (indices[i], t, j)))
+                reviews.append(writer.write(v, chain[0], better, intent, (indices[i], t, j), where))
                 scores.append(float(psnr(imagined[j - 1], real[j - 1])) if j <= reached else float("nan"))
             log.step.append(t)
             log.proposed.append(chain)

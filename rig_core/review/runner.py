@@ -56,7 +56,7 @@ class ReviewCollection(Collection):
             suite.get(task)
         self.extra = {"source": {"data": str(Path(cfg.data).resolve()), "checkpoint": str(ckpt.resolve())},
                       "review": {"horizon": cfg.horizon, "confirm_share": cfg.confirm_share, "follow": cfg.follow,
-                                 "judge": cfg.judge, "progress": cfg.progress}}
+                                 "judge": cfg.judge, "progress": cfg.progress, "reobserve": cfg.reobserve}}
         return meta
 
 
@@ -82,7 +82,7 @@ def review_chunks(cfg: ReviewConfig, chunks, emit) -> None:
                 plan = [suite.get(tasks[i % len(tasks)]) for i in idx]
                 out = review_episodes(policy, plan, [cfg.seed + i for i in idx], idx, horizon=cfg.horizon,
                                       follow=cfg.follow, max_steps=cfg.max_steps, seed=cfg.seed, judged=cfg.judge,
-                                      progress=cfg.progress,
+                                      progress=cfg.progress, reobserve=cfg.reobserve,
                                       on_steps=lambda n: emit(("steps", n)))
                 for index, (record, log) in zip(idx, out):
                     rng = np.random.default_rng([cfg.seed, index])

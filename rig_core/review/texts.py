@@ -91,19 +91,44 @@ class ReviewWriter:
         self.action_names = list(action_names)
         self.seed = int(seed)
 
-    def write(self, verdict: Verdict, proposal: int, better: int, intent: dict[str, Any], key: tuple) -> str:
-        """The review for one sample; ``key`` (episode, step, horizon) makes the phrasing choice reproducible."""
+    def write(self, verdict: Verdict, proposal: int, better: int, intent: dict[str, Any], key: tuple,
+              where: str | None = None) -> str:
+        """The review for one sample; ``key`` (episode, step, horizon) makes the phrasing choice reproducible.
+        ``where``: where what the expert is after shows in the frame (``target_where``); the review then looks
+        again and says so (``correct_seen`` / ``confirm_seen`` in review.yaml)."""
         rng = random.Random(hash((self.seed,) + tuple(int(k) for k in key)) & 0xFFFFFFFF)
         target, subgoal = intent_words(intent)
         slots = {"proposal": action_phrase(self.action_names[proposal]),
                  "better": action_phrase(self.action_names[better]), "target": target or "goal",
-                 "subgoal": subgoal, "health": verdict.health, "item": verdict.item or "item"}
+                 "subgoal": subgoal, "health": verdict.health, "item": verdict.item or "item", "where": where}
         book = review_phrases()
+        seen = where is not None and target is not None
         if verdict.kind != WORSE:
-            return rng.choice(book["confirm"]).format(**slots)
+            return rng.choice(book["confirm_seen" if seen else "confirm"]).format(**slots)
         reason = verdict.reason
         if reason == "farther" and target is None:
             reason = "progress_plain"
         if reason == "progress" and not verdict.item:
             reason = "progress_plain"
-        return rng.choice(book["correct"][reason]).format(**slots)
+        group = book["correct_seen"].get(reason) if seen else None
+        return rng.choice(group or book["correct"][reason]).format(**slots)
+
+
+def target_where(view: list[list[str]], thing: str | None, pos: tuple[int, int],
+                 target: tuple[int, int] | None, facing: tuple[int, int] | None = None) -> str | None:
+    """Where ``thing`` (what the expert is after) shows in the player's ``view``, in the thoughts' words ("2 cells
+    to the left and 1 cell up", "right in front of me" when the player faces it): the expert's ``target`` cell
+    when it holds the thing, else the nearest one in view. None when it is not in view, under the player, or
+    grass (everywhere; the thoughts do not place it either)."""
+    from rig_core.annotate.context import offsets_in_view
+    from rig_core.annotate.rules import where
+
+    if thing is None or target is None or thing == "grass":
+        return None
+    seen = offsets_in_view(view, thing)
+    offset = (target[0] - pos[0], target[1] - pos[1])
+    if offset not in seen:
+        offset = seen[0] if seen else None
+    if offset is None:
+        return None
+    return "right in front of me" if facing is not None and offset == tuple(facing) else where(*offset)
