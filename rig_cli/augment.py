@@ -29,7 +29,7 @@ def augment(
                               "expert plays on) or chain (the policy's whole imagined chain)."),
     progress: str = typer.Option("sight", help="[review] When the expert's gains make a proposal worse: sight (what "
                                  "it is after is in view, or its first action gains at once) or any (always)."),
-    reobserve: bool = typer.Option(True, "--reobserve/--no-reobserve",
+    reobserve: bool = typer.Option(False, "--reobserve/--no-reobserve",
                                    help="[review] With what the expert is after in view, the review says where it "
                                    "is before naming the action (\"Wait, the tree is 2 cells to the left...\")."),
     batch: int = typer.Option(8, help="[review] Environments per worker played in lock-step."),

@@ -76,7 +76,7 @@ class ReviewConfig(ConfigBase):
     follow: str = "corrected"
     judge: str = "first"  # what is judged: the proposal's first action (then the expert plays on) or the chain
     progress: str = "sight"  # missed progress makes a proposal worse: when the goal is in view or gained at once (sight), or always (any)
-    reobserve: bool = True  # with what the expert is after in view, the review says where it is before the action
+    reobserve: bool = False  # with what the expert is after in view, the review says where it is before the action
     batch: int = 8
     max_steps: int | None = None
     episodes_per_shard: int = 8  # set to --batch: a shard is the episodes one worker plays in lock-step
@@ -87,8 +87,6 @@ class ReviewConfig(ConfigBase):
             doc = {**doc, "judge": "chain"}
         if doc and "progress" not in doc:  # ... and before --progress, counted missed progress always
             doc = {**doc, "progress": "any"}
-        if doc and "reobserve" not in doc:  # ... and before --reobserve, never said where the goal was
-            doc = {**doc, "reobserve": False}
         return super().from_dict(doc)
 
     def validate(self) -> "ReviewConfig":

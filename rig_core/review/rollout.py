@@ -100,7 +100,7 @@ def _pad(frames: list[np.ndarray], k: int, shape) -> tuple[np.ndarray, int]:
 def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[int], *, horizon: int,
                     follow: str = "corrected", max_steps: int | None = None, seed: int = 0,
                     on_steps=None, judged: str = "first", progress: str = "sight",
-                    reobserve: bool = True) -> list[tuple[EpisodeRecord, ReviewLog]]:
+                    reobserve: bool = False) -> list[tuple[EpisodeRecord, ReviewLog]]:
     """Play one episode per (task, seed) with the policy, all in lock-step; returns records and review logs."""
     n = len(tasks)
     envs = [make_env("crafter", length=None) for _ in range(n)]
