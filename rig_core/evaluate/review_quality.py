@@ -70,7 +70,7 @@ def review_text_start(policy, arrays: dict) -> int:
 
 
 @torch.no_grad()
-def review_discrimination(policy, samples: list[tuple[dict, bool]]) -> dict[str, Any]:
+def review_discrimination(policy, samples: list[ReviewSample]) -> dict[str, Any]:
     """P(worse) at the review's first token for each sample, against the expert's verdict."""
     scores, labels = [], []
     for sample in samples:

@@ -258,20 +258,28 @@ class RigPolicy:
         first = torch.where(says, worse[logits[:, worse].argmax(-1)], fine[logits[:, fine].argmax(-1)]).tolist()
         return [[t] for t in first], p_worse.tolist(), says.tolist(), self._feed([[t] for t in first])
 
+    def _review(self, logits, proposed: list[int], forced: list[int | None] | None, then: list[int]):
+        """From a review's first text token: the verdict, the text and the action after it (feeding ``then``);
+        a proposal (token id) the threshold confirms is the action taken. Returns (review tokens, closed within
+        the limit, P(worse), action ids, the next logits)."""
+        s = self.tok.special
+        first, p_worse, says, logits = self._verdict(logits)
+        texts, closed, logits = self._text(logits, s["</review>"], [s["<act>"]])
+        final, logits = self._action(logits, forced, then)
+        if says is not None:  # the threshold confirmed these proposals: they are the actions taken
+            final = [x if w or (forced and forced[i] is not None) else a
+                     for i, (a, x, w) in enumerate(zip(proposed, final, says))]
+        return [f + t for f, t in zip(first, texts)], closed, p_worse, final, logits
+
     @torch.no_grad()
     def review_from(self, rows: list[list[int]], proposals: list[int]) -> list[tuple[float, str, int]]:
         """Given contexts that end where a review's text begins (``<review>`` and, with the cue, the proposal)
         and the proposed action of each, write the review as ``act`` does and the action after it (a proposal
         the threshold confirms is kept): (P(worse), review text, action index) per row. For offline measures."""
-        s = self.tok.special
-        first, p_worse, says, logits = self._verdict(self._start(rows))
-        texts, _, logits = self._text(logits, s["</review>"], [s["<act>"]])
-        final, _ = self._action(logits, None, [])
+        reviews, _, p_worse, final, _ = self._review(self._start(rows), [self.tok.action(p) for p in proposals],
+                                                     None, [])
         self._past = self._static = None
-        actions = [self.tok.action_index(a) for a in final]
-        if says is not None:
-            actions = [a if w else p for a, p, w in zip(actions, proposals, says)]
-        return [(p, self.tok.decode_text(f + t), a) for p, f, t, a in zip(p_worse, first, texts, actions)]
+        return [(p, self.tok.decode_text(r), self.tok.action_index(a)) for p, r, a in zip(p_worse, reviews, final)]
 
     @torch.no_grad()
     def act(self, frames: np.ndarray, forced_actions: list[int | None] | None = None,
@@ -332,14 +340,8 @@ class RigPolicy:
         fallback = [False] * B
         p_worse: list[float | None] = [None] * B
         if lookahead and review:
-            first, p_worse, says, logits = self._verdict(logits)
-            reviews, ok, logits = self._text(logits, s["</review>"], [s["<act>"]])
-            reviews = [f + r for f, r in zip(first, reviews)]
+            reviews, ok, p_worse, final, logits = self._review(logits, act_ids, forced_actions, [s["</act>"]])
             ahead_closed = [c and o for c, o in zip(ahead_closed, ok)]
-            final, logits = self._action(logits, forced_actions, [s["</act>"]])
-            if says is not None:  # the threshold confirmed these proposals: they are the actions taken
-                final = [x if w or (forced_actions and forced_actions[i] is not None) else a
-                         for i, (a, x, w) in enumerate(zip(act_ids, final, says))]
             if self.guard:  # a thought or review cut off at the limit is no basis for a correction
                 forced = forced_actions or [None] * B
                 fallback = [not c and f is None for c, f in zip(ahead_closed, forced)]

@@ -45,8 +45,6 @@ def data_opening_tokens(ds, tok) -> dict[str, list[int]]:
     """First tokens of the selected review texts of dataset ``ds``, corrections apart from confirmations:
     what ``rig train --stage lookahead`` records in rig.json, so the test-time verdict reads the words the
     model was trained on, whatever review.yaml says later."""
-    from rig_core.review.judge import WORSE
-
     corrections, confirmations = set(), set()
     for ep in ds:
         if "review/selected" not in ep:
