@@ -15,8 +15,9 @@ from rig_core.viz.tables import print_train_summary
 @handle_errors
 def train(
     stage: str = typer.Option("basic", help="basic (think, act, imagine) or lookahead (review data on a basic run)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="basic: a dataset with reasoning (rig augment --stage "
-                                        "reason); lookahead: a review dataset (rig augment --stage review)."),
+    data: Optional[list[Path]] = typer.Option(None, "--data", help="basic: a dataset with reasoning (rig augment --stage "
+                                              "reason); lookahead: a review dataset (rig augment --stage review); "
+                                              "repeat to mix several."),
     init: Optional[Path] = typer.Option(None, "--init", help="[lookahead] The RIG-basic run (or checkpoint) to fine-tune."),
     finetune: Optional[str] = typer.Option(None, help="[lookahead] lora (default: an adapter on the basic model) or full."),
     basic_data: Optional[Path] = typer.Option(None, help="[lookahead] Basic data to mix in (default: the review input)."),
@@ -79,10 +80,11 @@ def train(
                            f"run: rig train --resume {resume}")
         summary = resume_train(resume, quiet=quiet)
     else:
-        if data is None or out is None:
+        if not data or out is None:
             raise RigError("rig train needs --data and --out (or --resume RUN)",
                            "e.g. rig train --data datasets/basic-reason --recipe tiny --out runs/tiny")
-        cfg = train_config(recipe, {**overrides, "data": str(data), "out": str(out)})
+        cfg = train_config(recipe, {**overrides, "data": str(data[0]), "more_data": [str(d) for d in data[1:]],
+                                    "out": str(out)})
         summary = run_train(cfg, command=command_line(), quiet=quiet)
     if json_output:
         print_json(summary)

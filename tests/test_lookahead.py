@@ -262,3 +262,37 @@ def test_lookahead_benchmark_says_how_two_intervals_relate():
     assert bench._apart(mid, low) == "lower, intervals apart"
     assert bench._apart(mid, high) == "higher, intervals apart"
     assert bench._apart(mid, {"ci95": (0.3, 0.5)}) == "intervals overlap"
+
+
+def test_lookahead_mixes_several_review_datasets(review_dataset, reasoned_dataset, tiny_checkpoint, tmp_path):
+    from rig_core.train.config import load_run_config
+    from rig_core.train.lookahead import prepare_lookahead
+    from rig_core.train.lookahead_data import REVIEW
+    from rig_core.train.setup import load_tokenizers
+
+    other = tmp_path / "rev2"
+    r = rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset, "--out", other,
+            "--episodes", 2, "--max-steps", 4, "--horizon", 2, "--seed", 5, "--confirm-share", 0.5, "--quiet")
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "mixed"
+    r = rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset, "--data", other,
+            "--out", out, "--max-steps", 2, "--eval-every", 2, "--save-every", 2, "--json")
+    assert r.exit_code == 0, r.output
+    cfg = load_run_config(out)
+    assert cfg.data == str(review_dataset) and cfg.more_data == [str(other)]
+    tok, image_tok, meta = load_tokenizers(out / "tokenizer")
+    both = prepare_lookahead(cfg, out, tok, image_tok, meta).train_set
+    cfg.data, cfg.more_data = str(other), []
+    alone = prepare_lookahead(cfg, tmp_path / "alone", tok, image_tok, meta).train_set
+    counts = {}
+    for it in both.items:
+        counts[it[0], it[1]] = counts.get((it[0], it[1]), 0) + 1
+    assert counts.get((REVIEW, 0)) and counts.get((REVIEW, 1))  # review samples of both datasets
+    second = [it for it in both.items if it[0] == REVIEW and it[1] == 1]
+    by_key = {it[2:]: k for k, it in enumerate(alone.items) if it[0] == REVIEW}
+    assert {it[2:] for it in second} <= set(by_key)  # the same split of the second dataset as on its own
+    k = both.items.index(second[0])
+    a, b = both[k], alone[by_key[second[0][2:]]]  # read from the second dataset's own frames and codes
+    assert all(np.array_equal(a[name], b[name]) for name in a)
+    line = _err(rig("train", "--data", reasoned_dataset, "--data", reasoned_dataset, "--out", tmp_path / "b"))
+    assert "one dataset" in line and not (tmp_path / "b").exists()

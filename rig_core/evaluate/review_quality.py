@@ -12,7 +12,6 @@ better than chance, whatever the share of "Wait" it writes).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,16 +50,16 @@ def review_samples(policy, limit: int = 300, seed: int = 0) -> list[ReviewSample
         raise RigError(f"run {run} has no held-out review samples", "train with --val-fraction above 0")
     picked = sorted(np.random.default_rng(seed).permutation(len(items))[:limit].tolist())
     out = []
-    with Dataset(Path(cfg.data)) as ds:
-        review: dict[int, dict[str, np.ndarray]] = {}
-        for k in picked:
-            _, index, s, j = val.items[items[k]]
-            if index not in review:
+    review: dict[tuple[int, int], dict[str, np.ndarray]] = {}
+    for k in picked:
+        _, source, index, s, j = val.items[items[k]]
+        if (source, index) not in review:
+            with Dataset(val.sources[source].root) as ds:
                 ep = ds.episode(index)
-                review[index] = {n: ep.read(f"review/{n}") for n in ("verdict", "proposed", "corrected")}
-            r = review[index]
-            out.append(ReviewSample(val[items[k]], bool(r["verdict"][s, j - 1] == WORSE), int(r["proposed"][s, 0]),
-                                    int(r["corrected"][s, j - 1])))
+                review[source, index] = {n: ep.read(f"review/{n}") for n in ("verdict", "proposed", "corrected")}
+        r = review[source, index]
+        out.append(ReviewSample(val[items[k]], bool(r["verdict"][s, j - 1] == WORSE), int(r["proposed"][s, 0]),
+                                int(r["corrected"][s, j - 1])))
     return out
 
 

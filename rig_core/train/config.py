@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,8 @@ class TrainConfig:
     init: str | None = None  # the RIG-basic run (or checkpoint) to start from
     init_checkpoint: str | None = None  # the exact checkpoint directory it resolved to (set when the run starts)
     finetune: str = "lora"  # lora | full
-    basic_data: str | None = None  # basic sequences to mix in (default: the review dataset's input)
+    more_data: list[str] = field(default_factory=list)  # further review datasets (--data given again), mixed in
+    basic_data: str | None = None  # basic sequences to mix in (default: the first review dataset's input)
     mix_review: float = 0.5  # shares of review, alignment and basic samples in an epoch
     mix_align: float = 0.25
     mix_basic: float = 0.25
@@ -73,6 +74,9 @@ class TrainConfig:
                                f"basic {self.mix_basic})", "pass shares of 0 or more with review or align above 0")
         elif self.init:
             raise RigError("--init applies to --stage lookahead", "drop --init, or pass --stage lookahead")
+        elif self.more_data:
+            raise RigError("--stage basic trains on one dataset (got several --data)",
+                           "pass one --data, or --stage lookahead to mix several review datasets")
         if self.model not in ("scratch", "base"):
             raise RigError(f"unknown model kind '{self.model}'", "use --model scratch, or --base PATH")
         if self.model == "base" and not self.base:

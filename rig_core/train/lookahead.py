@@ -16,8 +16,8 @@ from rig_core.fsutil import atomic_write_json, ensure_writable_dir
 from rig_core.review.texts import data_opening_tokens
 from rig_core.train.config import TrainConfig, load_run_config
 from rig_core.train.data import SequenceDataset, check_training_data, encode_dataset, split_episodes
-from rig_core.train.lookahead_data import (ALIGN, BASIC, REVIEW, LookaheadDataset, basic_windows_items,
-                                           check_review_data, mix, review_items)
+from rig_core.train.lookahead_data import (ALIGN, BASIC, REVIEW, LookaheadDataset, ReviewSource,
+                                           basic_windows_items, check_review_data, mix, review_items)
 from rig_core.train.setup import Prepared, load_tokenizers, plan_windows, save_tokenizers, sequence_builder
 from rig_core.versions import versions
 
@@ -63,29 +63,46 @@ def _basic_dir(cfg: TrainConfig, review: Dataset) -> str:
     return src
 
 
+def review_dirs(cfg: TrainConfig) -> list[Path]:
+    """The review datasets of a lookahead run: ``--data``, then each further ``--data`` in order."""
+    return [Path(d) for d in (cfg.data, *cfg.more_data)]
+
+
+def _cache_names(k: int) -> tuple[str, str]:
+    """Image-code caches of review dataset ``k`` (the first keeps the names of single-dataset runs)."""
+    return ("image_codes.h5", "real_codes.h5") if k == 0 else (f"image_codes.{k}.h5", f"real_codes.{k}.h5")
+
+
 def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, progress=None) -> Prepared:
-    """Tokenizer-dependent data of a lookahead run: image codes, the mixed item lists, the datasets."""
+    """Tokenizer-dependent data of a lookahead run: image codes, the mixed item lists, the datasets.
+    Each review dataset is split into training and held-out episodes on its own (same seed)."""
     builder = sequence_builder(tok, image_tok, meta)
     cache = run / "cache"
     cache.mkdir(parents=True, exist_ok=True)
-    with Dataset(Path(cfg.data)) as review, Dataset(Path(cfg.basic_data)) as basic:
-        check_review_data(review)
+    sources: list[ReviewSource] = []
+    pools = {name: {REVIEW: [], ALIGN: []} for name in ("train", "val")}
+    for k, root in enumerate(review_dirs(cfg)):
+        codes, real = (cache / n for n in _cache_names(k))
+        with Dataset(root) as review:
+            check_review_data(review)
+            if list(review.action_names) != list(tok.action_names):
+                raise RigError(f"the basic checkpoint's actions do not match dataset {root}",
+                               "review and train with the same environment")
+            encode_dataset(review, image_tok, codes, progress=progress)
+            encode_dataset(review, image_tok, real, name="review/real")
+            for name, eps in zip(("train", "val"), split_episodes(review.indices(), cfg.val_fraction, cfg.seed)):
+                rev, ali = review_items(review, eps, k)
+                pools[name][REVIEW] += rev
+                pools[name][ALIGN] += ali
+        sources.append(ReviewSource(root, codes, real))
+    with Dataset(Path(cfg.basic_data)) as basic:
         check_training_data(basic, tok.action_names)
-        if list(review.action_names) != list(tok.action_names):
-            raise RigError(f"the basic checkpoint's actions do not match dataset {cfg.data}",
-                           "review and train with the same environment")
-        encode_dataset(review, image_tok, cache / "image_codes.h5", progress=progress)
-        encode_dataset(review, image_tok, cache / "real_codes.h5", name="review/real")
         encode_dataset(basic, image_tok, cache / "basic_codes.h5", progress=progress)
-        r_train, r_val = split_episodes(review.indices(), cfg.val_fraction, cfg.seed)
         b_train, b_val = split_episodes(basic.indices(), cfg.val_fraction, cfg.seed)
         w_train, w_val, steps = plan_windows(basic, builder, cfg, b_train, b_val)
-        pools = {}
-        for name, eps, windows in (("train", r_train, w_train), ("val", r_val, w_val)):
-            rev, ali = review_items(review, eps)
-            pools[name] = {REVIEW: rev, ALIGN: ali, BASIC: basic_windows_items(windows)}
+    pools["train"][BASIC], pools["val"][BASIC] = basic_windows_items(w_train), basic_windows_items(w_val)
     if not pools["train"][REVIEW] and cfg.mix_review > 0:
-        raise RigError(f"dataset {cfg.data} has no selected review samples",
+        raise RigError(f"dataset {', '.join(map(str, review_dirs(cfg)))} has no selected review samples",
                        "review more episodes (rig augment --stage review --episodes N), or pass --mix-review 0")
     shares = {REVIEW: cfg.mix_review, ALIGN: cfg.mix_align, BASIC: cfg.mix_basic}
     train_items = mix(pools["train"], shares, cfg.seed)
@@ -93,27 +110,39 @@ def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, p
     basic_train = SequenceDataset(Path(cfg.basic_data), cache / "basic_codes.h5", builder, w_train, cfg.context)
     basic_val = SequenceDataset(Path(cfg.basic_data), cache / "basic_codes.h5", builder, w_val, cfg.context)
     p = Prepared(tok, image_tok, builder, w_train, w_val, steps)
-    p.train_set = LookaheadDataset(Path(cfg.data), cache / "image_codes.h5", cache / "real_codes.h5", basic_train,
-                                   builder, train_items, cfg.context, cfg.chain_thought_loss)
-    p.val_set = LookaheadDataset(Path(cfg.data), cache / "image_codes.h5", cache / "real_codes.h5", basic_val,
-                                 builder, val_items, cfg.context, cfg.chain_thought_loss)
+    p.train_set = LookaheadDataset(sources, basic_train, builder, train_items, cfg.context, cfg.chain_thought_loss)
+    p.val_set = LookaheadDataset(sources, basic_val, builder, val_items, cfg.context, cfg.chain_thought_loss)
     p.mix_counts = {k: sum(1 for it in train_items if it[0] == code)
                     for k, code in (("review", REVIEW), ("align", ALIGN), ("basic", BASIC))}
     return p
 
 
+def review_openings(cfg: TrainConfig, tok) -> dict[str, list[int]]:
+    """The verdict words of all review datasets of the run (what the policy reads P(worse) from)."""
+    openings: dict[str, set[int]] = {"correct": set(), "confirm": set()}
+    for root in review_dirs(cfg):
+        with Dataset(root) as review:
+            for kind, ids in data_opening_tokens(review, tok).items():
+                openings[kind] |= set(ids)
+    if openings["correct"] & openings["confirm"]:
+        raise RigError(f"the review datasets {', '.join(map(str, review_dirs(cfg)))} open a correction and a "
+                       "confirmation with the same token", "train on review datasets made with one review.yaml")
+    return {kind: sorted(ids) for kind, ids in openings.items()}
+
+
 def setup_lookahead(cfg: TrainConfig, run: Path, command: str, progress=None) -> tuple[Any, Prepared, dict]:
     """A new lookahead run: resolve the basic checkpoint, write the config, prepare data, build the model."""
-    with Dataset(Path(cfg.data)) as review:
-        check_review_data(review)
-        cfg.basic_data = str(Path(_basic_dir(cfg, review)))
+    for k, root in enumerate(review_dirs(cfg)):  # every review dataset is checked before anything is written
+        with Dataset(root) as review:
+            check_review_data(review)
+            if k == 0:
+                cfg.basic_data = str(Path(_basic_dir(cfg, review)))
     _, ckpt = init_run(cfg)
     cfg.init_checkpoint = str(ckpt.resolve())
     tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
     cfg.think_positions = int(meta.get("think_positions", 0))  # the sequence format is the basic run's
     cfg.image_row_stride = int(meta.get("image_row_stride", 0))
-    with Dataset(Path(cfg.data)) as review:  # the review format and its verdict words, read back by the policy
-        meta = {**meta, "review_cue": bool(cfg.review_cue), "review_openings": data_opening_tokens(review, tok)}
+    meta = {**meta, "review_cue": bool(cfg.review_cue), "review_openings": review_openings(cfg, tok)}
     ensure_writable_dir(run, "run")
     atomic_write_json(run / "config.json", {**cfg.to_dict(), "command": command})
     atomic_write_json(run / "versions.json", versions())

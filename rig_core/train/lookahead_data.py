@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -30,8 +31,9 @@ KINDS = {BASIC: "basic", REVIEW: "review", ALIGN: "align"}
 HISTORY_STEPS = 8  # earlier real steps offered as context (the oldest are dropped to fit the context)
 
 
-def review_items(ds: Dataset, episodes: list[int]) -> tuple[list[tuple], list[tuple]]:
-    """(review items, align items) of ``episodes``: (kind, episode, state, j)."""
+def review_items(ds: Dataset, episodes: list[int], source: int = 0) -> tuple[list[tuple], list[tuple]]:
+    """(review items, align items) of ``episodes`` of review dataset number ``source``:
+    (kind, source, episode, state, j)."""
     rev, ali = [], []
     for i in episodes:
         ep = ds.episode(i)
@@ -39,10 +41,10 @@ def review_items(ds: Dataset, episodes: list[int]) -> tuple[list[tuple], list[tu
             continue
         sel, reached = ep.read("review/selected"), ep.read("review/real_steps")
         for s, j in zip(*np.nonzero(sel)):
-            rev.append((REVIEW, i, int(s), int(j) + 1))
+            rev.append((REVIEW, source, i, int(s), int(j) + 1))
         for s, r in enumerate(reached):
             if r > 0:
-                ali.append((ALIGN, i, s, int(r)))
+                ali.append((ALIGN, source, i, s, int(r)))
     return rev, ali
 
 
@@ -67,44 +69,54 @@ def mix(pools: dict[int, list], shares: dict[int, float], seed: int) -> list:
     return out
 
 
+@dataclass(frozen=True)
+class ReviewSource:
+    """One review dataset of a lookahead run and the image codes of its frames and of its forks' real frames."""
+    root: Path
+    codes: Path
+    real_codes: Path
+
+
 class LookaheadDataset(torch.utils.data.Dataset):
-    """Review / align items from the review dataset, basic items delegated to a SequenceDataset."""
+    """Review / align items from the review datasets, basic items delegated to a SequenceDataset."""
 
     CACHE_EPISODES = 64
 
-    def __init__(self, review_dir: Path, codes: Path, real_codes: Path, basic: SequenceDataset,
-                 builder: SequenceBuilder, items: list, max_len: int, chain_thoughts: bool = False):
-        self.review_dir, self.codes_path, self.real_path = Path(review_dir), Path(codes), Path(real_codes)
+    def __init__(self, sources: list[ReviewSource], basic: SequenceDataset, builder: SequenceBuilder, items: list,
+                 max_len: int, chain_thoughts: bool = False):
+        self.sources = list(sources)
         self.basic, self.builder, self.items, self.max_len = basic, builder, items, max_len
         self.chain_thoughts = chain_thoughts
         self._pid = None
-        self._cache: OrderedDict[int, dict] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, int], dict] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self.items)
 
     def _open(self) -> None:
         if self._pid != os.getpid():
-            self._ds = Dataset(self.review_dir)
-            self._codes, self._real = h5py.File(self.codes_path, "r"), h5py.File(self.real_path, "r")
+            self._open_sources = [(Dataset(src.root), h5py.File(src.codes, "r"), h5py.File(src.real_codes, "r"))
+                                  for src in self.sources]
+            self._cache.clear()
             self._pid = os.getpid()
 
-    def _episode(self, index: int) -> dict:
-        if index in self._cache:
-            self._cache.move_to_end(index)
-            return self._cache[index]
-        ep = self._ds.episode(index)
+    def _episode(self, source: int, index: int) -> dict:
+        if (source, index) in self._cache:
+            self._cache.move_to_end((source, index))
+            return self._cache[(source, index)]
+        ds, codes, real = self._open_sources[source]
+        ep = ds.episode(index)
         key = episode_key(index)
         S, K = ep.read("review/proposed").shape
-        item = {"instruction": str(ep.attrs.get("instruction", "")), "codes": self._codes[key][()].astype(np.int64),
+        item = {"instruction": str(ep.attrs.get("instruction", "")), "codes": codes[key][()].astype(np.int64),
                 "reasoning": ep.texts("reasoning"), "actions": ep.read("actions").astype(np.int64),
                 "step": ep.read("review/step"), "proposed": ep.read("review/proposed"),
                 "thoughts": np.asarray(ep.texts("review/thoughts"), dtype=object).reshape(S, K),
                 "imagined": ep.read("review/imagined_codes").astype(np.int64),
-                "real": self._real[key][()].astype(np.int64),
+                "real": real[key][()].astype(np.int64),
                 "text": np.asarray(ep.texts("review/text"), dtype=object).reshape(S, K),
                 "corrected": ep.read("review/corrected")}
-        self._cache[index] = item
+        self._cache[(source, index)] = item
         if len(self._cache) > self.CACHE_EPISODES:
             self._cache.popitem(last=False)
         return item
@@ -114,8 +126,8 @@ class LookaheadDataset(torch.utils.data.Dataset):
         if item[0] == BASIC:
             return self.basic[item[1]]
         self._open()
-        kind, index, s, j = item
-        e = self._episode(index)
+        kind, source, index, s, j = item
+        e = self._episode(source, index)
         t = int(e["step"][s])
         c = e["codes"]
         history = [(c[k], e["reasoning"][k], int(e["actions"][k]), c[k + 1]) for k in range(max(0, t - HISTORY_STEPS), t)]
