@@ -77,7 +77,10 @@ def test_judge_verdicts():
     assert (hurt.kind, hurt.reason, hurt.health) == (WORSE, "damage", 2)
     got = Branch([_snap(items=(("wood", 1),), unlocked=("collect_wood",))], [None], [5])
     miss = judge(start, Branch([moved], [None], [2]), got, 1, None, False)
-    assert (miss.kind, miss.reason, miss.item) == (WORSE, "progress", "wood")
+    assert (miss.kind, miss.reason, miss.item, miss.deed) == (WORSE, "progress", "wood", None)
+    won = Branch([_snap(unlocked=("defeat_zombie",))], [None], [5])  # a deed that gains no item
+    fight = judge(start, Branch([moved], [None], [2]), won, 1, None, False)
+    assert (fight.reason, fight.item, fight.deed) == ("progress", None, "defeat_zombie")
     far = judge(start, Branch([_snap(pos=(4, 5), view=b"x")], [None], [1]), b, 1, (9, 5), False)
     assert (far.kind, far.reason) == (WORSE, "farther")
     idle = judge(start, Branch([start], [None], [0]), b, 1, None, False)
@@ -113,6 +116,12 @@ def test_review_texts_name_the_reason_and_the_action():
     assert t.startswith("Wait") and "tree" in t and "move right" in t and "move left" in t
     t = w.write(Verdict(WORSE, "damage", health=2), 1, 2, intent, (0, 3, 1))
     assert "2 health" in t
+    t = w.write(Verdict(WORSE, "progress", item="wood pickaxe"), 1, 2, intent, (0, 3, 1))
+    assert "the wood pickaxe" in t
+    for key in range(6):  # a missed deed is named as one, never as an item to get
+        t = w.write(Verdict(WORSE, "progress", deed="defeat_zombie"), 1, names.index("do"), intent, (0, key, 1))
+        assert "defeat the zombie" in t and "get the" not in t and "misses the" not in t
+    assert "eat the cow" in w.write(Verdict(WORSE, "progress", deed="eat_cow"), 1, 2, intent, (0, 3, 1))
     c = w.write(Verdict(FINE), names.index("do"), names.index("do"), intent, (0, 3, 2))
     assert not c.startswith("Wait") and "interact" in c
     assert c == w.write(Verdict(FINE), names.index("do"), names.index("do"), intent, (0, 3, 2))  # reproducible
@@ -147,6 +156,8 @@ def test_reobserving_reviews_say_where_the_goal_is():
         assert t.startswith("Wait") and "the tree is 3 cells to the right" in t and "move right" in t
         c = w.write(Verdict(FINE), do, do, intent, (0, k, 1), where)
         assert c.startswith("Good") and "the tree is 3 cells to the right" in c and "interact" in c
+    seen = w.write(Verdict(WORSE, "progress", deed="eat_cow"), left, do, intent, (0, 1, 1), where)
+    assert "the tree is 3 cells to the right" in seen and "eat the cow" in seen
     plain = w.write(Verdict(WORSE, "damage", health=2), left, right, intent, (0, 1, 1), where)
     assert "2 health" in plain and "cells" not in plain  # no re-observing phrasing for damage: the plain one
     assert "cells" not in w.write(Verdict(WORSE, "farther"), left, right, intent, (0, 1, 1))  # no where given

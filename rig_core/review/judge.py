@@ -102,6 +102,7 @@ class Verdict:
     reason: str = ""  # damage | progress | farther | wasted | "" (when not worse)
     health: int = 0  # health the proposal loses against the expert's plan
     item: str | None = None  # what the expert's plan gains that the proposal misses
+    deed: str | None = None  # else the achievement it unlocks that gains no item (e.g. defeat_zombie, eat_cow)
 
     @property
     def name(self) -> str:
@@ -133,13 +134,16 @@ def target_in_sight(target: tuple[int, int] | None, thing: str | None, seen: set
     return target if target is not None and thing is not None and thing in seen else None
 
 
-def _missed_progress(start: Snapshot, a: Snapshot, b: Snapshot) -> str | None:
-    """What branch B gained (an achievement, or more items) that branch A did not, if anything."""
+def _missed_progress(start: Snapshot, a: Snapshot, b: Snapshot) -> tuple[str | None, str | None] | None:
+    """What branch B gained that branch A did not, if anything: (the item, e.g. 'wood pickaxe', None) when
+    B has more of one, else (None, the achievement, e.g. 'defeat_zombie') for a deed that gains no item."""
     new_b, new_a = b.unlocked - start.unlocked, a.unlocked - start.unlocked
     gain_a, gain_b = _gains(start, a), _gains(start, b)
     missed = {k: v - gain_a.get(k, 0) for k, v in gain_b.items() if v > gain_a.get(k, 0)}
     if len(new_b) > len(new_a) or (missed and sum(gain_b.values()) > sum(gain_a.values())):
-        return (max(missed, key=missed.get) if missed else sorted(new_b - new_a)[0].split("_", 1)[-1]).replace("_", " ")
+        if missed:
+            return max(missed, key=missed.get).replace("_", " "), None
+        return None, sorted(new_b - new_a)[0]
     return None
 
 
@@ -158,9 +162,9 @@ def judge(start: Snapshot, proposal: Branch, expert: Branch, steps: int, target:
     if (b.alive and not a.alive) or a.health < b.health:
         return Verdict(WORSE, "damage", health=max(1, b.health - a.health))
     k = j if unseen_progress or target is not None else 1
-    item = _missed_progress(start, proposal.snaps[k - 1], expert.snaps[k - 1])
-    if item is not None:
-        return Verdict(WORSE, "progress", item=item)
+    missed = _missed_progress(start, proposal.snaps[k - 1], expert.snaps[k - 1])
+    if missed is not None:
+        return Verdict(WORSE, "progress", item=missed[0], deed=missed[1])
     if not _changed(start, proposal.snaps[0]) and _changed(start, expert.snaps[0]):
         return Verdict(WORSE, "wasted")  # before ``farther``: what the imagined frame shows (nothing moved)
     if target is not None and in_view(start.pos, target) and _distance(a.pos, target) > _distance(b.pos, target):

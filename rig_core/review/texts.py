@@ -63,6 +63,11 @@ def action_phrase(name: str) -> str:
     return review_phrases()["actions"].get(name, name.replace("_", " "))
 
 
+def deed_phrase(achievement: str) -> str:
+    """What unlocking an achievement that gains no item is, in words (``deeds`` in review.yaml)."""
+    return review_phrases()["deeds"].get(achievement, achievement.replace("_", " "))
+
+
 GROUND = ("cell", "none", "grass", "sand", "path")  # cells the expert walks to, not what it is after
 
 
@@ -98,7 +103,8 @@ class ReviewWriter:
         target, subgoal = intent_words(intent)
         slots = {"proposal": action_phrase(self.action_names[proposal]),
                  "better": action_phrase(self.action_names[better]), "target": target or "goal",
-                 "subgoal": subgoal, "health": verdict.health, "item": verdict.item or "item", "where": where}
+                 "subgoal": subgoal, "health": verdict.health, "item": verdict.item or "item", "where": where,
+                 "deed": deed_phrase(verdict.deed) if verdict.deed else None}
         book = review_phrases()
         seen = where is not None and target is not None
         if verdict.kind != WORSE:
@@ -107,7 +113,7 @@ class ReviewWriter:
         if reason == "farther" and target is None:
             reason = "progress_plain"
         if reason == "progress" and not verdict.item:
-            reason = "progress_plain"
+            reason = "progress_deed" if verdict.deed else "progress_plain"
         group = book["correct_seen"].get(reason) if seen else None
         return rng.choice(group or book["correct"][reason]).format(**slots)
 
