@@ -70,6 +70,28 @@ def test_lookahead_plays_and_evaluates_with_test_time_steps(lookahead_run, tmp_p
     assert r.exit_code == 0, r.output
     played = json.loads(r.stdout[r.stdout.index("{"):])
     assert played["review_changed"] == 0 and 0 <= played["review_p_worse_mean"] <= 1
+    r = rig("play", "--checkpoint", lookahead_run, "--max-steps", 2, "--max-think", 4, "--test-time-steps", 1,
+            "--review-threshold", 0.0)  # the per-step log shows each review (tau 0: every one opens "Wait")
+    assert r.exit_code == 0, r.output
+    import re
+
+    assert len(re.findall(r"review P\(correction\) [01]\.\d\d: W", r.output)) == 2  # "Wait"'s first token
+
+
+def test_step_log_shows_the_review_and_what_it_changed():
+    from rig_core.inference.episodes import StepRecord
+    from rig_core.viz.live import log_line
+
+    frame = np.zeros((64, 64, 3), np.uint8)
+    rec = StepRecord(env=0, t=4, frame=frame, action=1, action_name="move_left", thought="I hit the grass.",
+                     review="Wait, nothing happens if I interact. Better to move left.", proposed_name="do",
+                     p_worse=0.62)
+    line = log_line(rec)
+    assert "I hit the grass. | review P(correction) 0.62: Wait, nothing" in line and line.endswith("[do -> move_left]")
+    rec.proposed_name, rec.review = "move_left", "Good, that works. I move left."
+    assert "->" not in log_line(rec) and "Good, that works" in log_line(rec)
+    rec.review = ""
+    assert "review" not in log_line(rec)  # N = 0: no review
 
 
 def test_lookahead_policy_cues_the_review_and_guards_cut_off_texts(lookahead_run):

@@ -26,6 +26,8 @@ class StepRecord:
     thought: str = ""
     imagined: np.ndarray | None = None  # the imagined next frame (RIG policy only)
     review: str = ""
+    proposed_name: str = ""  # with lookahead: the action proposed before the review (action_name: the one taken)
+    p_worse: float | None = None  # with lookahead: the review's P(correction) at its first token
     next_frame: np.ndarray | None = None
     inventory: dict = field(default_factory=dict)
     unlocked: list = field(default_factory=list)
@@ -128,6 +130,7 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
             if on_step:
                 on_step(StepRecord(env=i, t=r.steps - 1, frame=frame, action=int(action), action_name=names[action],
                                    thought=thought, imagined=imagined, review=review, next_frame=obs[i].frame,
+                                   proposed_name=names[proposed] if proposed is not None else "", p_worse=p_worse,
                                    inventory=dict(obs[i].inventory), unlocked=sorted(unlocked[i]), reward=reward,
                                    valid=valid, expert_action=expert_action))
             if term or trunc or success or r.steps >= budgets[i]:

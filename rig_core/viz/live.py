@@ -28,7 +28,7 @@ def live_view(rec: StepRecord, *, task: str, rate: float, header: str = "") -> G
         info.add_row("thought", rec.thought)
     info.add_row("action", f"[bold]{rec.action_name}[/]" + ("" if rec.valid else " [red](thought cut at the limit)[/]"))
     if rec.review:
-        info.add_row("review", rec.review)
+        info.add_row("review", review_words(rec))
     info.add_row("vitals", "  ".join(f"{k} {rec.inventory.get(k, 0)}" for k in VITALS))
     items = {k: v for k, v in rec.inventory.items() if k not in VITALS and v > 0}
     info.add_row("inventory", ", ".join(f"{k} {v}" for k, v in items.items()) or "(empty)")
@@ -39,8 +39,16 @@ def live_view(rec: StepRecord, *, task: str, rate: float, header: str = "") -> G
     return Group(*parts)
 
 
+def review_words(rec: StepRecord) -> str:
+    """The review of a lookahead step: the proposal, P(correction), the text, and what changed."""
+    p = "" if rec.p_worse is None else f"P(correction) {rec.p_worse:.2f}: "
+    changed = f" [{rec.proposed_name} -> {rec.action_name}]" if rec.proposed_name not in ("", rec.action_name) else ""
+    return f"{p}{' '.join(rec.review.split())}{changed}"
+
+
 def log_line(rec: StepRecord) -> str:
-    """One line per step for --no-live runs and logs."""
+    """One line per step for --no-live runs and logs (with lookahead, the review follows the thought)."""
     thought = " | " + " ".join(rec.thought.split()) if rec.thought else ""
+    review = " | review " + review_words(rec) if rec.review else ""
     ach = f" | unlocked {rec.unlocked[-1]}" if rec.reward >= 1.0 and rec.unlocked else ""
-    return f"t={rec.t:5d} {rec.action_name:<20}{thought}{ach}"
+    return f"t={rec.t:5d} {rec.action_name:<20}{thought}{review}{ach}"
