@@ -24,6 +24,8 @@ def augment(
     episodes: int = typer.Option(8, help="[review] Episodes to roll out (tasks cycle through the input's)."),
     horizon: int = typer.Option(3, help="[review] Imagined steps per proposal, each simulated in a fork."),
     confirm_share: float = typer.Option(0.5, help="[review] Share of confirmations among the selected samples."),
+    confirm_floor: float = typer.Option(0.0, help="[review] Share of each episode's confirmations kept at least "
+                                        "(an episode with no correction still teaches the review to confirm)."),
     follow: str = typer.Option("corrected", help="[review] Action the rollout takes: corrected, policy or expert."),
     judge: str = typer.Option("first", help="[review] What the expert judges: first (the proposed action, then the "
                               "expert plays on) or chain (the policy's whole imagined chain)."),
@@ -52,7 +54,7 @@ def augment(
     if stage == "review":
         rcfg = ReviewConfig(out=str(out), data=str(data), checkpoint=str(checkpoint or ""), episodes=episodes,
                             seed=500_000 if seed is None else seed, workers=workers, horizon=horizon,
-                            confirm_share=confirm_share, follow=follow, judge=judge, progress=progress,
+                            confirm_share=confirm_share, confirm_floor=confirm_floor, follow=follow, judge=judge, progress=progress,
                             reobserve=reobserve, batch=batch,
                             max_steps=max_steps)
         from rig_core.review.runner import run_review

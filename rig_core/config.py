@@ -73,6 +73,7 @@ class ReviewConfig(ConfigBase):
     workers: int = 1
     horizon: int = 3  # imagined steps per proposal (1 + the most test-time steps a review sample covers)
     confirm_share: float = 0.5
+    confirm_floor: float = 0.0  # every episode keeps at least this share of its confirmations
     follow: str = "corrected"
     judge: str = "first"  # what is judged: the proposal's first action (then the expert plays on) or the chain
     progress: str = "sight"  # missed progress makes a proposal worse: when the goal is in view or gained at once (sight), or always (any)
@@ -103,6 +104,8 @@ class ReviewConfig(ConfigBase):
             raise RigError(f"--horizon {self.horizon} is outside 1..8", "pass e.g. --horizon 3")
         if not 0.0 <= self.confirm_share <= 1.0:
             raise RigError(f"--confirm-share {self.confirm_share} is outside [0, 1]", "pass e.g. 0.5")
+        if not 0.0 <= self.confirm_floor <= 1.0:
+            raise RigError(f"--confirm-floor {self.confirm_floor} is outside [0, 1]", "pass e.g. 0.1")
         if self.follow not in FOLLOW:
             raise RigError(f"unknown --follow '{self.follow}'", f"choose one of: {', '.join(FOLLOW)}")
         if self.judge not in JUDGE:

@@ -173,6 +173,7 @@ def test_review_dataset_layout(review_dataset, reasoned_dataset):
         assert ds.manifest["source"]["data"] == str(reasoned_dataset.resolve())
         assert ds.manifest["review"]["judge"] == "first"
         assert ds.manifest["review"]["progress"] == "sight" and ds.manifest["review"]["reobserve"] is False
+        assert ds.manifest["review"]["confirm_floor"] == 0.0
         for ep in ds:
             T, S = ep.length, len(ep.read("review/step"))
             assert S == T and ep.read("review/proposed").shape == (S, 2)
@@ -190,6 +191,23 @@ def test_review_dataset_layout(review_dataset, reasoned_dataset):
             reached = ep.read("review/real_steps")
             real = ep.read("review/real")
             assert all(real[s, reached[s]:].max(initial=0) == 0 for s in range(S))
+
+
+def test_selection_keeps_corrections_and_a_floor_of_confirmations():
+    from rig_core.review.rollout import ReviewLog
+
+    log = ReviewLog(horizon=2, frame_shape=(64, 64, 3))
+    log.verdict = [[SAME, SAME]] * 20  # the policy right all episode: no correction
+    rng = lambda: np.random.default_rng(0)  # noqa: E731
+    assert log.select(0.6, rng()).sum() == 0  # the share alone keeps nothing of such an episode
+    assert log.select(0.6, rng(), confirm_floor=0.1).sum() == 4  # 10 % of its 40 confirmations
+    log.verdict = [[WORSE, WORSE]] + [[FINE, SAME]] * 19
+    plain, floored = log.select(0.6, rng()), log.select(0.6, rng(), confirm_floor=0.1)
+    assert plain[0].all() and floored[0].all() and plain.sum() == 2 + 3 and floored.sum() == 2 + 4
+    assert (log.select(0.6, rng(), confirm_floor=0.0) == plain).all()  # no floor: the selection as before
+    line = _err(rig("augment", "--stage", "review", "--checkpoint", "x", "--data", "x", "--out", "y",
+                    "--confirm-floor", 2))
+    assert "--confirm-floor 2" in line
 
 
 def test_review_and_alignment_samples_layout_and_masks(tiny_checkpoint):

@@ -55,20 +55,23 @@ class ReviewLog:
     corrected: list[list[int]] = field(default_factory=list)
     psnr: list[list[float]] = field(default_factory=list)
 
-    def select(self, confirm_share: float, rng: np.random.Generator) -> np.ndarray:
+    def select(self, confirm_share: float, rng: np.random.Generator, confirm_floor: float = 0.0) -> np.ndarray:
         """Which (state, j) samples train the review: every correction, and confirmations to make up
-        ``confirm_share`` of the selection (all of them when there are not enough)."""
+        ``confirm_share`` of the selection (all of them when there are not enough), but at least
+        ``confirm_floor`` of the episode's confirmations: an episode the policy plays right on its own
+        (no correction, e.g. hitting grass for a sapling) still teaches the review to confirm."""
         v = np.asarray(self.verdict, np.int8).reshape(-1, self.horizon)
         sel = v == WORSE
         conf = np.flatnonzero(~sel.ravel())
         n_corr = int(sel.sum())
         want = len(conf) if confirm_share >= 1 else int(round(confirm_share / (1 - confirm_share) * n_corr))
+        want = max(want, int(np.ceil(confirm_floor * len(conf))))
         keep = rng.choice(conf, size=min(want, len(conf)), replace=False) if len(conf) else conf
         flat = sel.ravel()
         flat[keep] = True
         return flat.reshape(v.shape)
 
-    def arrays(self, confirm_share: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def arrays(self, confirm_share: float, rng: np.random.Generator, confirm_floor: float = 0.0) -> dict[str, np.ndarray]:
         K, S = self.horizon, len(self.step)
         shape = tuple(self.frame_shape)
         return {
@@ -85,7 +88,7 @@ class ReviewLog:
             "review/text": np.asarray(self.text, dtype=object).reshape(S, K),
             "review/corrected": np.asarray(self.corrected, np.int16).reshape(S, K),
             "review/psnr": np.asarray(self.psnr, np.float32).reshape(S, K),
-            "review/selected": self.select(confirm_share, rng) if S else np.zeros((0, K), bool),
+            "review/selected": self.select(confirm_share, rng, confirm_floor) if S else np.zeros((0, K), bool),
         }
 
 

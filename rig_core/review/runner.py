@@ -55,7 +55,7 @@ class ReviewCollection(Collection):
         for task in tasks:
             suite.get(task)
         self.extra = {"source": {"data": str(Path(cfg.data).resolve()), "checkpoint": str(ckpt.resolve())},
-                      "review": {"horizon": cfg.horizon, "confirm_share": cfg.confirm_share, "follow": cfg.follow,
+                      "review": {"horizon": cfg.horizon, "confirm_share": cfg.confirm_share, "confirm_floor": cfg.confirm_floor, "follow": cfg.follow,
                                  "judge": cfg.judge, "progress": cfg.progress, "reobserve": cfg.reobserve}}
         return meta
 
@@ -86,7 +86,7 @@ def review_chunks(cfg: ReviewConfig, chunks, emit) -> None:
                                       on_steps=lambda n: emit(("steps", n)))
                 for index, (record, log) in zip(idx, out):
                     rng = np.random.default_rng([cfg.seed, index])
-                    record.extra.update(log.arrays(cfg.confirm_share, rng))
+                    record.extra.update(log.arrays(cfg.confirm_share, rng, cfg.confirm_floor))
                     record.attrs["index"] = index
                     writer.write_episode(index, record)
                     v = np.asarray(log.verdict, np.int8).reshape(-1, cfg.horizon)
