@@ -54,9 +54,8 @@ def augment(
     if stage == "review":
         rcfg = ReviewConfig(out=str(out), data=str(data), checkpoint=str(checkpoint or ""), episodes=episodes,
                             seed=500_000 if seed is None else seed, workers=workers, horizon=horizon,
-                            confirm_share=confirm_share, confirm_floor=confirm_floor, follow=follow, judge=judge, progress=progress,
-                            reobserve=reobserve, batch=batch,
-                            max_steps=max_steps)
+                            confirm_share=confirm_share, confirm_floor=confirm_floor, follow=follow, judge=judge,
+                            progress=progress, reobserve=reobserve, batch=batch, max_steps=max_steps)
         from rig_core.review.runner import run_review
 
         summary = run_review(rcfg, command=command_line(), resume=resume, quiet=quiet or json_output)

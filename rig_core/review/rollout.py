@@ -71,7 +71,8 @@ class ReviewLog:
         flat[keep] = True
         return flat.reshape(v.shape)
 
-    def arrays(self, confirm_share: float, rng: np.random.Generator, confirm_floor: float = 0.0) -> dict[str, np.ndarray]:
+    def arrays(self, confirm_share: float, rng: np.random.Generator,
+               confirm_floor: float = 0.0) -> dict[str, np.ndarray]:
         K, S = self.horizon, len(self.step)
         shape = tuple(self.frame_shape)
         return {

@@ -55,8 +55,9 @@ class ReviewCollection(Collection):
         for task in tasks:
             suite.get(task)
         self.extra = {"source": {"data": str(Path(cfg.data).resolve()), "checkpoint": str(ckpt.resolve())},
-                      "review": {"horizon": cfg.horizon, "confirm_share": cfg.confirm_share, "confirm_floor": cfg.confirm_floor, "follow": cfg.follow,
-                                 "judge": cfg.judge, "progress": cfg.progress, "reobserve": cfg.reobserve}}
+                      "review": {"horizon": cfg.horizon, "confirm_share": cfg.confirm_share,
+                                 "confirm_floor": cfg.confirm_floor, "follow": cfg.follow, "judge": cfg.judge,
+                                 "progress": cfg.progress, "reobserve": cfg.reobserve}}
         return meta
 
 
