@@ -16,8 +16,9 @@ from rig_core.viz.tables import print_train_summary
 def train(
     stage: str = typer.Option("basic", help="basic (think, act, imagine) or lookahead (review data on a basic run)."),
     data: Optional[list[Path]] = typer.Option(
-        None, "--data", help="basic: a dataset with reasoning (rig augment --stage reason); lookahead: a review "
-                             "dataset (rig augment --stage review); repeat to mix several."),
+        None, "--data", metavar="PATH", help="basic: a dataset with reasoning (rig augment --stage reason); "
+                                             "lookahead: a review dataset (rig augment --stage review); repeat to "
+                                             "mix several."),
     init: Optional[Path] = typer.Option(None, "--init", help="[lookahead] The RIG-basic run (or checkpoint) to fine-tune."),
     finetune: Optional[str] = typer.Option(None, help="[lookahead] lora (default: an adapter on the basic model) or full."),
     basic_data: Optional[Path] = typer.Option(None, help="[lookahead] Basic data to mix in (default: the review input)."),
