@@ -11,6 +11,7 @@ better than chance, whatever the share of "Wait" it writes).
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,15 +52,16 @@ def review_samples(policy, limit: int = 300, seed: int = 0) -> list[ReviewSample
     picked = sorted(np.random.default_rng(seed).permutation(len(items))[:limit].tolist())
     out = []
     review: dict[tuple[int, int], dict[str, np.ndarray]] = {}
-    for k in picked:
-        _, source, index, s, j = val.items[items[k]]
-        if (source, index) not in review:
-            with Dataset(val.sources[source].root) as ds:
-                ep = ds.episode(index)
+    with ExitStack() as stack:
+        datasets = [stack.enter_context(Dataset(src.root)) for src in val.sources]
+        for k in picked:
+            _, source, index, s, j = val.items[items[k]]
+            if (source, index) not in review:
+                ep = datasets[source].episode(index)
                 review[source, index] = {n: ep.read(f"review/{n}") for n in ("verdict", "proposed", "corrected")}
-        r = review[source, index]
-        out.append(ReviewSample(val[items[k]], bool(r["verdict"][s, j - 1] == WORSE), int(r["proposed"][s, 0]),
-                                int(r["corrected"][s, j - 1])))
+            r = review[source, index]
+            out.append(ReviewSample(val[items[k]], bool(r["verdict"][s, j - 1] == WORSE), int(r["proposed"][s, 0]),
+                                    int(r["corrected"][s, j - 1])))
     return out
 
 

@@ -97,7 +97,6 @@ class LookaheadDataset(torch.utils.data.Dataset):
         if self._pid != os.getpid():
             self._open_sources = [(Dataset(src.root), h5py.File(src.codes, "r"), h5py.File(src.real_codes, "r"))
                                   for src in self.sources]
-            self._cache.clear()
             self._pid = os.getpid()
 
     def _episode(self, source: int, index: int) -> dict:
