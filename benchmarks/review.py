@@ -11,8 +11,11 @@ review is no better than chance, so more test-time steps cannot help), the share
 the share the review would call worse and its agreement with the expert. Then the review is written
 out as at test time (greedy, or with --review-threshold) and the action after it read: of the worse
 proposals, the share replaced by the expert's action, kept, or replaced by a third action; of the fine
-ones, the share kept (does a correction land where the expert would go?). Writes OUT/review.json
-(with --update also benchmarks/results/review.json). Runs in a few minutes per run on 2 CPU cores.
+ones, the share kept (does a correction land where the expert would go?). Last, the same by the expert's
+reason for each worse verdict (damage, progress, wasted, farther): which mistakes the review sees; and
+for the proposals that are moves, whether the model's own imagined frame shows the move blocked or going
+through (rig_core/evaluate/moves.py), against the real frame after it. Writes
+OUT/review.json (with --update also benchmarks/results/review.json). A few minutes per run on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from rig_core.evaluate.moves import imagined_moves
 from rig_core.evaluate.review_quality import review_discrimination, review_outcomes, review_samples
 from rig_core.fsutil import write_result
 from rig_core.inference.policy import RigPolicy
@@ -35,6 +39,14 @@ RESULTS = Path(__file__).parent / "results" / "review.json"
 
 def _pct(x) -> str:
     return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def _p(x) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _auc(r: dict) -> str:
+    return "-" if r["auc"] is None else f"{r['auc']:.2f} [{r['auc_ci95'][0]:.2f}, {r['auc_ci95'][1]:.2f}]"
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -53,15 +65,14 @@ def main(argv: list[str] | None = None) -> dict:
         samples = review_samples(policy, a.samples, a.seed)
         r = review_discrimination(policy, samples)
         rows.append({"run": str(run), "checkpoint": str(policy.checkpoint), **r,
-                     "outcomes": review_outcomes(policy, samples)})
+                     "outcomes": review_outcomes(policy, samples), "imagined_moves": imagined_moves(policy, samples)})
     table = Table(title="Review quality on held-out review samples", title_justify="left")
     for col in ("run", "samples", "AUC [95%]", "worse", "says worse", "agreement"):
         table.add_column(col, justify="left" if col == "run" else "right", no_wrap=True)
     for r in rows:
-        auc = "-" if r["auc"] is None else f"{r['auc']:.2f} [{r['auc_ci95'][0]:.2f}, {r['auc_ci95'][1]:.2f}]"
         name = Path(r["run"])
-        table.add_row(f"{name.parent.name}/{name.name}", str(r["samples"]), auc, _pct(r["worse_share"]), _pct(r["says_worse_share"]),
-                      _pct(r["agreement"]))
+        table.add_row(f"{name.parent.name}/{name.name}", str(r["samples"]), _auc(r), _pct(r["worse_share"]),
+                      _pct(r["says_worse_share"]), _pct(r["agreement"]))
     out.print(table)
     table = Table(title="--review-threshold tau on the same samples: share corrected / share of those the expert "
                   "calls worse", title_justify="left")
@@ -82,6 +93,28 @@ def main(argv: list[str] | None = None) -> dict:
         name, w, f = Path(r["run"]), r["outcomes"]["worse"], r["outcomes"]["fine"]
         table.add_row(f"{name.parent.name}/{name.name}", str(w["samples"]), _pct(w["fixed"]), _pct(w["kept"]),
                       _pct(w["other"]), str(f["samples"]), _pct(f["kept"]))
+    out.print(table)
+    table = Table(title="By the expert's reason for a worse verdict: its samples against all the fine ones "
+                  "(which mistakes the review sees), and the action after the review", title_justify="left")
+    for col in ("run", "reason", "samples", "P(worse)", "AUC [95%]", "fixed", "kept", "another"):
+        table.add_column(col, justify="left" if col in ("run", "reason") else "right", no_wrap=True)
+    for r in rows:
+        name = Path(r["run"])
+        table.add_row(f"{name.parent.name}/{name.name}", "(fine)", str(r["outcomes"]["fine"]["samples"]),
+                      _p(r["p_worse_when_fine"]), "", "", _pct(r["outcomes"]["fine"]["kept"]), "")
+        for reason, d in r["by_reason"].items():
+            o = r["outcomes"]["worse_by_reason"][reason]
+            table.add_row("", reason, str(d["samples"]), _p(d["p_worse"]), _auc(d), _pct(o["fixed"]),
+                          _pct(o["kept"]), _pct(o["other"]))
+    out.print(table)
+    table = Table(title="Proposed moves: does the model's own imagination show which are blocked? (the view held "
+                  "in the imagined frame; AUC 0.5: it does not know)", title_justify="left")
+    for col in ("run", "moves", "blocked", "through", "held | blocked", "held | through", "AUC [95%]"):
+        table.add_column(col, justify="left" if col == "run" else "right", no_wrap=True)
+    for r in rows:
+        name, m = Path(r["run"]), r["imagined_moves"]
+        table.add_row(f"{name.parent.name}/{name.name}", str(m["moves"]), str(m["blocked"]), str(m["through"]),
+                      _pct(m["imagined_held_when_blocked"]), _pct(m["imagined_held_when_through"]), _auc(m))
     out.print(table)
     doc = {"samples": a.samples, "seed": a.seed, "review_threshold": a.review_threshold, "versions": versions(), "rows": rows,
            "command": "python benchmarks/review.py " + " ".join(sys.argv[1:] if argv is None else argv)}

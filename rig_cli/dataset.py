@@ -8,7 +8,7 @@ import typer
 
 from rig_cli.common import handle_errors, print_json
 from rig_core.errors import RigError
-from rig_core.data.summary import summarize
+from rig_core.data.summary import dataset_info
 from rig_core.viz.gif import episode_gif
 from rig_core.viz.tables import print_summary
 
@@ -21,8 +21,9 @@ def info(
     path: Path = typer.Argument(..., help="Dataset directory."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Summary of a dataset: episodes, steps, success per task, achievements, storage."""
-    summary = summarize(path)
+    """Summary of a dataset: episodes, steps, success per task, achievements, storage (and for review data
+    its verdicts, reasons and imagination against reality)."""
+    summary = dataset_info(path)
     if json_output:
         print_json(summary)
     else:

@@ -221,6 +221,16 @@ def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_pat
     if outcomes["fine"]["samples"]:
         assert abs(outcomes["fine"]["kept"] + outcomes["fine"]["changed"] - 1) < 1e-9
     assert "fixed" in r.stdout
+    reasons = {"damage", "progress", "wasted", "farther"}
+    assert {s.reason for s in samples if s.worse} <= reasons and not any(s.reason for s in samples if not s.worse)
+    by = row["by_reason"]  # each reason's samples add up to the worse ones, and its outcomes to its samples
+    assert set(by) == set(row["outcomes"]["worse_by_reason"]) == {s.reason for s in samples if s.worse}
+    assert sum(d["samples"] for d in by.values()) == outcomes["worse"]["samples"]
+    for reason, d in by.items():
+        o = row["outcomes"]["worse_by_reason"][reason]
+        assert o["samples"] == d["samples"] and abs(sum(o[k] for k in ("fixed", "kept", "other")) - 1) < 1e-9
+        assert d["auc"] is None or 0 <= d["auc_ci95"][0] <= d["auc"] <= d["auc_ci95"][1] <= 1
+        assert reason in r.stdout
     shares = [v["says_worse"] for v in row["thresholds"].values()]
     assert shares == sorted(shares, reverse=True) and "tau 0.9" in r.stdout  # a higher threshold corrects less
     worse, fine = opening_tokens(RigPolicy.from_checkpoint(lookahead_run).tok)
@@ -318,3 +328,35 @@ def test_lookahead_mixes_several_review_datasets(review_dataset, reasoned_datase
     assert all(np.array_equal(a[name], b[name]) for name in a)
     line = _err(rig("train", "--data", reasoned_dataset, "--data", reasoned_dataset, "--out", tmp_path / "b"))
     assert "one dataset" in line and not (tmp_path / "b").exists()
+
+
+def test_review_discrimination_by_reason_scores_each_mistake_against_the_fine_proposals():
+    from rig_core.evaluate.review_quality import _by_reason
+
+    x = np.asarray([0.9, 0.8, 0.1, 0.2, 0.15, 0.3])
+    y = np.asarray([True, True, False, False, True, False])
+    by = _by_reason(x, y, ["wasted", "wasted", "", "", "farther", ""])
+    assert set(by) == {"wasted", "farther"}
+    assert by["wasted"]["samples"] == 2 and by["wasted"]["auc"] == 1.0  # above every fine proposal
+    assert by["farther"]["samples"] == 1 and abs(by["farther"]["auc"] - 1 / 3) < 1e-9  # above one of three
+    assert abs(by["wasted"]["p_worse"] - 0.85) < 1e-9
+
+
+def test_imagined_moves_read_the_checkpoints_own_imagination(lookahead_run):
+    from rig_core.evaluate.moves import imagined_moves
+    from rig_core.evaluate.review_quality import review_samples
+    from rig_core.inference.policy import RigPolicy
+
+    policy = RigPolicy.from_checkpoint(lookahead_run)
+    samples = review_samples(policy, limit=50)
+    assert all(s.observed.shape == (64, 64, 3) for s in samples)
+    assert imagined_moves(policy, samples)["moves"] == sum(s.proposed in (1, 2, 3, 4) for s in samples) == 0
+    for s in samples:  # the tiny policy proposes no moves: read its imagination as if each were move_left
+        s.proposed = 1
+    m = imagined_moves(policy, samples, batch=4)  # one per state (a state's samples j = 1, 2 share it)
+    assert 0 < m["moves"] < sum(s.real_next is not None for s in samples)
+    assert m["blocked"] + m["through"] + m["unclear"] == m["moves"]
+    s = policy.tok.special
+    ids = samples[0].arrays["input_ids"].tolist()
+    codes = policy.imagine_from([ids[: ids.index(s["<imagine>"]) + 1]])
+    assert codes.shape == (1, policy.image_tok.tokens_per_frame) and codes.min() >= 0

@@ -80,5 +80,11 @@ def test_roc_auc_ranks_positives_over_negatives():
     x = y + rng.normal(0, 1.0, 400)  # separable in part: AUC about 0.76
     lo, hi = roc_auc_interval(x, y)
     assert lo < roc_auc(x, y) < hi and 0.6 < lo and hi < 0.9
+    assert roc_auc_interval(x, y, groups=range(400)) == (lo, hi)  # one sample per group: the same draws
+    # 20 episodes of 20 near-copies of one state: 20 draws' worth of evidence, not 400
+    ep_y, ep_x = rng.random(20) < 0.4, rng.normal(0, 1.0, 20)
+    xs, ys = np.repeat(ep_y + ep_x, 20) + rng.normal(0, 0.01, 400), np.repeat(ep_y, 20)
+    narrow, wide = roc_auc_interval(xs, ys), roc_auc_interval(xs, ys, groups=np.repeat(np.arange(20), 20))
+    assert wide[1] - wide[0] > 2 * (narrow[1] - narrow[0])
     with pytest.raises(ValueError):
         roc_auc([0.1, 0.2], [True, True])

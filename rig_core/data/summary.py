@@ -10,6 +10,17 @@ from rig_core.data.reader import Dataset
 from rig_core.evaluate.metrics import wilson_interval
 
 
+def dataset_info(root: str | Path) -> dict[str, Any]:
+    """What `rig dataset info` prints: ``summarize``, and for review data (stage ``review``) its review
+    summary under ``review`` (verdicts, reasons, imagination against reality, imagined moves)."""
+    out = summarize(root)
+    if "review" in out["stages"]:
+        from rig_core.review.summary import review_summary
+
+        out["review"] = review_summary(Path(root))
+    return out
+
+
 def summarize(root: str | Path) -> dict[str, Any]:
     """Everything `rig dataset info` prints, as plain JSON-able data (reads attrs, not frames)."""
     with Dataset(Path(root)) as ds:

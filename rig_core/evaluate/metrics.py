@@ -62,14 +62,25 @@ def roc_auc(scores: Sequence[float], positive: Sequence[bool]) -> float:
 
 
 def roc_auc_interval(scores: Sequence[float], positive: Sequence[bool], resamples: int = 1000,
-                     seed: int = 0) -> tuple[float, float]:
-    """95% percentile-bootstrap interval of ``roc_auc`` (samples resampled; fixed seed)."""
+                     seed: int = 0, groups: Sequence | None = None) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of ``roc_auc`` (fixed seed). Samples are resampled, or with ``groups``
+    (e.g. the episode of each sample) whole groups: samples of one episode are not independent draws."""
     x = np.asarray(list(scores), dtype=np.float64)
     y = np.asarray(list(positive), dtype=bool)
     rng = np.random.default_rng(seed)
+    members = None
+    if groups is not None:
+        keys = list(groups)
+        index: dict = {}
+        for i, g in enumerate(keys):
+            index.setdefault(g, []).append(i)
+        members = [np.asarray(v) for v in index.values()]
     values = []
     for _ in range(resamples):
-        i = rng.integers(0, x.size, x.size)
+        if members is None:
+            i = rng.integers(0, x.size, x.size)
+        else:
+            i = np.concatenate([members[k] for k in rng.integers(0, len(members), len(members))])
         if y[i].any() and not y[i].all():
             values.append(roc_auc(x[i], y[i]))
     lo, hi = np.percentile(values, [2.5, 97.5])

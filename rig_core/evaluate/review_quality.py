@@ -31,6 +31,10 @@ class ReviewSample:
     worse: bool  # the expert judged the proposal worse
     proposed: int  # the proposed action
     target: int  # the action the review should end with: the expert's when worse, else the proposal
+    reason: str = ""  # why the expert called it worse (damage / progress / wasted / farther); "" when fine
+    observed: np.ndarray | None = None  # the frame of the reviewed state
+    real_next: np.ndarray | None = None  # the real frame after the proposed action (None past an episode's end)
+    episode: tuple[int, int] = (0, 0)  # (review dataset, episode): intervals resample episodes
 
 
 def review_samples(policy, limit: int = 300, seed: int = 0) -> list[ReviewSample]:
@@ -58,10 +62,16 @@ def review_samples(policy, limit: int = 300, seed: int = 0) -> list[ReviewSample
             _, source, index, s, j = val.items[items[k]]
             if (source, index) not in review:
                 ep = datasets[source].episode(index)
-                review[source, index] = {n: ep.read(f"review/{n}") for n in ("verdict", "proposed", "corrected")}
+                review[source, index] = {n: ep.read(f"review/{n}")
+                                         for n in ("verdict", "proposed", "corrected", "real", "real_steps", "step")}
+                review[source, index]["frames"] = ep.read("frames")
+                review[source, index]["reason"] = np.asarray(ep.texts("review/reason"), dtype=object).reshape(
+                    review[source, index]["verdict"].shape)
             r = review[source, index]
-            out.append(ReviewSample(val[items[k]], bool(r["verdict"][s, j - 1] == WORSE), int(r["proposed"][s, 0]),
-                                    int(r["corrected"][s, j - 1])))
+            worse = bool(r["verdict"][s, j - 1] == WORSE)
+            out.append(ReviewSample(val[items[k]], worse, int(r["proposed"][s, 0]), int(r["corrected"][s, j - 1]),
+                                    str(r["reason"][s, j - 1]) if worse else "", r["frames"][r["step"][s]],
+                                    r["real"][s, 0] if r["real_steps"][s] >= 1 else None, (source, index)))
     return out
 
 
@@ -94,7 +104,28 @@ def review_discrimination(policy, samples: list[ReviewSample]) -> dict[str, Any]
                          for t in THRESHOLDS}
     if y.any() and not y.all():
         out["auc"] = roc_auc(x, y)
-        out["auc_ci95"] = list(roc_auc_interval(x, y))
+        out["auc_ci95"] = list(roc_auc_interval(x, y, groups=[s.episode for s in samples]))
+    out["by_reason"] = _by_reason(x, y, [s.reason for s in samples], [s.episode for s in samples])
+    return out
+
+
+def _by_reason(x: np.ndarray, y: np.ndarray, reasons: list[str],
+               groups: list | None = None) -> dict[str, dict[str, Any]]:
+    """Per reason the expert gave for a worse verdict: how many samples, their mean P(worse) and the ROC AUC of
+    those samples against all the fine ones (which mistakes the review sees; 0.5: it cannot tell them from a
+    fine proposal)."""
+    out = {}
+    fine = ~y
+    for reason in sorted({r for r, w in zip(reasons, y) if w}):
+        mine = np.asarray([w and r == reason for r, w in zip(reasons, y)], bool)
+        row: dict[str, Any] = {"samples": int(mine.sum()), "p_worse": float(x[mine].mean()), "auc": None,
+                               "auc_ci95": None}
+        if fine.any():
+            keep = mine | fine
+            row["auc"] = roc_auc(x[keep], mine[keep])
+            kept = None if groups is None else [g for g, k in zip(groups, keep) if k]
+            row["auc_ci95"] = list(roc_auc_interval(x[keep], mine[keep], groups=kept))
+        out[reason] = row
     return out
 
 
@@ -115,8 +146,13 @@ def review_outcomes(policy, samples: list[ReviewSample], batch: int = 16) -> dic
     def share(pairs, keep) -> float | None:
         return sum(bool(keep(s, a)) for s, a in pairs) / len(pairs) if pairs else None
 
-    return {"worse": {"samples": len(worse), "fixed": share(worse, lambda s, a: a == s.target),
-                      "kept": share(worse, lambda s, a: a == s.proposed),
-                      "other": share(worse, lambda s, a: a not in (s.target, s.proposed))},
+    def outcomes(pairs) -> dict[str, Any]:
+        return {"samples": len(pairs), "fixed": share(pairs, lambda s, a: a == s.target),
+                "kept": share(pairs, lambda s, a: a == s.proposed),
+                "other": share(pairs, lambda s, a: a not in (s.target, s.proposed))}
+
+    return {"worse": outcomes(worse),
+            "worse_by_reason": {r: outcomes([(s, a) for s, a in worse if s.reason == r])
+                                for r in sorted({s.reason for s, _ in worse})},
             "fine": {"samples": len(fine), "kept": share(fine, lambda s, a: a == s.proposed),
                      "changed": share(fine, lambda s, a: a != s.proposed)}}

@@ -282,6 +282,14 @@ class RigPolicy:
         return [(p, self.tok.decode_text(r), self.tok.action_index(a)) for p, r, a in zip(p_worse, reviews, final)]
 
     @torch.no_grad()
+    def imagine_from(self, rows: list[list[int]]) -> np.ndarray:
+        """Given contexts that end with ``<imagine>`` (after a step's action), the codes [B, tokens_per_frame]
+        of the frame the model imagines next. For offline measures (``rig_core/evaluate/moves.py``)."""
+        images, _ = self._image(self._start(rows), None)
+        self._past = self._static = None
+        return np.stack([self.tok.codes(im) for im in images])
+
+    @torch.no_grad()
     def act(self, frames: np.ndarray, forced_actions: list[int | None] | None = None,
             rows: list[int] | None = None, lookahead: int = 0, review: bool = True,
             imagine: bool = True) -> list[StepOutput]:

@@ -9,13 +9,33 @@ from typing import Any
 import numpy as np
 
 from rig_core.data.reader import Dataset
+from rig_core.evaluate.moves import content_shifts, hold_score, move_outcome, move_reading, view_cells
 from rig_core.review.judge import VERDICTS, WORSE
 from rig_core.tokenize.image import psnr
+
+
+def _move_pairs(ep, frames, at, reached, shifts) -> list[tuple[str | None, float]]:
+    """(real outcome, imagined hold score) of each state whose proposal's first action is a move."""
+    proposed = ep.read("review/proposed")
+    states = [s for s in range(len(at)) if reached[s] >= 1 and int(proposed[s, 0]) in shifts]
+    if not states:
+        return []
+    real, imagined = ep.read("review/real"), ep.read("review/imagined")
+    out = []
+    for s in states:
+        shift = shifts[int(proposed[s, 0])]
+        before, after, dreamt = view_cells(frames[at[s]]), view_cells(real[s, 0]), view_cells(imagined[s, 0])
+        out.append((move_outcome(before, after, shift), hold_score(before, dreamt, shift)))
+    return out
 
 
 def review_summary(root: Path) -> dict[str, Any]:
     with Dataset(Path(root)) as ds:
         horizon = int(ds.manifest.get("review", {}).get("horizon", 1))
+        crafter = (ds.manifest.get("env") or {}).get("id") == "crafter"
+        shifts = content_shifts(list(ds.manifest.get("action_names", []))) if crafter else {}
+        moves: list[tuple[str | None, float]] = []
+        move_episodes: list[int] = []
         verdicts = Counter()
         reasons = Counter()
         states = selected = correct_sel = steps = successes = agree = episodes = 0
@@ -41,6 +61,10 @@ def review_summary(root: Path) -> dict[str, Any]:
                 for j in range(min(int(reached[s]), horizon)):
                     imagined_db[j].append(float(scores[s, j]))  # imagined vs real, computed when recorded
                     copy_db[j].append(psnr(frames[at[s]], real[s, j]))
+            if shifts:
+                pairs = _move_pairs(ep, frames, at, reached, shifts)
+                moves += pairs
+                move_episodes += [episodes] * len(pairs)
 
     def mean(x):
         x = [v for v in x if np.isfinite(v)]
@@ -53,4 +77,5 @@ def review_summary(root: Path) -> dict[str, Any]:
         "verdicts": dict(sorted(verdicts.items())), "reasons": dict(reasons.most_common()),
         "selected": selected, "selected_corrections": correct_sel, "selected_confirmations": selected - correct_sel,
         "imagination_psnr_db": [mean(x) for x in imagined_db], "copy_last_psnr_db": [mean(x) for x in copy_db],
+        "imagined_moves": move_reading(moves, move_episodes) if shifts else None,
     }

@@ -55,6 +55,8 @@ def summary_tables(s: dict[str, Any]) -> list[Table]:
 def print_summary(s: dict[str, Any]) -> None:
     for table in summary_tables(s):
         _out.print(table)
+    if s.get("review"):
+        print_review_summary(s["review"])
 
 
 def print_reason_summary(s: dict[str, Any]) -> None:
@@ -89,6 +91,13 @@ def print_review_summary(s: dict[str, Any]) -> None:
     fmt = lambda xs: ", ".join("-" if x is None else f"{x:.1f}" for x in xs)  # noqa: E731
     t.add_row("imagined vs real PSNR", f"{fmt(s['imagination_psnr_db'])} dB (steps 1..{s['horizon']})")
     t.add_row("copy-last-frame PSNR", f"{fmt(s['copy_last_psnr_db'])} dB")
+    m = s.get("imagined_moves")
+    if m and m["moves"]:
+        pct = lambda x: "-" if x is None else f"{100 * x:.0f}%"  # noqa: E731
+        auc = "" if m["auc"] is None else f"; AUC {m['auc']:.2f} [{m['auc_ci95'][0]:.2f}, {m['auc_ci95'][1]:.2f}]"
+        t.add_row("imagined moves (step 1)", f"{m['moves']:,} proposed: {m['blocked']:,} blocked, {m['through']:,} went "
+                  f"through, {m['unclear']:,} unclear; the imagined view held for {pct(m['imagined_held_when_blocked'])} "
+                  f"of the blocked, {pct(m['imagined_held_when_through'])} of the others{auc}")
     if s.get("elapsed_s"):
         t.add_row("time", f"{s['elapsed_s']:.1f} s")
     _out.print(t)

@@ -1,0 +1,132 @@
+"""Does the imagination show whether a move goes through?
+
+A move in Crafter either shifts the player's view by one cell (the player walked) or leaves it where it
+was (the way was blocked: water, a tree, stone, a table; the player only turns). That is the outcome a
+review most needs to see in an imagined frame ("to move left changes nothing here, a wasted step"). It can
+be read off the frames cell by cell (Crafter draws its view on a grid of 7-pixel cells): compare the frame
+after the move with the frame before it, unshifted and shifted by the move, over the view (the player's
+own cell left out, since turning changes it either way). Cells are compared by their pixels, not by image
+codes: a tokenizer's codebook holds near-copies of one texture (grass under slightly different light), so
+equal-looking cells can carry different codes. The real frame says what happened; the imagined
+frame says what the model expected. An imagination that knows when a move is blocked holds the view for
+blocked moves and shifts it for the others; one that does not holds it as often for both.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from rig_core.envs.crafter import DIRECTIONS, VIEW_COLS, VIEW_ROWS
+from rig_core.evaluate.metrics import roc_auc, roc_auc_interval
+
+HELD, MOVED = "held", "moved"
+MARGIN = 0.1  # a real outcome is called only when one reading matches this many more cells than the other
+SAME_CELL = 10.0  # two cells look the same below this mean absolute pixel difference (of 255)
+
+
+def content_shifts(action_names: list[str]) -> dict[int, tuple[int, int]]:
+    """Action index -> how the view's content moves (rows, columns) when that move goes through: walking
+    left moves everything in view one cell to the right. Only the env's move actions (``DIRECTIONS``)."""
+    out = {}
+    for name, (dx, dy) in DIRECTIONS.items():
+        if f"move_{name}" in action_names:
+            out[action_names.index(f"move_{name}")] = (-dy, -dx)
+    return out
+
+
+def view_cells(frame: np.ndarray, rows: int = VIEW_ROWS, cols: int = VIEW_COLS) -> np.ndarray:
+    """The view part of a frame [H, W, 3] as cells [rows, cols, cell * cell * 3] (float), the cell size
+    ``W // cols`` (the rows below the view show the inventory)."""
+    frame = np.asarray(frame, np.float32)
+    c = frame.shape[1] // cols
+    x = frame[: rows * c, : cols * c].reshape(rows, c, cols, c, -1)
+    return x.transpose(0, 2, 1, 3, 4).reshape(rows, cols, -1)
+
+
+def shifted_match(before: np.ndarray, after: np.ndarray, shift: tuple[int, int]) -> float:
+    """Share of view cells (``view_cells``) where ``after`` looks like what ``before`` showed ``shift`` (rows,
+    columns) cells away, over the cells both frames cover, the player's cell (the centre) left out."""
+    dr, dc = shift
+    rows, cols = before.shape[:2]
+    r0, r1, c0, c1 = max(0, -dr), min(rows, rows - dr), max(0, -dc), min(cols, cols - dc)
+    diff = np.abs(before[r0:r1, c0:c1] - after[r0 + dr:r1 + dr, c0 + dc:c1 + dc]).mean(-1)
+    same = diff < SAME_CELL
+    centre = (rows // 2, cols // 2)
+    keep = np.ones_like(same, bool)
+    for r, c in (centre, (centre[0] - dr, centre[1] - dc)):  # the player's cell, before and after
+        if r0 <= r < r1 and c0 <= c < c1:
+            keep[r - r0, c - c0] = False
+    return float(same[keep].mean()) if keep.any() else 0.0
+
+
+def hold_score(before: np.ndarray, after: np.ndarray, shift: tuple[int, int]) -> float:
+    """How much more ``after`` looks like the view held than like it moved (in share of cells)."""
+    return shifted_match(before, after, (0, 0)) - shifted_match(before, after, shift)
+
+
+def move_outcome(before: np.ndarray, after: np.ndarray, shift: tuple[int, int], margin: float = MARGIN) -> str | None:
+    """HELD (the move was blocked), MOVED (it went through) or None when the frames cannot tell (a field of
+    grass looks the same one cell over)."""
+    score = hold_score(before, after, shift)
+    return HELD if score > margin else MOVED if score < -margin else None
+
+
+def move_reading(pairs: Iterable[tuple[str | None, float]], groups: Iterable | None = None) -> dict[str, Any]:
+    """Summary of (real outcome, the imagined frame's ``hold_score``) per proposed move: how many moves were
+    blocked, went through or could not be told; the share of each whose imagined frame held the view (score
+    above 0); the ROC AUC of the score for telling a blocked move from one that went through (0.5: the
+    imagination does not know), its interval resampling ``groups`` (the episode of each pair) when given."""
+    pairs = list(pairs)
+    groups = list(groups) if groups is not None else [None] * len(pairs)
+    held = np.asarray([s for o, s in pairs if o == HELD], float)
+    moved = np.asarray([s for o, s in pairs if o == MOVED], float)
+    out: dict[str, Any] = {"moves": len(pairs), "blocked": len(held), "through": len(moved),
+                           "unclear": len(pairs) - len(held) - len(moved),
+                           "imagined_held_when_blocked": float((held > 0).mean()) if len(held) else None,
+                           "imagined_held_when_through": float((moved > 0).mean()) if len(moved) else None,
+                           "auc": None, "auc_ci95": None}
+    if len(held) and len(moved):
+        x, y = np.concatenate([held, moved]), np.concatenate([np.ones(len(held), bool), np.zeros(len(moved), bool)])
+        out["auc"] = roc_auc(x, y)
+        g = [k for (o, _), k in zip(pairs, groups) if o == HELD] + [k for (o, _), k in zip(pairs, groups) if o == MOVED]
+        out["auc_ci95"] = list(roc_auc_interval(x, y, groups=None if g[0] is None else g))
+    return out
+
+
+def imagined_moves(policy, samples, batch: int = 16) -> dict[str, Any]:
+    """``move_reading`` of a checkpoint's own imagination on held-out review samples
+    (``review_quality.review_samples``) whose proposal is a move: each state's context up to the proposal's
+    ``<imagine>``, the frame the model imagines from it (greedy, ``RigPolicy.imagine_from``), against the
+    real frame after the proposal (interval: held-out episodes resampled)."""
+    shifts = content_shifts(list(policy.tok.action_names))
+    s = policy.tok.special
+    picked, seen = [], set()
+    for x in samples:  # one per state: a state's samples j = 1..k share the context up to its first imagined frame
+        key = x.arrays["input_ids"][: list(x.arrays["input_ids"]).index(s["<imagine>"],
+                                                                         _last_obs(x.arrays["input_ids"], s))].tobytes()
+        if x.proposed in shifts and x.real_next is not None and key not in seen:
+            seen.add(key)
+            picked.append(x)
+    pairs: list[tuple[str | None, float]] = []
+    groups = [x.episode for x in picked]
+    for i in range(0, len(picked), batch):
+        part = picked[i:i + batch]
+        rows = []
+        for x in part:
+            ids = x.arrays["input_ids"].tolist()
+            rows.append(ids[: ids.index(s["<imagine>"], _last_obs(x.arrays["input_ids"], s)) + 1])
+        imagined = policy.decode_frames(policy.imagine_from(rows))
+        for x, frame in zip(part, imagined):
+            b, a, m = (view_cells(f) for f in (x.observed, x.real_next, frame))
+            shift = shifts[x.proposed]
+            pairs.append((move_outcome(b, a, shift), hold_score(b, m, shift)))
+    return move_reading(pairs, groups)
+
+
+def _last_obs(ids: np.ndarray, special: dict[str, int]) -> int:
+    """Index of the reviewed state's ``<obs>`` in a review sample: the last one before ``<review>``."""
+    ids = list(ids)
+    head = ids[: ids.index(special["<review>"])]
+    return len(head) - 1 - head[::-1].index(special["<obs>"])
