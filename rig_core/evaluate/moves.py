@@ -101,32 +101,28 @@ def imagined_moves(policy, samples, batch: int = 16) -> dict[str, Any]:
     ``<imagine>``, the frame the model imagines from it (greedy, ``RigPolicy.imagine_from``), against the
     real frame after the proposal (interval: held-out episodes resampled)."""
     shifts = content_shifts(list(policy.tok.action_names))
-    s = policy.tok.special
-    picked, seen = [], set()
+    picked, contexts = [], {}
     for x in samples:  # one per state: a state's samples j = 1..k share the context up to its first imagined frame
-        key = x.arrays["input_ids"][: list(x.arrays["input_ids"]).index(s["<imagine>"],
-                                                                         _last_obs(x.arrays["input_ids"], s))].tobytes()
-        if x.proposed in shifts and x.real_next is not None and key not in seen:
-            seen.add(key)
-            picked.append(x)
+        context = _imagine_context(x.arrays["input_ids"], policy.tok.special)
+        key = np.asarray(context).tobytes()
+        if x.proposed in shifts and x.real_next is not None and key not in contexts:
+            contexts[key] = context
+            picked.append((x, context))
     pairs: list[tuple[str | None, float]] = []
-    groups = [x.episode for x in picked]
     for i in range(0, len(picked), batch):
         part = picked[i:i + batch]
-        rows = []
-        for x in part:
-            ids = x.arrays["input_ids"].tolist()
-            rows.append(ids[: ids.index(s["<imagine>"], _last_obs(x.arrays["input_ids"], s)) + 1])
-        imagined = policy.decode_frames(policy.imagine_from(rows))
-        for x, frame in zip(part, imagined):
+        imagined = policy.decode_frames(policy.imagine_from([context for _, context in part]))
+        for (x, _), frame in zip(part, imagined):
             b, a, m = (view_cells(f) for f in (x.observed, x.real_next, frame))
             shift = shifts[x.proposed]
             pairs.append((move_outcome(b, a, shift), hold_score(b, m, shift)))
-    return move_reading(pairs, groups)
+    return move_reading(pairs, [x.episode for x, _ in picked])
 
 
-def _last_obs(ids: np.ndarray, special: dict[str, int]) -> int:
-    """Index of the reviewed state's ``<obs>`` in a review sample: the last one before ``<review>``."""
-    ids = list(ids)
+def _imagine_context(ids: np.ndarray, special: dict[str, int]) -> list[int]:
+    """A review sample's tokens up to and including the reviewed step's ``<imagine>``: the state's frame (the
+    last ``<obs>`` before ``<review>``), thought and proposed action, with the history before them."""
+    ids = list(np.asarray(ids).tolist())
     head = ids[: ids.index(special["<review>"])]
-    return len(head) - 1 - head[::-1].index(special["<obs>"])
+    obs = len(head) - 1 - head[::-1].index(special["<obs>"])
+    return ids[: ids.index(special["<imagine>"], obs) + 1]
