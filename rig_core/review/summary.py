@@ -14,13 +14,13 @@ from rig_core.review.judge import VERDICTS, WORSE
 from rig_core.tokenize.image import psnr
 
 
-def _move_pairs(ep, frames, at, reached, shifts) -> list[tuple[str | None, float]]:
+def _move_pairs(ep, frames, real, at, reached, shifts) -> list[tuple[str | None, float]]:
     """(real outcome, imagined hold score) of each state whose proposal's first action is a move."""
     proposed = ep.read("review/proposed")
     states = [s for s in range(len(at)) if reached[s] >= 1 and int(proposed[s, 0]) in shifts]
     if not states:
         return []
-    real, imagined = ep.read("review/real"), ep.read("review/imagined")
+    imagined = ep.read("review/imagined")
     out = []
     for s in states:
         shift = shifts[int(proposed[s, 0])]
@@ -62,7 +62,7 @@ def review_summary(root: Path) -> dict[str, Any]:
                     imagined_db[j].append(float(scores[s, j]))  # imagined vs real, computed when recorded
                     copy_db[j].append(psnr(frames[at[s]], real[s, j]))
             if shifts:
-                pairs = _move_pairs(ep, frames, at, reached, shifts)
+                pairs = _move_pairs(ep, frames, real, at, reached, shifts)
                 moves += pairs
                 move_episodes += [episodes] * len(pairs)
 
