@@ -70,9 +70,8 @@ def roc_auc_interval(scores: Sequence[float], positive: Sequence[bool], resample
     rng = np.random.default_rng(seed)
     members = None
     if groups is not None:
-        keys = list(groups)
         index: dict = {}
-        for i, g in enumerate(keys):
+        for i, g in enumerate(groups):
             index.setdefault(g, []).append(i)
         members = [np.asarray(v) for v in index.values()]
     values = []

@@ -79,19 +79,19 @@ def move_reading(pairs: Iterable[tuple[str | None, float]], groups: Iterable | N
     above 0); the ROC AUC of the score for telling a blocked move from one that went through (0.5: the
     imagination does not know), its interval resampling ``groups`` (the episode of each pair) when given."""
     pairs = list(pairs)
-    groups = list(groups) if groups is not None else [None] * len(pairs)
-    held = np.asarray([s for o, s in pairs if o == HELD], float)
-    moved = np.asarray([s for o, s in pairs if o == MOVED], float)
-    out: dict[str, Any] = {"moves": len(pairs), "blocked": len(held), "through": len(moved),
-                           "unclear": len(pairs) - len(held) - len(moved),
-                           "imagined_held_when_blocked": float((held > 0).mean()) if len(held) else None,
-                           "imagined_held_when_through": float((moved > 0).mean()) if len(moved) else None,
+    told = [i for i, (o, _) in enumerate(pairs) if o == HELD] + [i for i, (o, _) in enumerate(pairs) if o == MOVED]
+    y = np.asarray([pairs[i][0] == HELD for i in told], bool)
+    x = np.asarray([pairs[i][1] for i in told], float)
+    out: dict[str, Any] = {"moves": len(pairs), "blocked": int(y.sum()), "through": int((~y).sum()),
+                           "unclear": len(pairs) - len(told),
+                           "imagined_held_when_blocked": float((x[y] > 0).mean()) if y.any() else None,
+                           "imagined_held_when_through": float((x[~y] > 0).mean()) if (~y).any() else None,
                            "auc": None, "auc_ci95": None}
-    if len(held) and len(moved):
-        x, y = np.concatenate([held, moved]), np.concatenate([np.ones(len(held), bool), np.zeros(len(moved), bool)])
+    if y.any() and not y.all():
         out["auc"] = roc_auc(x, y)
-        g = [k for (o, _), k in zip(pairs, groups) if o == HELD] + [k for (o, _), k in zip(pairs, groups) if o == MOVED]
-        out["auc_ci95"] = list(roc_auc_interval(x, y, groups=None if g[0] is None else g))
+        groups = None if groups is None else list(groups)
+        kept = None if groups is None else [groups[i] for i in told]
+        out["auc_ci95"] = list(roc_auc_interval(x, y, groups=kept))
     return out
 
 
@@ -101,12 +101,12 @@ def imagined_moves(policy, samples, batch: int = 16) -> dict[str, Any]:
     ``<imagine>``, the frame the model imagines from it (greedy, ``RigPolicy.imagine_from``), against the
     real frame after the proposal (interval: held-out episodes resampled)."""
     shifts = content_shifts(list(policy.tok.action_names))
-    picked, contexts = [], {}
+    picked, seen = [], set()
     for x in samples:  # one per state: a state's samples j = 1..k share the context up to its first imagined frame
         context = _imagine_context(x.arrays["input_ids"], policy.tok.special)
         key = np.asarray(context).tobytes()
-        if x.proposed in shifts and x.real_next is not None and key not in contexts:
-            contexts[key] = context
+        if x.proposed in shifts and x.real_next is not None and key not in seen:
+            seen.add(key)
             picked.append((x, context))
     pairs: list[tuple[str | None, float]] = []
     for i in range(0, len(picked), batch):
