@@ -11,7 +11,8 @@ review is no better than chance, so more test-time steps cannot help), the share
 the share the review would call worse and its agreement with the expert. Then the review is written
 out as at test time (greedy, or with --review-threshold) and the action after it read: of the worse
 proposals, the share replaced by the expert's action, kept, or replaced by a third action; of the fine
-ones, the share kept (does a correction land where the expert would go?). Last, the same by the expert's
+ones, the share kept (does a correction land where the expert would go?). ``--frames real`` shows the review
+the fork's real frames instead of the stored imagined ones: can it read a true outcome at all? Last, the same by the expert's
 reason for each worse verdict (damage, progress, wasted, farther): which mistakes the review sees; and
 for the proposals that are moves, whether the model's own imagined frame shows the move blocked or going
 through (rig_core/evaluate/moves.py), against the real frame after it. Writes
@@ -56,17 +57,21 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--review-threshold", type=float, default=None,
                    help="write the reviews as rig evaluate --review-threshold tau does (default: the free verdict)")
+    p.add_argument("--frames", choices=("imagined", "real"), default="imagined",
+                   help="what the proposal shows the review: the stored imagined frames (as at test time) or the "
+                        "fork's real ones (can the review read a true outcome?)")
     p.add_argument("--out", type=Path, default=Path("bench-review"))
     p.add_argument("--update", action="store_true", help="also write benchmarks/results/review.json")
     a = p.parse_args(argv)
     rows = []
     for run in a.run:
         policy = RigPolicy.from_checkpoint(run, review_threshold=a.review_threshold)
-        samples = review_samples(policy, a.samples, a.seed)
+        samples = review_samples(policy, a.samples, a.seed, a.frames)
         r = review_discrimination(policy, samples)
         rows.append({"run": str(run), "checkpoint": str(policy.checkpoint), **r,
                      "outcomes": review_outcomes(policy, samples), "imagined_moves": imagined_moves(policy, samples)})
-    table = Table(title="Review quality on held-out review samples", title_justify="left")
+    table = Table(title=f"Review quality on held-out review samples ({a.frames} frames in the proposal)",
+                  title_justify="left")
     for col in ("run", "samples", "AUC [95%]", "worse", "says worse", "agreement"):
         table.add_column(col, justify="left" if col == "run" else "right", no_wrap=True)
     for r in rows:
@@ -116,7 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
         table.add_row(f"{name.parent.name}/{name.name}", str(m["moves"]), str(m["blocked"]), str(m["through"]),
                       _pct(m["imagined_held_when_blocked"]), _pct(m["imagined_held_when_through"]), _auc(m))
     out.print(table)
-    doc = {"samples": a.samples, "seed": a.seed, "review_threshold": a.review_threshold, "versions": versions(), "rows": rows,
+    doc = {"samples": a.samples, "seed": a.seed, "review_threshold": a.review_threshold, "frames": a.frames,
+           "versions": versions(), "rows": rows,
            "command": "python benchmarks/review.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     write_result(doc, a.out / "review.json", RESULTS if a.update else None)
     return doc

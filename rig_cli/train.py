@@ -30,6 +30,9 @@ def train(
     chain_thought_loss: Optional[bool] = typer.Option(
         None, "--chain-thought-loss/--no-chain-thought-loss",
         help="[lookahead] Loss on the thoughts after imagined frames in review samples (default on)."),
+    review_frames: Optional[str] = typer.Option(
+        None, help="[lookahead] Frames a review sample reads: imagined (the proposer's, default), real (the fork's "
+                   "true outcome) or both (each sample twice)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory, e.g. runs/basic."),
     recipe: str = typer.Option("tiny", help="Named config in recipes/ (tiny, cpu-small, gpu-lora, gpu-qlora) or a YAML file."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory exactly."),
@@ -72,7 +75,7 @@ def train(
                      mixed_precision=mixed_precision, init=str(init) if init else None, finetune=finetune,
                      basic_data=str(basic_data) if basic_data else None, mix_review=mix_review,
                      mix_align=mix_align, mix_basic=mix_basic, review_cue=review_cue,
-                     chain_thought_loss=chain_thought_loss)
+                     chain_thought_loss=chain_thought_loss, review_frames=review_frames)
     quiet = quiet or json_output
     if resume is not None:
         given = [k for k, v in overrides.items() if v is not None] + (["--data"] if data else []) + (["--out"] if out else [])

@@ -360,3 +360,52 @@ def test_imagined_moves_read_the_checkpoints_own_imagination(lookahead_run):
     ids = samples[0].arrays["input_ids"].tolist()
     codes = policy.imagine_from([ids[: ids.index(s["<imagine>"]) + 1]])
     assert codes.shape == (1, policy.image_tok.tokens_per_frame) and codes.min() >= 0
+
+
+def test_reviews_can_read_the_forks_real_frames(lookahead_run, tmp_path):
+    from rig_core.evaluate.review_quality import review_samples
+    from rig_core.inference.policy import RigPolicy
+    from rig_core.tokenize.sequence import IGNORE
+    from rig_core.train.config import load_run_config
+    from rig_core.train.lookahead import prepare_lookahead
+    from rig_core.train.lookahead_data import REVIEW, REVIEW_REAL
+    from rig_core.train.setup import load_tokenizers
+
+    cfg = load_run_config(lookahead_run)
+    tok, image_tok, meta = load_tokenizers(lookahead_run / "tokenizer")
+    sets = {}
+    for frames in ("imagined", "real", "both"):
+        cfg.review_frames = frames
+        prepared = prepare_lookahead(cfg, tmp_path / frames, tok, image_tok, meta)
+        sets[frames] = prepared.train_set
+        assert prepared.mix_counts.get("review_real_frames", 0) == sum(it[0] == REVIEW_REAL for it in prepared.train_set.items)
+    keys = lambda ds, kinds: sorted(it[1:] for it in ds.items if it[0] in kinds)
+    imagined = keys(sets["imagined"], (REVIEW,))
+    real = keys(sets["real"], (REVIEW_REAL,))
+    assert real and not keys(sets["imagined"], (REVIEW_REAL,))
+    assert keys(sets["real"], (REVIEW, REVIEW_REAL)) == imagined  # each sample once, real frames where the fork has them
+    assert keys(sets["both"], (REVIEW,)) == imagined and keys(sets["both"], (REVIEW_REAL,)) == real  # each twice
+    ds = sets["both"]
+    for key in real[:5]:
+        source, index, s, j = key
+        a, b = ds.build((REVIEW, *key)), ds.build((REVIEW_REAL, *key))
+        assert len(a["input_ids"]) == len(b["input_ids"]) and not np.array_equal(a["input_ids"], b["input_ids"]) or \
+            np.array_equal(ds._episode(source, index)["imagined"][s, :j], ds._episode(source, index)["real"][s, :j])
+        assert np.array_equal(a["labels"] != IGNORE, b["labels"] != IGNORE)  # the same review and action targets
+        ids = b["input_ids"].tolist()
+        for m in range(j):  # the fork's real frames fill the proposal's imagine spans
+            frame = [tok.special["<imagine>"], *tok.images(ds._episode(source, index)["real"][s, m]).tolist(),
+                     tok.special["</imagine>"]]
+            assert any(ids[k:k + len(frame)] == frame for k in range(len(ids) - len(frame) + 1))
+    policy = RigPolicy.from_checkpoint(lookahead_run)
+    shown = review_samples(policy, limit=20, frames="real")
+    assert shown and len(shown) <= 20
+    with pytest.raises(Exception, match="unknown review frames"):
+        review_samples(policy, limit=20, frames="dreamt")
+
+
+def test_lookahead_refuses_unknown_review_frames(review_dataset, tiny_checkpoint, tmp_path):
+    out = tmp_path / "look"
+    line = _err(rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset, "--out", out,
+                    "--review-frames", "dreamt"))
+    assert "--review-frames" in line and not out.exists()

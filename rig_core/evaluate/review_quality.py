@@ -37,29 +37,36 @@ class ReviewSample:
     episode: tuple[int, int] = (0, 0)  # (review dataset, episode): intervals resample episodes
 
 
-def review_samples(policy, limit: int = 300, seed: int = 0) -> list[ReviewSample]:
+def review_samples(policy, limit: int = 300, seed: int = 0, frames: str = "imagined") -> list[ReviewSample]:
     """Up to ``limit`` held-out review samples of the lookahead run ``policy`` was loaded from
-    (``RigPolicy.from_checkpoint``)."""
+    (``RigPolicy.from_checkpoint``), the proposal showing its stored imagined frames (``frames="imagined"``,
+    what the review reads at test time) or the fork's real ones (``"real"``: samples whose fork ended
+    early are left out), whichever frames the run trained its reviews on."""
     from rig_core.model.checkpoint import run_of_checkpoint
     from rig_core.train.config import load_run_config
     from rig_core.train.lookahead import prepare_lookahead
-    from rig_core.train.lookahead_data import REVIEW
+    from rig_core.train.lookahead_data import REVIEW, REVIEW_REAL, REVIEWS
 
+    if frames not in ("imagined", "real"):
+        raise RigError(f"unknown review frames '{frames}'", "use imagined or real")
     run = run_of_checkpoint(policy.checkpoint)
     cfg = load_run_config(run)
     if cfg.stage != "lookahead":
         raise RigError(f"{run} is a {cfg.stage} run", "pass a lookahead run (rig train --stage lookahead)")
     val = prepare_lookahead(cfg, run, policy.tok, policy.image_tok, policy.meta).val_set
-    items = [k for k, it in enumerate(val.items) if it[0] == REVIEW]
-    if not items:
+    kind = REVIEW if frames == "imagined" else REVIEW_REAL
+    keys = list(dict.fromkeys(it[1:] for it in val.items if it[0] in REVIEWS))  # each held-out sample once
+    if frames == "real":
+        keys = [key for key in keys if val.reached(*key[:3]) >= key[3]]
+    if not keys:
         raise RigError(f"run {run} has no held-out review samples", "train with --val-fraction above 0")
-    picked = sorted(np.random.default_rng(seed).permutation(len(items))[:limit].tolist())
+    picked = sorted(np.random.default_rng(seed).permutation(len(keys))[:limit].tolist())
     out = []
     review: dict[tuple[int, int], dict[str, np.ndarray]] = {}
     with ExitStack() as stack:
         datasets = [stack.enter_context(Dataset(src.root)) for src in val.sources]
         for k in picked:
-            _, source, index, s, j = val.items[items[k]]
+            source, index, s, j = keys[k]
             if (source, index) not in review:
                 ep = datasets[source].episode(index)
                 review[source, index] = {n: ep.read(f"review/{n}")
@@ -69,8 +76,9 @@ def review_samples(policy, limit: int = 300, seed: int = 0) -> list[ReviewSample
                     review[source, index]["verdict"].shape)
             r = review[source, index]
             worse = bool(r["verdict"][s, j - 1] == WORSE)
-            out.append(ReviewSample(val[items[k]], worse, int(r["proposed"][s, 0]), int(r["corrected"][s, j - 1]),
-                                    str(r["reason"][s, j - 1]) if worse else "", r["frames"][r["step"][s]],
+            out.append(ReviewSample(val.build((kind, *keys[k])), worse, int(r["proposed"][s, 0]),
+                                    int(r["corrected"][s, j - 1]), str(r["reason"][s, j - 1]) if worse else "",
+                                    r["frames"][r["step"][s]],
                                     r["real"][s, 0] if r["real_steps"][s] >= 1 else None, (source, index)))
     return out
 

@@ -14,6 +14,9 @@ from rig_core.errors import RigError
 RECIPE_DIRS = (Path(rig_core.__file__).resolve().parents[1] / "recipes",)
 
 
+REVIEW_FRAMES = ("imagined", "real", "both")
+
+
 @dataclass
 class TrainConfig:
     data: str = ""
@@ -59,6 +62,7 @@ class TrainConfig:
     mix_basic: float = 0.25
     review_cue: bool = True  # the system writes the proposed action after <review> (recorded in rig.json)
     chain_thought_loss: bool = True  # loss on the thoughts written after an imagined frame in review samples
+    review_frames: str = "imagined"  # the frames a review sample reads: imagined | real (the fork's) | both
 
     def validate(self) -> "TrainConfig":
         if self.stage not in ("basic", "lookahead"):
@@ -72,6 +76,9 @@ class TrainConfig:
             if min(shares) < 0 or sum(shares) <= 0 or self.mix_review + self.mix_align <= 0:
                 raise RigError(f"impossible mix (review {self.mix_review}, align {self.mix_align}, "
                                f"basic {self.mix_basic})", "pass shares of 0 or more with review or align above 0")
+            if self.review_frames not in REVIEW_FRAMES:
+                raise RigError(f"unknown --review-frames '{self.review_frames}'",
+                               "use --review-frames imagined, real or both")
         elif self.init:
             raise RigError("--init applies to --stage lookahead", "drop --init, or pass --stage lookahead")
         elif self.more_data:

@@ -16,7 +16,7 @@ from rig_core.fsutil import atomic_write_json, ensure_writable_dir
 from rig_core.review.texts import data_opening_tokens
 from rig_core.train.config import TrainConfig, load_run_config
 from rig_core.train.data import SequenceDataset, check_training_data, encode_dataset, split_episodes
-from rig_core.train.lookahead_data import (ALIGN, BASIC, REVIEW, LookaheadDataset, ReviewSource,
+from rig_core.train.lookahead_data import (ALIGN, BASIC, REVIEW, REVIEW_REAL, LookaheadDataset, ReviewSource,
                                            basic_windows_items, check_review_data, mix, review_items)
 from rig_core.train.setup import Prepared, load_tokenizers, plan_windows, save_tokenizers, sequence_builder
 from rig_core.versions import versions
@@ -91,7 +91,7 @@ def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, p
             encode_dataset(review, image_tok, codes, progress=progress)
             encode_dataset(review, image_tok, real, name="review/real")
             for name, eps in zip(("train", "val"), split_episodes(review.indices(), cfg.val_fraction, cfg.seed)):
-                rev, ali = review_items(review, eps, k)
+                rev, ali = review_items(review, eps, k, cfg.review_frames)
                 pools[name][REVIEW] += rev
                 pools[name][ALIGN] += ali
         sources.append(ReviewSource(root, codes, real))
@@ -112,8 +112,10 @@ def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, p
     p = Prepared(tok, image_tok, builder, w_train, w_val, steps)
     p.train_set = LookaheadDataset(sources, basic_train, builder, train_items, cfg.context, cfg.chain_thought_loss)
     p.val_set = LookaheadDataset(sources, basic_val, builder, val_items, cfg.context, cfg.chain_thought_loss)
-    p.mix_counts = {k: sum(1 for it in train_items if it[0] == code)
-                    for k, code in (("review", REVIEW), ("align", ALIGN), ("basic", BASIC))}
+    p.mix_counts = {k: sum(1 for it in train_items if it[0] in codes)
+                    for k, codes in (("review", (REVIEW, REVIEW_REAL)), ("align", (ALIGN,)), ("basic", (BASIC,)))}
+    if cfg.review_frames != "imagined":
+        p.mix_counts["review_real_frames"] = sum(1 for it in train_items if it[0] == REVIEW_REAL)
     return p
 
 

@@ -1,7 +1,9 @@
 """Training data of the lookahead stage: review, alignment and basic samples mixed at set shares.
 
 - review: a selected (state, j) sample of a review dataset: the proposal with j imagined steps
-  (context), then the review text and the action to take (loss);
+  (context), then the review text and the action to take (loss); with ``--review-frames real`` the
+  proposal shows the fork's real frames instead (the true outcome the verdict was read from), with
+  ``both`` each sample comes once of each kind;
 - align: the proposal of a state with the real frames of its fork in the imagine spans (loss there);
 - basic: an ordinary window of the basic data (the input dataset of the review stage).
 
@@ -26,14 +28,17 @@ from rig_core.errors import RigError
 from rig_core.tokenize.sequence import SequenceBuilder
 from rig_core.train.data import SequenceDataset, Window
 
-BASIC, REVIEW, ALIGN = 0, 1, 2
-KINDS = {BASIC: "basic", REVIEW: "review", ALIGN: "align"}
+BASIC, REVIEW, ALIGN, REVIEW_REAL = 0, 1, 2, 3
+KINDS = {BASIC: "basic", REVIEW: "review", ALIGN: "align", REVIEW_REAL: "review_real"}
+REVIEWS = (REVIEW, REVIEW_REAL)  # the kinds that are review samples (imagined or real frames in the proposal)
 HISTORY_STEPS = 8  # earlier real steps offered as context (the oldest are dropped to fit the context)
 
 
-def review_items(ds: Dataset, episodes: list[int], source: int = 0) -> tuple[list[tuple], list[tuple]]:
+def review_items(ds: Dataset, episodes: list[int], source: int = 0,
+                 frames: str = "imagined") -> tuple[list[tuple], list[tuple]]:
     """(review items, align items) of ``episodes`` of review dataset number ``source``:
-    (kind, source, episode, state, j)."""
+    (kind, source, episode, state, j). ``frames`` (imagined | real | both) picks the review kinds; a
+    sample whose fork ended before its j-th step has no real frames to show and stays imagined."""
     rev, ali = [], []
     for i in episodes:
         ep = ds.episode(i)
@@ -41,7 +46,11 @@ def review_items(ds: Dataset, episodes: list[int], source: int = 0) -> tuple[lis
             continue
         sel, reached = ep.read("review/selected"), ep.read("review/real_steps")
         for s, j in zip(*np.nonzero(sel)):
-            rev.append((REVIEW, source, i, int(s), int(j) + 1))
+            real = frames != "imagined" and reached[s] > j
+            if frames != "real" or not real:
+                rev.append((REVIEW, source, i, int(s), int(j) + 1))
+            if real:
+                rev.append((REVIEW_REAL, source, i, int(s), int(j) + 1))
         for s, r in enumerate(reached):
             if r > 0:
                 ali.append((ALIGN, source, i, s, int(r)))
@@ -114,14 +123,22 @@ class LookaheadDataset(torch.utils.data.Dataset):
                 "imagined": ep.read("review/imagined_codes").astype(np.int64),
                 "real": real[key][()].astype(np.int64),
                 "text": np.asarray(ep.texts("review/text"), dtype=object).reshape(S, K),
-                "corrected": ep.read("review/corrected")}
+                "corrected": ep.read("review/corrected"), "reached": ep.read("review/real_steps")}
         self._cache[(source, index)] = item
         if len(self._cache) > self.CACHE_EPISODES:
             self._cache.popitem(last=False)
         return item
 
     def __getitem__(self, i: int) -> dict[str, np.ndarray]:
-        item = self.items[i]
+        return self.build(self.items[i])
+
+    def reached(self, source: int, index: int, s: int) -> int:
+        """How many real frames the fork of state ``s`` of an episode reached."""
+        self._open()
+        return int(self._episode(source, index)["reached"][s])
+
+    def build(self, item: tuple) -> dict[str, np.ndarray]:
+        """The sample of an item (kind, ...), also one not in the mix (e.g. a review item with the other frames)."""
         if item[0] == BASIC:
             return self.basic[item[1]]
         self._open()
@@ -132,7 +149,7 @@ class LookaheadDataset(torch.utils.data.Dataset):
         history = [(c[k], e["reasoning"][k], int(e["actions"][k]), c[k + 1]) for k in range(max(0, t - HISTORY_STEPS), t)]
         frames = e["imagined"] if kind == REVIEW else e["real"]
         chain = [(str(e["thoughts"][s, m]), int(e["proposed"][s, m]), frames[s, m]) for m in range(j)]
-        review = (str(e["text"][s, j - 1]), int(e["corrected"][s, j - 1])) if kind == REVIEW else None
+        review = (str(e["text"][s, j - 1]), int(e["corrected"][s, j - 1])) if kind in REVIEWS else None
         return self.builder.lookahead_sample(e["instruction"], history, c[t], chain, review=review,
                                              max_len=self.max_len, chain_thoughts=self.chain_thoughts)
 
