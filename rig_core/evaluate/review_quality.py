@@ -45,7 +45,7 @@ def review_samples(policy, limit: int = 300, seed: int = 0, frames: str = "imagi
     from rig_core.model.checkpoint import run_of_checkpoint
     from rig_core.train.config import load_run_config
     from rig_core.train.lookahead import prepare_lookahead
-    from rig_core.train.lookahead_data import REVIEW, REVIEW_REAL, REVIEWS
+    from rig_core.train.lookahead_data import REVIEW, REVIEW_REAL, REVIEWS, has_real_frames
 
     if frames not in ("imagined", "real"):
         raise RigError(f"unknown review frames '{frames}'", "use imagined or real")
@@ -57,7 +57,7 @@ def review_samples(policy, limit: int = 300, seed: int = 0, frames: str = "imagi
     kind = REVIEW if frames == "imagined" else REVIEW_REAL
     keys = list(dict.fromkeys(it[1:] for it in val.items if it[0] in REVIEWS))  # each held-out sample once
     if frames == "real":
-        keys = [key for key in keys if val.reached(*key[:3]) >= key[3]]
+        keys = [key for key in keys if has_real_frames(val.reached(*key[:3]), key[3])]
     if not keys:
         raise RigError(f"run {run} has no held-out review samples", "train with --val-fraction above 0")
     picked = sorted(np.random.default_rng(seed).permutation(len(keys))[:limit].tolist())

@@ -34,6 +34,11 @@ REVIEWS = (REVIEW, REVIEW_REAL)  # the kinds that are review samples (imagined o
 HISTORY_STEPS = 8  # earlier real steps offered as context (the oldest are dropped to fit the context)
 
 
+def has_real_frames(reached: int, j: int) -> bool:
+    """Whether the fork of a state reached the ``j`` steps (1-based) a review sample shows: its real frames exist."""
+    return int(reached) >= j
+
+
 def review_items(ds: Dataset, episodes: list[int], source: int = 0,
                  frames: str = "imagined") -> tuple[list[tuple], list[tuple]]:
     """(review items, align items) of ``episodes`` of review dataset number ``source``:
@@ -46,7 +51,7 @@ def review_items(ds: Dataset, episodes: list[int], source: int = 0,
             continue
         sel, reached = ep.read("review/selected"), ep.read("review/real_steps")
         for s, j in zip(*np.nonzero(sel)):
-            real = frames != "imagined" and reached[s] > j
+            real = frames != "imagined" and has_real_frames(reached[s], int(j) + 1)
             if frames != "real" or not real:
                 rev.append((REVIEW, source, i, int(s), int(j) + 1))
             if real:
