@@ -31,6 +31,9 @@ def evaluate(
     review_threshold: Optional[float] = typer.Option(
         None, help="With N > 0: correct a proposal only when the review's P(correction) at its first word is at "
         "least this (0-1); otherwise the proposal is confirmed and taken. Default: the review decides freely."),
+    history: Optional[int] = typer.Option(
+        None, help="Past steps the policy keeps in its context (0: the current frame only). Default: as many "
+        "as the context holds."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (eval.json, report.md, plots, GIFs)."),
     compare: Optional[List[Path]] = typer.Option(None, "--compare", help="Put earlier results side by side (repeat)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
@@ -51,7 +54,7 @@ def evaluate(
                           test_time_steps=test_time_steps, workers=workers, batch=batch, out=out, max_steps=max_steps,
                           seed=seed, temperature=temperature, imagination_steps=imagination_steps,
                           imagination_episodes=imagination_episodes, gifs=gifs, command=command_line(),
-                          review_threshold=review_threshold,
+                          review_threshold=review_threshold, history=history,
                           quiet=quiet or json_output)
     if json_output:
         print_json({k: v for k, v in result.items() if k != "sweep"} |

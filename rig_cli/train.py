@@ -25,6 +25,9 @@ def train(
     mix_review: Optional[float] = typer.Option(None, help="[lookahead] Share of review samples (default 0.5)."),
     mix_align: Optional[float] = typer.Option(None, help="[lookahead] Share of imagined-vs-real alignment samples."),
     mix_basic: Optional[float] = typer.Option(None, help="[lookahead] Share of basic samples."),
+    mix_relabel: Optional[float] = typer.Option(
+        None, help="[lookahead] Share of relabelled (DAgger) samples: states the basic policy visited in its review "
+                   "rollouts, its own steps as history, the expert's reasoning and action as targets (default 0)."),
     review_cue: Optional[bool] = typer.Option(None, "--review-cue/--no-review-cue",
                                               help="[lookahead] Write the proposed action after <review> (default on)."),
     chain_thought_loss: Optional[bool] = typer.Option(
@@ -74,7 +77,7 @@ def train(
                      codebook_size=codebook_size, text_vocab=text_vocab, num_workers=num_workers,
                      mixed_precision=mixed_precision, init=str(init) if init else None, finetune=finetune,
                      basic_data=str(basic_data) if basic_data else None, mix_review=mix_review,
-                     mix_align=mix_align, mix_basic=mix_basic, review_cue=review_cue,
+                     mix_align=mix_align, mix_basic=mix_basic, mix_relabel=mix_relabel, review_cue=review_cue,
                      chain_thought_loss=chain_thought_loss, review_frames=review_frames)
     quiet = quiet or json_output
     if resume is not None:

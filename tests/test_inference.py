@@ -84,6 +84,30 @@ def test_walking_without_imagining_leaves_the_same_context(policy):
         policy.act(f1[None], lookahead=1, imagine=False)
 
 
+def test_history_option_caps_the_past_steps_in_the_context(policy, tiny_checkpoint):
+    from rig_core.errors import RigError
+
+    env = make_env(length=None)
+    frames = [env.reset(1_000_040).frame] + [env.step(a)[0].frame for a in (3, 1, 4)]
+    s = policy.tok.special
+    counts = {}
+    for k in (None, 0, 1):
+        p = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=6, history=k)
+        p.reset(["Collect wood."])
+        for f in frames[:3]:
+            p.act(f[None], forced_actions=[3], imagine=False)
+        ids = p._context(0, [s["<obs>"]])
+        counts[k] = ids.count(s["<obs>"]) - 1  # past steps in the context (the last <obs> is the current one)
+        if k == 0:  # the current frame only: the context a fresh episode starts from
+            fresh = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=6)
+            fresh.reset(["Collect wood."])
+            assert ids == fresh._context(0, [s["<obs>"]])
+            assert p.act(frames[3][None])[0].thought == fresh.act(frames[3][None])[0].thought
+    assert counts == {None: 2, 0: 0, 1: 1}  # the tiny context holds two past steps
+    with pytest.raises(RigError, match="--history -1"):
+        RigPolicy.from_checkpoint(tiny_checkpoint, history=-1)
+
+
 def test_cached_batched_decoding_equals_full_recompute(policy):
     s = policy.tok.special
     rows = [[s["<bos>"], s["<task>"], 5, 6, s["</task>"]], [s["<bos>"], s["<task>"], 7, s["</task>"]]]
@@ -245,11 +269,12 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     assert list(ev.glob("episode-*.gif"))
     hot = tmp_path / "hot"
     r = rig("evaluate", "--checkpoint", tiny_checkpoint, "--suite", "collect_wood", "--episodes", 1, "--max-steps", 2,
-            "--out", hot, "--quiet", "--gifs", 0, "--imagination-episodes", 0, "--temperature", 1.5, "--seed", 7)
+            "--out", hot, "--quiet", "--gifs", 0, "--imagination-episodes", 0, "--temperature", 1.5, "--seed", 7,
+            "--history", 0)
     assert r.exit_code == 0, r.output
     res = json.loads((hot / "eval.json").read_text())
-    assert (res["temperature"], res["sampling_seed"]) == (1.5, 7)
-    assert "sampled at temperature 1.5 (seed 7)" in (hot / "report.md").read_text()
+    assert (res["temperature"], res["sampling_seed"], res["history"]) == (1.5, 7, 0)
+    assert "sampled at temperature 1.5 (seed 7), 0 past steps in context" in (hot / "report.md").read_text()
     base = tmp_path / "random"
     r = rig("evaluate", "--agent", "random", "--suite", "open", "--episodes", 2, "--max-steps", 30, "--out", base,
             "--quiet", "--workers", 2)
@@ -274,6 +299,9 @@ def test_bad_inputs(tiny_checkpoint, tmp_path):
     line = _err(rig("evaluate", "--checkpoint", tiny_checkpoint, "--test-time-steps", "0,1", "--out", tmp_path / "e"))
     assert "without review data" in line and "--test-time-steps 0" in line
     assert "without review data" in _err(rig("play", "--checkpoint", tiny_checkpoint, "--test-time-steps", 2))
+    assert "--history -1 is negative" in _err(rig("play", "--checkpoint", tiny_checkpoint, "--history", -1))
+    assert "--history -2 is negative" in _err(rig("evaluate", "--checkpoint", tiny_checkpoint, "--history", -2,
+                                                  "--out", tmp_path / "e"))
     png = tmp_path / "small.png"
     iio.imwrite(png, np.zeros((32, 32, 3), np.uint8))
     assert "expects 64x64" in _err(rig("imagine", "--checkpoint", tiny_checkpoint, "--frame", png, "--steps", 1,

@@ -409,3 +409,46 @@ def test_lookahead_refuses_unknown_review_frames(review_dataset, tiny_checkpoint
     line = _err(rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset, "--out", out,
                     "--review-frames", "dreamt"))
     assert "--review-frames" in line and not out.exists()
+
+
+def test_relabelled_samples_teach_the_experts_thought_on_the_policys_own_history(lookahead_run, tmp_path):
+    from rig_core.tokenize.sequence import IGNORE
+    from rig_core.train.config import load_run_config
+    from rig_core.train.lookahead import prepare_lookahead
+    from rig_core.train.lookahead_data import RELABEL
+    from rig_core.train.setup import load_tokenizers
+
+    cfg = load_run_config(lookahead_run)
+    tok, image_tok, meta = load_tokenizers(lookahead_run / "tokenizer")
+    assert "relabel" not in prepare_lookahead(cfg, tmp_path / "off", tok, image_tok, meta).mix_counts  # default 0
+    cfg.mix_relabel = 0.4
+    prepared = prepare_lookahead(cfg, tmp_path / "on", tok, image_tok, meta)
+    ds = prepared.train_set
+    items = [it for it in ds.items if it[0] == RELABEL]
+    assert items and prepared.mix_counts["relabel"] == len(items)
+    s_ = tok.special
+    seen_imagine = {True: 0, False: 0}
+    for _, source, index, s, _ in items[:12]:
+        sample = ds.build((RELABEL, source, index, s, 0))
+        e = ds._episode(source, index)
+        t = int(e["step"][s])
+        expert, taken = int(e["expert"][s]), int(e["actions"][t])
+        thought = ds.expert_thoughts(source, index)[t]
+        assert thought and len(ds.expert_thoughts(source, index)) == len(e["actions"])
+        tail = ds.builder.step(e["codes"][t], thought, expert, e["codes"][t + 1] if taken == expert else None)
+        n = len(tail)
+        assert sample["input_ids"][-n:].tolist() == tail.ids  # the expert's thought and action at the visited state
+        assert sample["labels"][-n:].tolist() == tail.labels and (sample["labels"][:-n] == IGNORE).all()
+        seen_imagine[taken == expert] += 1
+        assert (s_["<imagine>"] in sample["input_ids"][-n:].tolist()) == (taken == expert)
+        if t:  # history: the policy's own last step, its thought as it wrote it, as context
+            last = ds.builder.step(e["codes"][t - 1], e["reasoning"][t - 1], int(e["actions"][t - 1]), e["codes"][t])
+            assert sample["input_ids"][-n - len(last):-n].tolist() == last.ids
+    assert sum(seen_imagine.values()) == min(12, len(items))
+
+
+def test_lookahead_refuses_a_negative_relabel_share(review_dataset, tiny_checkpoint, tmp_path):
+    out = tmp_path / "look"
+    line = _err(rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset, "--out", out,
+                    "--mix-relabel", -0.1))
+    assert "impossible mix" in line and "relabel -0.1" in line and not out.exists()

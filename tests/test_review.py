@@ -285,6 +285,9 @@ def test_review_and_lookahead_bad_inputs(tiny_checkpoint, reasoned_dataset, revi
     line = _err(rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset,
                     "--out", tmp_path / "l", "--mix-review", 0, "--mix-align", 0))
     assert "impossible mix" in line
+    line = _err(rig("augment", "--stage", "reason", "--data", review_dataset, "--out", tmp_path / "rr"))
+    assert "already has reasoning texts (stages: review)" in line and "rig collect" in line  # not a traceback
+    assert not (tmp_path / "rr").exists()
 
 
 def test_reobserve_is_recorded_and_the_default_writes_plain_reviews(tiny_checkpoint, reasoned_dataset,

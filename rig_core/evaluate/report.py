@@ -56,6 +56,8 @@ def _decoding(r: dict[str, Any]) -> str:
         return ""
     review = ("" if r.get("review_threshold") is None else
               f"the review corrects only at P(correction) >= {r['review_threshold']:g}, ")
+    if r.get("history") is not None:
+        review += f"{r['history']} past steps in context, "
     if r.get("temperature"):
         return f"sampled at temperature {r['temperature']} (seed {r.get('sampling_seed', 0)}), " + review
     return "greedy decoding, " + review

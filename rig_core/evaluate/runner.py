@@ -43,7 +43,7 @@ def parse_steps(spec: str) -> list[int]:
 def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
     """Worker: play a share of (task, seed) pairs in batches; returns results and a few recorded episodes."""
     # done: a queue that gets 1 per finished episode
-    checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, threshold, done = args
+    checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, threshold, history, done = args
     from rig_core.inference.episodes import play
 
     policy = None
@@ -51,7 +51,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
         from rig_core.inference.policy import RigPolicy
 
         policy = RigPolicy.from_checkpoint(Path(checkpoint), seed=seed, temperature=temperature,
-                                           review_threshold=threshold)
+                                           review_threshold=threshold, history=history)
     suite = load_suite("crafter")
     results, recorded = [], {}
     start = time.perf_counter()
@@ -176,7 +176,8 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
                  workers: int = 1, batch: int = 8, out: Path, max_steps: int | None = None, seed: int = 0,
                  imagination_steps: int = 3, imagination_episodes: int = 10, gifs: int = 2,
                  temperature: float = 0.0, compare_expert: bool = True, command: str = "",
-                 review_threshold: float | None = None, quiet: bool = False) -> dict[str, Any]:
+                 review_threshold: float | None = None, history: int | None = None,
+                 quiet: bool = False) -> dict[str, Any]:
     from rig_core.envs import make_env
     from rig_core.evaluate.report import write_report
     from rig_core.fsutil import atomic_write_json, ensure_writable_dir
@@ -193,7 +194,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
     if checkpoint is not None:  # fail early: a basic checkpoint cannot look ahead
         from rig_core.inference.policy import RigPolicy
 
-        probe = RigPolicy.from_checkpoint(checkpoint, review_threshold=review_threshold)
+        probe = RigPolicy.from_checkpoint(checkpoint, review_threshold=review_threshold, history=history)
         if max(sweep) > 0 and probe.stage != "lookahead":
             raise RigError(f"the checkpoint {probe.checkpoint} was trained without review data (stage '{probe.stage}'), "
                            f"so it cannot look ahead with --test-time-steps {test_time_steps}",
@@ -206,7 +207,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
     report: dict[str, Any] = {
         "player": {"checkpoint": str(checkpoint) if checkpoint else None, "agent": agent},
         "suite": suite, "episodes_per_task": episodes, "seeds": seeds, "max_steps": max_steps,
-        "temperature": temperature, "sampling_seed": seed, "review_threshold": review_threshold,
+        "temperature": temperature, "sampling_seed": seed, "review_threshold": review_threshold, "history": history,
         "command": command, "versions": versions(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "sweep": []}
     recorded: list[dict] = []
@@ -215,7 +216,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         args = [(str(checkpoint) if checkpoint else None, agent, share, n, batch, max_steps,
                  compare_expert and n == sweep[0],
                  (max(gifs, imagination_episodes) if (w == 0 and n == sweep[0]) else 0), seed, temperature,
-                 review_threshold)
+                 review_threshold, history)
                 for w, share in enumerate(shares) if share]
         start = time.perf_counter()
         results: list[dict] = []

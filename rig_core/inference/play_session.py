@@ -19,7 +19,7 @@ from rig_core.viz.record import Recorder
 def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int, test_time_steps: int = 0,
              live: bool = False, record: Path | None = None, max_steps: int | None = None,
              temperature: float = 0.0, max_think: int = 64, review_threshold: float | None = None,
-             quiet: bool = False,
+             history: int | None = None, quiet: bool = False,
              console: Console | None = None) -> dict[str, Any]:
     if (checkpoint is None) == (agent is None):
         raise RigError("pass --checkpoint RUN, or --agent expert|random for a baseline", "e.g. rig play --checkpoint runs/tiny")
@@ -31,7 +31,7 @@ def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int
         from rig_core.inference.policy import RigPolicy
 
         policy = RigPolicy.from_checkpoint(checkpoint, temperature=temperature, max_think=max_think, seed=seed,
-                                           review_threshold=review_threshold)
+                                           review_threshold=review_threshold, history=history)
     console = console or Console()
     start = time.perf_counter()
     header = f"{'RIG policy ' + str(checkpoint) if checkpoint else agent + ' agent'} | {t.id}: {t.instruction(seed)}"

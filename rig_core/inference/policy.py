@@ -54,7 +54,8 @@ class StepOutput:
 class RigPolicy:
     def __init__(self, model, tok, image_tok, context: int, *, max_think: int = 64, temperature: float = 0.0,
                  seed: int = 0, device: str | torch.device = "cpu", stage: str = "basic", think_positions: int = 0,
-                 image_row_stride: int = 0, review_cue: bool = False, review_threshold: float | None = None):
+                 image_row_stride: int = 0, review_cue: bool = False, review_threshold: float | None = None,
+                 history: int | None = None):
         self.model = model.to(device).eval()
         self.tok, self.image_tok = tok, image_tok
         self.builder = SequenceBuilder(tok, image_tok.tokens_per_frame, think_positions, image_row_stride, review_cue)
@@ -67,6 +68,9 @@ class RigPolicy:
             raise RigError(f"--review-threshold {review_threshold} is not a probability",
                            "pass a number from 0 to 1, e.g. --review-threshold 0.8")
         self.review_threshold = review_threshold  # None: the review writes its verdict freely
+        if history is not None and history < 0:
+            raise RigError(f"--history {history} is negative", "pass 0 (the current frame only) or more past steps")
+        self.history_steps = history  # None: as many past steps as the context holds
         self._openings: tuple[list[int], list[int]] | None = None
         vocab = self.model.get_output_embeddings().weight.shape[0]
         self.masks = SpanMasks(tok, vocab, self.device)
@@ -112,7 +116,10 @@ class RigPolicy:
         room = self.context - len(self.prefixes[b]) - self.step_budget - extra
         kept: list[list[int]] = []
         used = 0
-        for step in reversed(self.history[b]):
+        past = self.history[b]
+        if self.history_steps is not None:  # --history K: at most the last K steps
+            past = past[max(0, len(past) - self.history_steps):]
+        for step in reversed(past):
             if used + len(step) > room:
                 break
             kept.append(step)

@@ -136,10 +136,11 @@ class SequenceBuilder:
         """The tokens the system writes to open a review of ``proposal`` (what ``review`` puts before the text)."""
         return [self.s["<review>"]] + ([self.tok.action(proposal)] if self.review_cue else [])
 
-    def step(self, obs_codes: np.ndarray, text: str, action_index: int, next_codes: np.ndarray) -> Piece:
-        """One real step: observe, think, act, imagine the next frame."""
-        return (self.observation(obs_codes).extend(self.think(self._text_ids(text)))
-                .extend(self.act(action_index)).extend(self.imagine(next_codes)))
+    def step(self, obs_codes: np.ndarray, text: str, action_index: int, next_codes: np.ndarray | None) -> Piece:
+        """One real step: observe, think, act, imagine the next frame (``next_codes`` None: end after the
+        action, for a step whose next frame is not the outcome of that action)."""
+        p = self.observation(obs_codes).extend(self.think(self._text_ids(text))).extend(self.act(action_index))
+        return p if next_codes is None else p.extend(self.imagine(next_codes))
 
     # -- sizes ------------------------------------------------------------------------
     def step_length(self, text_tokens: int) -> int:

@@ -60,6 +60,7 @@ class TrainConfig:
     mix_review: float = 0.5  # shares of review, alignment and basic samples in an epoch
     mix_align: float = 0.25
     mix_basic: float = 0.25
+    mix_relabel: float = 0.0  # share of relabelled (DAgger) samples: visited states, expert thought and action
     review_cue: bool = True  # the system writes the proposed action after <review> (recorded in rig.json)
     chain_thought_loss: bool = True  # loss on the thoughts written after an imagined frame in review samples
     review_frames: str = "imagined"  # the frames a review sample reads: imagined | real (the fork's) | both
@@ -72,10 +73,11 @@ class TrainConfig:
                 raise RigError("--stage lookahead needs --init", "pass the RIG-basic run: --init runs/<basic>")
             if self.finetune not in ("lora", "full"):
                 raise RigError(f"unknown --finetune '{self.finetune}'", "use --finetune lora or --finetune full")
-            shares = (self.mix_review, self.mix_align, self.mix_basic)
-            if min(shares) < 0 or sum(shares) <= 0 or self.mix_review + self.mix_align <= 0:
+            shares = (self.mix_review, self.mix_align, self.mix_basic, self.mix_relabel)
+            if min(shares) < 0 or self.mix_review + self.mix_align + self.mix_relabel <= 0:
                 raise RigError(f"impossible mix (review {self.mix_review}, align {self.mix_align}, "
-                               f"basic {self.mix_basic})", "pass shares of 0 or more with review or align above 0")
+                               f"basic {self.mix_basic}, relabel {self.mix_relabel})",
+                               "pass shares of 0 or more with review, align or relabel above 0")
             if self.review_frames not in REVIEW_FRAMES:
                 raise RigError(f"unknown --review-frames '{self.review_frames}'",
                                "use --review-frames imagined, real or both")

@@ -5,7 +5,13 @@
   proposal shows the fork's real frames instead (the true outcome the verdict was read from), with
   ``both`` each sample comes once of each kind;
 - align: the proposal of a state with the real frames of its fork in the imagine spans (loss there);
-- basic: an ordinary window of the basic data (the input dataset of the review stage).
+- basic: an ordinary window of the basic data (the input dataset of the review stage);
+- relabel (DAgger): a state the basic policy visited in its review rollout, with the policy's own
+  steps as history (its thoughts, the actions taken) and the expert's reasoning (the rule annotator
+  on the state's privileged data) and action as the targets; the next frame is a target too when the
+  action taken there was the expert's. A policy trained only on expert histories learns to copy its
+  last thought ("I do not see a tree ... so I step up" with a tree in view); these samples show it
+  its own histories and what it should have thought and done.
 
 The item list is fixed when the run starts (a pure function of the data and the seed), so the
 epoch order and ``--resume`` work exactly as in the basic stage.
@@ -22,14 +28,16 @@ import h5py
 import numpy as np
 import torch
 
+from rig_core.annotate.context import episode_contexts
+from rig_core.annotate.rules import RuleAnnotator
 from rig_core.data.reader import Dataset
 from rig_core.data.schema import episode_key
 from rig_core.errors import RigError
 from rig_core.tokenize.sequence import SequenceBuilder
 from rig_core.train.data import SequenceDataset, Window
 
-BASIC, REVIEW, ALIGN, REVIEW_REAL = 0, 1, 2, 3
-KINDS = {BASIC: "basic", REVIEW: "review", ALIGN: "align", REVIEW_REAL: "review_real"}
+BASIC, REVIEW, ALIGN, REVIEW_REAL, RELABEL = 0, 1, 2, 3, 4
+KINDS = {BASIC: "basic", REVIEW: "review", ALIGN: "align", REVIEW_REAL: "review_real", RELABEL: "relabel"}
 REVIEWS = (REVIEW, REVIEW_REAL)  # the kinds that are review samples (imagined or real frames in the proposal)
 HISTORY_STEPS = 8  # earlier real steps offered as context (the oldest are dropped to fit the context)
 
@@ -40,16 +48,17 @@ def has_real_frames(reached: int, j: int) -> bool:
 
 
 def review_items(ds: Dataset, episodes: list[int], source: int = 0,
-                 frames: str = "imagined") -> tuple[list[tuple], list[tuple]]:
-    """(review items, align items) of ``episodes`` of review dataset number ``source``:
+                 frames: str = "imagined") -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """(review items, align items, relabel items) of ``episodes`` of review dataset number ``source``:
     (kind, source, episode, state, j). ``frames`` (imagined | real | both) picks the review kinds; a
     sample whose fork ended before its j-th step has no real frames to show and stays imagined."""
-    rev, ali = [], []
+    rev, ali, rel = [], [], []
     for i in episodes:
         ep = ds.episode(i)
         if "review/selected" not in ep:
             continue
         sel, reached = ep.read("review/selected"), ep.read("review/real_steps")
+        rel += [(RELABEL, source, i, s, 0) for s in range(len(reached))]
         for s, j in zip(*np.nonzero(sel)):
             real = frames != "imagined" and has_real_frames(reached[s], int(j) + 1)
             if frames != "real" or not real:
@@ -59,7 +68,7 @@ def review_items(ds: Dataset, episodes: list[int], source: int = 0,
         for s, r in enumerate(reached):
             if r > 0:
                 ali.append((ALIGN, source, i, s, int(r)))
-    return rev, ali
+    return rev, ali, rel
 
 
 def mix(pools: dict[int, list], shares: dict[int, float], seed: int) -> list:
@@ -103,6 +112,7 @@ class LookaheadDataset(torch.utils.data.Dataset):
         self.chain_thoughts = chain_thoughts
         self._pid = None
         self._cache: OrderedDict[tuple[int, int], dict] = OrderedDict()
+        self._rules = RuleAnnotator(0)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -128,7 +138,8 @@ class LookaheadDataset(torch.utils.data.Dataset):
                 "imagined": ep.read("review/imagined_codes").astype(np.int64),
                 "real": real[key][()].astype(np.int64),
                 "text": np.asarray(ep.texts("review/text"), dtype=object).reshape(S, K),
-                "corrected": ep.read("review/corrected"), "reached": ep.read("review/real_steps")}
+                "corrected": ep.read("review/corrected"), "reached": ep.read("review/real_steps"),
+                "expert": ep.read("review/expert").astype(np.int64), "ep": ep, "ds": ds}
         self._cache[(source, index)] = item
         if len(self._cache) > self.CACHE_EPISODES:
             self._cache.popitem(last=False)
@@ -142,6 +153,18 @@ class LookaheadDataset(torch.utils.data.Dataset):
         self._open()
         return int(self._episode(source, index)["reached"][s])
 
+    def expert_thoughts(self, source: int, index: int) -> list[str]:
+        """The expert's reasoning at every step of a review episode: the rule annotator (as
+        ``rig augment --stage reason`` writes it) on the states the policy visited."""
+        self._open()
+        e = self._episode(source, index)
+        if "expert_thoughts" not in e:
+            ds, ep = e["ds"], e["ep"]
+            ctxs = episode_contexts(ep, ds.action_names, ds.manifest.get("semantic_names", {}), with_frames=False)
+            seed = int(ep.attrs.get("seed", 0))
+            e["expert_thoughts"] = [self._rules.annotate(c, seed) for c in ctxs]
+        return e["expert_thoughts"]
+
     def build(self, item: tuple) -> dict[str, np.ndarray]:
         """The sample of an item (kind, ...), also one not in the mix (e.g. a review item with the other frames)."""
         if item[0] == BASIC:
@@ -152,6 +175,12 @@ class LookaheadDataset(torch.utils.data.Dataset):
         t = int(e["step"][s])
         c = e["codes"]
         history = [(c[k], e["reasoning"][k], int(e["actions"][k]), c[k + 1]) for k in range(max(0, t - HISTORY_STEPS), t)]
+        if kind == RELABEL:
+            expert = int(e["expert"][s])
+            nxt = c[t + 1] if int(e["actions"][t]) == expert else None  # the real next frame is the expert's outcome
+            step = (c[t], self.expert_thoughts(source, index)[t], expert, nxt)
+            past = [self.builder.step(*st).context_only() for st in history]  # the policy's steps: context
+            return self.builder.assemble(e["instruction"], past, self.builder.step(*step), self.max_len)
         frames = e["imagined"] if kind == REVIEW else e["real"]
         chain = [(str(e["thoughts"][s, m]), int(e["proposed"][s, m]), frames[s, m]) for m in range(j)]
         review = (str(e["text"][s, j - 1]), int(e["corrected"][s, j - 1])) if kind in REVIEWS else None
