@@ -10,8 +10,15 @@ its reference history (frames, thoughts, actions) as context; the policy decodes
 action greedily. Prints the
 share of states where its action is the expert's and, where the reference thought names an offset
 ("3 cells to the left and 2 cells up"), where the policy names the same offsets, the same directions,
-and how often it names an offset the reference does not (rig_core/evaluate/reading.py). Writes every
+how often it names none at all ("missed": "I do not see a tree here") and how often it names an offset
+the reference does not (rig_core/evaluate/reading.py). Given a review dataset (the basic policy's own
+rollouts, rig augment --stage review) it reads the policy on the states it visited, with its own earlier
+thoughts and actions as history and the expert's reasoning and action at each state as the reference;
+a lookahead run trained on that review data is read on the episodes it held out. Writes every
 number to OUT/reading.json (with --update also to benchmarks/results/reading.json).
+
+    python benchmarks/reading.py --checkpoint runs/basic --data datasets/review --per-episode 100 --history 3
+    python benchmarks/reading.py --checkpoint runs/basic --data datasets/review --per-episode 100 --history 0
 """
 
 from __future__ import annotations
@@ -43,10 +50,13 @@ def _cell(r: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", type=Path, action="append", required=True, help="a run (repeat to compare)")
-    p.add_argument("--data", type=Path, required=True, help="a reasoned expert dataset (rig augment --stage reason)")
+    p.add_argument("--data", type=Path, required=True,
+                   help="a reasoned expert dataset (rig augment --stage reason), or a review dataset: the policy's "
+                        "own rollouts, its own thoughts as history, the expert's as reference")
     p.add_argument("--episodes", type=int, default=48, help="held-out episodes to draw states from")
     p.add_argument("--per-episode", type=int, default=4)
-    p.add_argument("--history", type=int, default=3, help="earlier reference steps given as context")
+    p.add_argument("--history", type=int, default=3,
+                   help="earlier steps given as context (the reference's, or on review data the policy's own)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("bench-reading"))
@@ -65,11 +75,11 @@ def main(argv: list[str] | None = None) -> dict:
             r = reading_accuracy(policy, samples, batch=a.batch)
             rows.append({"checkpoint": str(ck), "episodes": len(episodes), **r})
     table = Table(title=f"Reading the frame on held-out states of {a.data} (95% intervals /states)")
-    for col in ("checkpoint", "action = expert", "offsets right", "directions", "invented"):
+    for col in ("checkpoint", "action = expert", "offsets right", "directions", "missed", "invented"):
         table.add_column(col, justify="left" if col == "checkpoint" else "right")
     for r in rows:
         table.add_row(Path(r["checkpoint"]).name, _cell(r["action"]), _cell(r["where"]), _cell(r["direction"]),
-                      _cell(r["invented"]))
+                      _cell(r["missed"]), _cell(r["invented"]))
     out.print(table)
     for r in rows:
         for ex in r["examples"][:3]:

@@ -95,3 +95,40 @@ def test_held_out_episodes_follow_task_and_seed_across_datasets(tiny_checkpoint,
         # a checkpoint directory of the run (as --checkpoint accepts) holds out the same episodes
         step = sorted(p for p in (tiny_checkpoint / "checkpoints").iterdir() if p.name.isdigit())[-1]
         assert held_out_episodes(step, trained) == val
+
+
+def test_reading_counts_an_offset_the_policy_missed():
+    frame = np.zeros((64, 64, 3), np.uint8)
+    ref = {"a": (f"A cow is {where(1, 0)}.", 5), "b": (f"A tree is {where(0, -2)}.", 3)}
+    answers = {"a": ("I do not see a cow here.", 5), "b": (f"A tree is {where(0, -2)}.", 3)}
+    samples = [ReadingSample(k, [], frame, *ref[k]) for k in "ab"]
+    r = reading_accuracy(_Echo(answers, _Builder()), samples, batch=2)
+    assert r["missed"]["rate"] == 0.5 and r["missed"]["n"] == 2 and r["where"]["rate"] == 0.5
+
+
+def test_reading_on_review_data_reads_the_policys_own_history_against_the_expert(tiny_checkpoint, review_dataset,
+                                                                                 lookahead_run):
+    from rig_core.annotate.context import episode_contexts
+    from rig_core.annotate.rules import RuleAnnotator
+    from rig_core.data.reader import Dataset
+    from rig_core.evaluate.reading import held_out_episodes, reading_samples
+    from rig_core.inference.policy import RigPolicy
+    from rig_core.train.config import load_run_config
+    from rig_core.train.data import split_episodes
+
+    image_tok = RigPolicy.from_checkpoint(tiny_checkpoint).image_tok
+    with Dataset(review_dataset) as ds:
+        i = ds.indices()[0]
+        ep = ds.episode(i)
+        n = len(ep.read("actions"))
+        samples = reading_samples(ds, [i], image_tok, per_episode=n, history=2)
+        assert len(samples) == n
+        mine = ep.texts("reasoning")  # the policy's own thoughts
+        ctxs = episode_contexts(ep, ds.action_names, ds.manifest.get("semantic_names", {}), with_frames=False)
+        expert = dict(zip(ep.read("review/step").tolist(), ep.read("review/expert").tolist()))
+        for t, smp in enumerate(samples):
+            assert smp.thought == RuleAnnotator(0).annotate(ctxs[t], int(ep.attrs["seed"]))
+            assert smp.action == expert[t]
+            assert [h[1] for h in smp.history] == mine[max(0, t - 2):t]
+        cfg = load_run_config(lookahead_run)  # a lookahead run is read on the review episodes it held out
+        assert held_out_episodes(lookahead_run, ds) == split_episodes(ds.indices(), cfg.val_fraction, cfg.seed)[1]

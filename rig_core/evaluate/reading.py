@@ -8,6 +8,7 @@ on the spatial facts the rule annotator writes (``annotate.rules.where``: "3 cel
 - ``action``     the policy's action is the expert's;
 - ``where``      among states whose reference names an offset: the policy names the same offsets;
 - ``direction``  among those: the same signs (left/right, up/down) for every offset;
+- ``missed``     among those: the policy names no offset at all ("I do not see a tree here");
 - ``invented``   among states whose reference names none: the policy names one anyway.
 
 A policy that acts well in training (teacher-forced action accuracy near 100 %) but reads the frame
@@ -55,8 +56,15 @@ class ReadingSample:
 
 def reading_samples(ds, episodes: list[int], image_tok, *, per_episode: int = 4, history: int = 3,
                     seed: int = 0) -> list[ReadingSample]:
-    """``per_episode`` random states of each episode (with reasoning), each with ``history`` earlier steps."""
+    """``per_episode`` random states of each episode (with reasoning), each with ``history`` earlier steps.
+
+    On a reasoned expert dataset the history and the reference are the expert's. On a review dataset
+    (the basic policy's own rollouts, ``rig augment --stage review``) the history is the policy's own
+    (its thoughts as it wrote them, the actions taken) and the reference is the expert's at that state:
+    the rule annotator's reasoning (as ``rig augment --stage reason`` writes it) and ``review/expert``,
+    so the policy is read on the states and histories it makes itself."""
     rng = np.random.default_rng(seed)
+    rules = None
     out = []
     for i in episodes:
         ep = ds.episode(i)
@@ -65,11 +73,22 @@ def reading_samples(ds, episodes: list[int], image_tok, *, per_episode: int = 4,
         frames, actions, thoughts = ep.read("frames"), ep.read("actions"), ep.texts("reasoning")
         if not len(actions):
             continue
+        ref_thoughts, ref_actions = thoughts, [int(a) for a in actions]
+        if "review/expert" in ep:  # the policy's rollout: the expert's thought and action are the reference
+            from rig_core.annotate.context import episode_contexts
+            from rig_core.annotate.rules import RuleAnnotator
+
+            rules = rules or RuleAnnotator(0)
+            ctxs = episode_contexts(ep, ds.action_names, ds.manifest.get("semantic_names", {}), with_frames=False)
+            ref_thoughts = [rules.annotate(c, int(ep.attrs.get("seed", 0))) for c in ctxs]
+            ref_actions = list(ref_actions)
+            for step, expert in zip(ep.read("review/step"), ep.read("review/expert")):
+                ref_actions[int(step)] = int(expert)
         codes = image_tok.encode(frames)
         instruction = str(ep.attrs.get("instruction", ""))
         for t in sorted(rng.choice(len(actions), size=min(per_episode, len(actions)), replace=False)):
             past = [(codes[k], thoughts[k], int(actions[k]), codes[k + 1]) for k in range(max(0, t - history), t)]
-            out.append(ReadingSample(instruction, past, frames[t], thoughts[t], int(actions[t])))
+            out.append(ReadingSample(instruction, past, frames[t], ref_thoughts[t], ref_actions[t]))
     return out
 
 
@@ -85,7 +104,7 @@ def _signs(offsets: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def reading_accuracy(policy, samples: list[ReadingSample], batch: int = 16, examples: int = 6) -> dict[str, Any]:
     """Greedy thought and action of ``policy`` on each sample, scored against the reference (see module doc)."""
     builder = policy.builder
-    hits = {"action": 0, "where": 0, "direction": 0, "invented": 0}
+    hits = {"action": 0, "where": 0, "direction": 0, "invented": 0, "missed": 0}
     named = unnamed = 0
     shown = []
     for i in range(0, len(samples), batch):
@@ -101,6 +120,7 @@ def reading_accuracy(policy, samples: list[ReadingSample], batch: int = 16, exam
                 named += 1
                 hits["where"] += got == ref
                 hits["direction"] += _signs(got) == _signs(ref)
+                hits["missed"] += not got
             else:
                 unnamed += 1
                 hits["invented"] += bool(got)
@@ -108,7 +128,8 @@ def reading_accuracy(policy, samples: list[ReadingSample], batch: int = 16, exam
                 shown.append({"reference": s.thought, "policy": o.thought})
     n = len(samples)
     return {"states": n, "action": _rate(hits["action"], n), "where": _rate(hits["where"], named),
-            "direction": _rate(hits["direction"], named), "invented": _rate(hits["invented"], unnamed),
+            "direction": _rate(hits["direction"], named), "missed": _rate(hits["missed"], named),
+            "invented": _rate(hits["invented"], unnamed),
             "examples": shown}
 
 
@@ -122,6 +143,9 @@ def held_out_episodes(run, ds) -> list[int]:
     from rig_core.train.data import split_episodes
 
     cfg = load_run_config(run_of_checkpoint(find_checkpoint(Path(run))))  # a run or one of its checkpoints
+    reviews = [cfg.data, *cfg.more_data] if cfg.stage == "lookahead" else []
+    if any(r and Path(r).resolve() == Path(ds.root).resolve() for r in reviews):  # its review data: held-out split
+        return split_episodes(ds.indices(), cfg.val_fraction, cfg.seed)[1]
     trained = cfg.basic_data if cfg.stage == "lookahead" else cfg.data
     if trained and Path(trained).resolve() == Path(ds.root).resolve():
         return split_episodes(ds.indices(), cfg.val_fraction, cfg.seed)[1]
