@@ -121,11 +121,9 @@ def _worker(args):
 def _check_input(ds: Dataset, cfg: ReasonConfig) -> None:
     if not ds.complete:
         raise RigError(f"dataset {ds.root} is incomplete", f"finish it first: rig collect --out {ds.root} --resume")
-    if "reason" in ds.manifest.get("stages", []):
-        raise RigError(f"dataset {ds.root} already has reasoning", "pass the collected dataset as --data")
-    if len(ds) and "reasoning" in ds.episode(ds.indices()[0]):  # e.g. a review dataset: the policy's thoughts
-        raise RigError(f"dataset {ds.root} already has reasoning texts (stages: "
-                       f"{', '.join(ds.manifest.get('stages', [])) or 'none'})",
+    stages = ds.manifest.get("stages", [])
+    if "reason" in stages or (len(ds) and "reasoning" in ds.episode(ds.indices()[0])):  # review data: the policy's
+        raise RigError(f"dataset {ds.root} already has reasoning texts (stages: {', '.join(stages) or 'none'})",
                        "pass the collected dataset (rig collect --out DIR) as --data")
     if cfg.annotator == "rules" and len(ds):
         ep = ds.episode(ds.indices()[0])

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from rig_core.annotate.context import StepContext
+from rig_core.annotate.context import StepContext, episode_contexts
 
 THREATS = ("zombie", "skeleton", "arrow")
 DIR_OF_ACTION = {"move_left": (-1, 0), "move_right": (1, 0), "move_up": (0, -1), "move_down": (0, 1)}
@@ -73,6 +73,12 @@ class RuleAnnotator:
         self.book = phrasebook()
 
     # -- public --------------------------------------------------------------------------
+    def annotate_episode(self, ep, action_names: list[str], semantic_names: dict[str, str]) -> list[str]:
+        """The reasoning at every step of a stored episode (its privileged state), as ``rig augment --stage
+        reason`` writes it; also the expert's reference on the states a policy visited (review data)."""
+        seed = int(ep.attrs.get("seed", 0))
+        return [self.annotate(c, seed) for c in episode_contexts(ep, action_names, semantic_names, with_frames=False)]
+
     def annotate(self, ctx: StepContext, episode_seed: int = 0) -> str:
         rng = random.Random(f"{self.seed}:{episode_seed}:{ctx.step}")
         if ctx.noise:

@@ -75,13 +75,10 @@ def reading_samples(ds, episodes: list[int], image_tok, *, per_episode: int = 4,
             continue
         ref_thoughts, ref_actions = thoughts, [int(a) for a in actions]
         if "review/expert" in ep:  # the policy's rollout: the expert's thought and action are the reference
-            from rig_core.annotate.context import episode_contexts
             from rig_core.annotate.rules import RuleAnnotator
 
             rules = rules or RuleAnnotator(0)
-            ctxs = episode_contexts(ep, ds.action_names, ds.manifest.get("semantic_names", {}), with_frames=False)
-            ref_thoughts = [rules.annotate(c, int(ep.attrs.get("seed", 0))) for c in ctxs]
-            ref_actions = list(ref_actions)
+            ref_thoughts = rules.annotate_episode(ep, ds.action_names, ds.manifest.get("semantic_names", {}))
             for step, expert in zip(ep.read("review/step"), ep.read("review/expert")):
                 ref_actions[int(step)] = int(expert)
         codes = image_tok.encode(frames)
@@ -143,11 +140,9 @@ def held_out_episodes(run, ds) -> list[int]:
     from rig_core.train.data import split_episodes
 
     cfg = load_run_config(run_of_checkpoint(find_checkpoint(Path(run))))  # a run or one of its checkpoints
-    reviews = [cfg.data, *cfg.more_data] if cfg.stage == "lookahead" else []
-    if any(r and Path(r).resolve() == Path(ds.root).resolve() for r in reviews):  # its review data: held-out split
-        return split_episodes(ds.indices(), cfg.val_fraction, cfg.seed)[1]
     trained = cfg.basic_data if cfg.stage == "lookahead" else cfg.data
-    if trained and Path(trained).resolve() == Path(ds.root).resolve():
+    own = [trained, *([cfg.data, *cfg.more_data] if cfg.stage == "lookahead" else [])]  # basic and review data
+    if any(d and Path(d).resolve() == Path(ds.root).resolve() for d in own):  # data it split: its held-out part
         return split_episodes(ds.indices(), cfg.val_fraction, cfg.seed)[1]
     if not trained or not Path(trained).exists():
         return list(ds.indices())

@@ -28,7 +28,6 @@ import h5py
 import numpy as np
 import torch
 
-from rig_core.annotate.context import episode_contexts
 from rig_core.annotate.rules import RuleAnnotator
 from rig_core.data.reader import Dataset
 from rig_core.data.schema import episode_key
@@ -159,10 +158,9 @@ class LookaheadDataset(torch.utils.data.Dataset):
         self._open()
         e = self._episode(source, index)
         if "expert_thoughts" not in e:
-            ds, ep = e["ds"], e["ep"]
-            ctxs = episode_contexts(ep, ds.action_names, ds.manifest.get("semantic_names", {}), with_frames=False)
-            seed = int(ep.attrs.get("seed", 0))
-            e["expert_thoughts"] = [self._rules.annotate(c, seed) for c in ctxs]
+            ds = e["ds"]
+            e["expert_thoughts"] = self._rules.annotate_episode(e["ep"], ds.action_names,
+                                                                ds.manifest.get("semantic_names", {}))
         return e["expert_thoughts"]
 
     def build(self, item: tuple) -> dict[str, np.ndarray]:
