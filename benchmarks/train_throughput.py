@@ -41,7 +41,7 @@ out = Console()
 WARMUP = 5  # steps left out of both measurements (allocator and thread-pool warm-up)
 
 
-def bare_loop(model, batches: list[dict], lr: float) -> tuple[int, float]:
+def bare_loop(model, batches: list[dict], lr: float, mixed_precision: str = "no") -> tuple[int, float]:
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     model.train()
     tokens = 0
@@ -49,8 +49,9 @@ def bare_loop(model, batches: list[dict], lr: float) -> tuple[int, float]:
     for i, batch in enumerate(batches):
         if i == WARMUP:
             tokens, start = 0, time.perf_counter()
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       position_ids=batch["position_ids"]).logits
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed_precision == "bf16"):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           position_ids=batch["position_ids"]).logits.float()
         loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
                                                  batch["labels"][:, 1:].reshape(-1), ignore_index=-100)
         loss.backward()
@@ -67,12 +68,14 @@ def main(argv=None) -> dict:
     p.add_argument("--recipe", default="tiny")
     p.add_argument("--size", default=None)
     p.add_argument("--steps", type=int, default=30, help=f"optimizer steps (the first {5} are warm-up)")
+    p.add_argument("--mixed-precision", default=None, help="no or bf16 (default: the recipe's; CPU only here)")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/train_throughput.json"))
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="rig-tp-") as tmp:
         run = Path(tmp) / "run"
         cfg = train_config(a.recipe, {"data": str(a.data), "out": str(run), "size": a.size, "max_steps": a.steps,
-                                      "eval_every": 10**9, "save_every": 10**9})
+                                      "eval_every": 10**9, "save_every": 10**9,
+                                      "mixed_precision": a.mixed_precision})
         _seed_all(cfg.seed)
         with Dataset(a.data) as ds:
             check_training_data(ds)
@@ -83,7 +86,7 @@ def main(argv=None) -> dict:
             finish_windows(prep, ds, cfg)
             _encode(ds, prep.image_tokenizer, run, quiet=True)
         twin = copy.deepcopy(model)
-        acc, _ = _accelerator(cfg)
+        acc, mp = _accelerator(cfg)
         trainer = Trainer(cfg, run, prep, model, acc, quiet=True)
         stream = trainer._micro_batches()
         batches = [next(stream)[2] for _ in range(a.steps * cfg.grad_accum)]
@@ -93,14 +96,15 @@ def main(argv=None) -> dict:
         steps = [m for m in steps if m["split"] == "train"][WARMUP:]
         rig_tokens = sum(m["tokens"] for m in steps)
         rig_s = sum(m["tokens"] / m["tokens_per_s"] for m in steps)  # each step's wall time, all overheads in
-        bare_tokens, bare_s = bare_loop(twin, batches, cfg.lr)
+        bare_tokens, bare_s = bare_loop(twin, batches, cfg.lr, mp)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    res = {"recipe": a.recipe, "size": cfg.size, "steps": a.steps, "batch_size": cfg.batch_size,
+    res = {"recipe": a.recipe, "size": cfg.size, "steps": a.steps, "mixed_precision": mp, "batch_size": cfg.batch_size,
            "context": cfg.context, "rig_tokens_per_s": rig_tokens / rig_s, "bare_tokens_per_s": bare_tokens / bare_s,
            "ratio": (rig_tokens / rig_s) / (bare_tokens / bare_s), "same_tokens": rig_tokens == bare_tokens,
            "peak_rss_bytes": peak_rss, "cuda_peak_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
            "versions": versions(), "command": " ".join(["python benchmarks/train_throughput.py", *sys.argv[1:]])}
-    t = Table(title="training throughput (same model, same batches)", title_justify="left")
+    t = Table(title=f"training throughput (same model, same batches; {mp if mp != 'no' else 'fp32'})",
+              title_justify="left")
     for col in ("loop", "tokens/s", "ratio", "peak memory"):
         t.add_column(col, justify="right" if col != "loop" else "left")
     t.add_row("bare PyTorch", f"{res['bare_tokens_per_s']:,.0f}", "1.00", "")

@@ -211,6 +211,10 @@ def test_play_log_live_record_and_baselines(tiny_checkpoint, tmp_path):
             "--json", "--quiet")
     played = json.loads(r.stdout)
     assert 0 <= played["thoughts_on_task"] + played["thoughts_off_task"] <= played["steps"] == 2
+    assert (played["max_steps"], played["max_think"], played["test_time_steps"]) == (2, 4, 0)
+    assert played["history"] is None and played["review_threshold"] is None and played["temperature"] == 0.0
+    r = rig("play", "--checkpoint", tiny_checkpoint, "--max-steps", 1, "--max-think", 4, "--history", 0, "--json")
+    assert json.loads(r.stdout)["history"] == 0
     gif = tmp_path / "p.gif"
     r = rig("play", "--checkpoint", tiny_checkpoint, "--max-steps", 2, "--max-think", 4, "--live", "--record", gif, "--json")
     assert r.exit_code == 0, r.output

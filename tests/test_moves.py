@@ -127,6 +127,7 @@ def test_dataset_info_shows_the_review_summary_of_review_data(review_dataset, re
     assert r.exit_code == 0, r.output
     review = json.loads(r.stdout)["review"]
     assert review["states"] > 0 and "imagined_moves" in review and review["horizon"] == 2
-    assert "review data" in rig("dataset", "info", review_dataset).stdout
+    assert review["dataset"] == str(review_dataset)  # both summaries read one open dataset, named by its path
+    assert f"review data: {review_dataset}" in rig("dataset", "info", review_dataset).stdout.replace("\n", "")
     r = rig("dataset", "info", reasoned_dataset, "--json")
     assert r.exit_code == 0 and "review" not in json.loads(r.stdout)

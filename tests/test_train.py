@@ -201,3 +201,39 @@ def test_image_row_stride_trains_and_plays(reasoned_dataset, tmp_path):
     assert policy.builder.layout.row_stride == 16
     play = rig("play", "--checkpoint", run, "--task", "collect_wood", "--max-steps", 3, "--quiet", "--json")
     assert play.exit_code == 0, play.output
+
+
+def _cpu_bf16() -> bool:
+    from rig_core.train.run import cpu_bf16_supported
+
+    return not torch.cuda.is_available() and cpu_bf16_supported()
+
+
+@pytest.mark.skipif(not _cpu_bf16(), reason="needs a CPU with native bf16 (AVX512-BF16 or AMX) and no GPU")
+def test_bf16_autocast_on_a_bf16_cpu_trains_and_saves_fp32_weights(reasoned_dataset, tmp_path):
+    from safetensors import safe_open
+
+    run = tmp_path / "bf16"
+    r = rig("train", "--data", reasoned_dataset, "--out", run, *FAST, "--max-steps", 3, "--eval-every", 3,
+            "--save-every", 3, "--mixed-precision", "bf16", "--json")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["precision"] == "bf16" and torch.isfinite(torch.tensor(summary["train_loss"]))
+    with safe_open(str(run / "checkpoints" / "last" / "model" / "model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float32}  # autocast: fp32 master weights
+    assert summary["val"]["loss"] > 0
+    r = rig("train", "--data", reasoned_dataset, "--out", tmp_path / "fp32", *FAST, "--max-steps", 2, "--eval-every", 2,
+            "--save-every", 2, "--mixed-precision", "no", "--json")  # another precision in the same process
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["precision"] == "fp32"
+
+
+def test_mixed_precision_the_cpu_cannot_do_is_one_line(reasoned_dataset, tmp_path, monkeypatch):
+    import rig_core.train.run as train_run
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    line = _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "a", *FAST, "--mixed-precision", "fp16"))
+    assert "fp16 needs a GPU" in line and not (tmp_path / "a").exists()
+    monkeypatch.setattr(train_run, "cpu_bf16_supported", lambda: False)
+    line = _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "b", *FAST, "--mixed-precision", "bf16"))
+    assert "no native bf16" in line and "--mixed-precision no" in line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -141,6 +142,12 @@ class Dataset:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def opened(source: "Dataset | str | Path") -> AbstractContextManager["Dataset"]:
+    """``with opened(x) as ds``: a dataset already open is used as it is (and left open), a path is opened
+    for the block, so one caller can hand the same open dataset to several readers."""
+    return nullcontext(source) if isinstance(source, Dataset) else Dataset(Path(source))
 
 
 def _plain(value: Any) -> Any:

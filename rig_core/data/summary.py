@@ -6,24 +6,25 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rig_core.data.reader import Dataset
+from rig_core.data.reader import Dataset, opened
 from rig_core.evaluate.metrics import wilson_interval
 
 
 def dataset_info(root: str | Path) -> dict[str, Any]:
     """What `rig dataset info` prints: ``summarize``, and for review data (stage ``review``) its review
     summary under ``review`` (verdicts, reasons, imagination against reality, imagined moves)."""
-    out = summarize(root)
-    if "review" in out["stages"]:
-        from rig_core.review.summary import review_summary
+    with Dataset(Path(root)) as ds:  # opened once for both summaries
+        out = summarize(ds)
+        if "review" in out["stages"]:
+            from rig_core.review.summary import review_summary
 
-        out["review"] = review_summary(Path(root))
+            out["review"] = review_summary(ds)
     return out
 
 
-def summarize(root: str | Path) -> dict[str, Any]:
+def summarize(root: Dataset | str | Path) -> dict[str, Any]:
     """Everything `rig dataset info` prints, as plain JSON-able data (reads attrs, not frames)."""
-    with Dataset(Path(root)) as ds:
+    with opened(root) as ds:
         man = ds.manifest
         refs = ds.refs()
         tasks: dict[str, dict[str, Any]] = {}

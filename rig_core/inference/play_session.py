@@ -58,7 +58,11 @@ def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int
     out = {"task": t.id, "seed": seed, "steps": result.steps, "success": result.success, "died": result.died,
            "reward": round(result.reward, 3), "unlocked": result.unlocked, "invalid_outputs": result.invalid,
            "actions_per_s": round(result.steps / elapsed, 2) if elapsed > 0 else None,
-           "player": str(checkpoint) if checkpoint else agent}
+           "player": str(checkpoint) if checkpoint else agent,
+           "max_steps": max_steps or t.budget}
+    if checkpoint:  # the settings the policy played with, so a scripted run's JSON stands on its own
+        out.update(test_time_steps=test_time_steps, temperature=temperature, max_think=max_think,
+                   review_threshold=review_threshold, history=history)
     if checkpoint and t.id != OPEN:  # steps whose thought names the task's goal / another task's goal instead
         out.update(thoughts_on_task=result.on_task, thoughts_off_task=result.off_task)
     if test_time_steps:  # steps where the review changed the proposal / a cut-off text kept it

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from rig_core.data.reader import Dataset
+from rig_core.data.reader import Dataset, opened
 from rig_core.evaluate.moves import content_shifts, hold_score, move_outcome, move_reading, view_cells
 from rig_core.review.judge import VERDICTS, WORSE
 from rig_core.tokenize.image import psnr
@@ -29,8 +29,8 @@ def _move_pairs(ep, frames, real, at, reached, shifts) -> list[tuple[str | None,
     return out
 
 
-def review_summary(root: Path) -> dict[str, Any]:
-    with Dataset(Path(root)) as ds:
+def review_summary(root: Dataset | Path) -> dict[str, Any]:
+    with opened(root) as ds:
         horizon = int(ds.manifest.get("review", {}).get("horizon", 1))
         crafter = (ds.manifest.get("env") or {}).get("id") == "crafter"
         shifts = content_shifts(list(ds.manifest.get("action_names", []))) if crafter else {}
@@ -71,7 +71,7 @@ def review_summary(root: Path) -> dict[str, Any]:
         return round(float(np.mean(x)), 2) if x else None
 
     return {
-        "dataset": str(root), "episodes": episodes, "steps": steps,
+        "dataset": str(ds.root), "episodes": episodes, "steps": steps,
         "success_rate": round(successes / episodes, 3) if episodes else None, "states": states, "samples": states * horizon, "horizon": horizon,
         "expert_agreement": round(agree / states, 3) if states else None,
         "verdicts": dict(sorted(verdicts.items())), "reasons": dict(reasons.most_common()),

@@ -111,6 +111,7 @@ class LookaheadDataset(torch.utils.data.Dataset):
         self.chain_thoughts = chain_thoughts
         self._pid = None
         self._cache: OrderedDict[tuple[int, int], dict] = OrderedDict()
+        self._reached: dict[tuple[int, int], np.ndarray] = {}
         self._rules = RuleAnnotator(0)
 
     def __len__(self) -> int:
@@ -137,7 +138,7 @@ class LookaheadDataset(torch.utils.data.Dataset):
                 "imagined": ep.read("review/imagined_codes").astype(np.int64),
                 "real": real[key][()].astype(np.int64),
                 "text": np.asarray(ep.texts("review/text"), dtype=object).reshape(S, K),
-                "corrected": ep.read("review/corrected"), "reached": ep.read("review/real_steps"),
+                "corrected": ep.read("review/corrected"),
                 "expert": ep.read("review/expert").astype(np.int64), "ep": ep, "ds": ds}
         self._cache[(source, index)] = item
         if len(self._cache) > self.CACHE_EPISODES:
@@ -148,9 +149,12 @@ class LookaheadDataset(torch.utils.data.Dataset):
         return self.build(self.items[i])
 
     def reached(self, source: int, index: int, s: int) -> int:
-        """How many real frames the fork of state ``s`` of an episode reached."""
+        """How many real frames the fork of state ``s`` of an episode reached (reads that one small array,
+        not the episode's frames and codes)."""
         self._open()
-        return int(self._episode(source, index)["reached"][s])
+        if (source, index) not in self._reached:
+            self._reached[(source, index)] = self._open_sources[source][0].episode(index).read("review/real_steps")
+        return int(self._reached[(source, index)][s])
 
     def expert_thoughts(self, source: int, index: int) -> list[str]:
         """The expert's reasoning at every step of a review episode: the rule annotator (as

@@ -32,9 +32,27 @@ def _accelerator(cfg: TrainConfig):
     mp = cfg.mixed_precision
     if mp == "auto":
         mp = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
-    if mp != "no" and not cuda:
-        raise RigError(f"--mixed-precision {mp} needs a GPU", "use --mixed-precision no (fp32) on the CPU")
+    if not cuda and mp == "fp16":
+        raise RigError("--mixed-precision fp16 needs a GPU", "use bf16 or no (fp32) on the CPU")
+    if not cuda and mp == "bf16" and not cpu_bf16_supported():
+        raise RigError("--mixed-precision bf16: this CPU has no native bf16 arithmetic (AVX512-BF16 or AMX)",
+                       "use --mixed-precision no (fp32) on it")
+    from accelerate.state import AcceleratorState
+
+    if AcceleratorState._shared_state.get("_mixed_precision") not in (None, mp):
+        # Accelerate keeps one precision per process; a later run in the same process (a notebook, a test,
+        # a benchmark) that asks for another one starts it afresh. The process (distributed) state is kept.
+        AcceleratorState._reset_state()
     return Accelerator(mixed_precision=mp, cpu=not cuda), mp
+
+
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU computes in bf16 natively (oneDNN's check: AVX512-BF16 or AMX), where bf16 autocast
+    is faster than fp32 instead of emulated."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _seed_all(seed: int) -> None:
@@ -88,6 +106,7 @@ def run_train(cfg: TrainConfig, *, command: str = "rig train", quiet: bool = Fal
     if run.exists() and (not run.is_dir() or any(run.iterdir())):
         raise RigError(f"run directory {run} already exists", f"continue it with: rig train --resume {run}, "
                        "or choose another --out")
+    acc, mp = _accelerator(cfg)  # a precision this machine cannot do stops before anything is written
     created = not run.exists()
     try:
         model, prepared, meta, start = _new_run(cfg, run, command, quiet)
@@ -95,11 +114,10 @@ def run_train(cfg: TrainConfig, *, command: str = "rig train", quiet: bool = Fal
         if created:  # a run that failed while being set up leaves nothing behind
             shutil.rmtree(run, ignore_errors=True)
         raise
-    acc, mp = _accelerator(cfg)
     _print_plan(cfg, memory_report(model, cfg, mp), prepared, mp, quiet)
     trainer = Trainer(cfg, run, prepared, model, acc, quiet)
     result = trainer.train(_saver(meta, prepared.image_tokenizer))
-    return _summary(run, cfg, result, time.perf_counter() - start, prepared)
+    return _summary(run, cfg, result, time.perf_counter() - start, prepared, mp)
 
 
 def _new_run(cfg: TrainConfig, run: Path, command: str, quiet: bool):
@@ -178,7 +196,7 @@ def resume_train(run_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
     if not quiet:
         console.print(f"resuming {run} at step {trainer.step} of {cfg.max_steps}")
     result = trainer.train(_saver(meta, image_tok))
-    return _summary(run, cfg, result, time.perf_counter() - start, prepared)
+    return _summary(run, cfg, result, time.perf_counter() - start, prepared, mp)
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -189,8 +207,9 @@ def _truncate_metrics(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
 
-def _summary(run: Path, cfg: TrainConfig, result: dict, elapsed: float, prepared) -> dict[str, Any]:
+def _summary(run: Path, cfg: TrainConfig, result: dict, elapsed: float, prepared, mp: str) -> dict[str, Any]:
     extra = {"mix": prepared.mix_counts} if prepared.mix_counts is not None else {}
-    return {**extra, "run": str(run), "stage": cfg.stage, "steps": result["step"], "train_loss": result["train_loss"],
+    return {**extra, "run": str(run), "stage": cfg.stage, "precision": "fp32" if mp == "no" else mp,
+            "steps": result["step"], "train_loss": result["train_loss"],
             "val": result["val"], "tokens_seen": result["tokens_seen"], "elapsed_s": round(elapsed, 2),
             "tokenizer_psnr_db": prepared.tokenizer_psnr, "checkpoint": str(run / "checkpoints" / "last")}

@@ -29,25 +29,18 @@ def unflat(i: int) -> tuple[int, int]:
     return (i // W, i % W)
 
 
-def dijkstra(cost: list[int], start: int, goals, limit: int = INF) -> list[int] | None:
-    """Cheapest path start..goal (list of flat cells) to the nearest cell in ``goals``, or None."""
-    if start in goals:
-        return [start]
+def settle(cost: list[int], start: int, limit: int = INF, prev: dict[int, int] | None = None):
+    """Dial's algorithm (a bucket-queue Dijkstra for small integer costs): yields ``(cell, dist)`` for every
+    cell reachable within ``limit``, once, when its path cost is final, cheapest first; ``prev`` (when given)
+    gets each cell's predecessor. The caller may stop early: nothing past the last yield is relaxed."""
     dist = {start: 0}
-    prev = {}
     buckets: list[list[int]] = [[start]]
     d = 0
     while d < len(buckets) and d <= limit:
         for i in buckets[d]:
             if dist[i] != d:
                 continue
-            if i in goals:
-                path = [i]
-                while i != start:
-                    i = prev[i]
-                    path.append(i)
-                path.reverse()
-                return path
+            yield i, dist
             y = i & 63
             for j in (i - W, i + W, i - 1 if y else -1, i + 1 if y < 63 else -1):
                 if j < 0 or j >= N:
@@ -58,37 +51,33 @@ def dijkstra(cost: list[int], start: int, goals, limit: int = INF) -> list[int] 
                 nd = d + c
                 if nd < dist.get(j, INF):
                     dist[j] = nd
-                    prev[j] = i
+                    if prev is not None:
+                        prev[j] = i
                     while len(buckets) <= nd:
                         buckets.append([])
                     buckets[nd].append(j)
         d += 1
+
+
+def dijkstra(cost: list[int], start: int, goals, limit: int = INF) -> list[int] | None:
+    """Cheapest path start..goal (list of flat cells) to the nearest cell in ``goals``, or None."""
+    prev: dict[int, int] = {}
+    for i, _ in settle(cost, start, limit, prev):
+        if i in goals:
+            path = [i]
+            while i != start:
+                i = prev[i]
+                path.append(i)
+            path.reverse()
+            return path
     return None
 
 
 def distance_map(cost: list[int], start: int, limit: int = INF) -> dict[int, int]:
     """Path costs from start to every reachable cell (up to ``limit``)."""
     dist = {start: 0}
-    buckets: list[list[int]] = [[start]]
-    d = 0
-    while d < len(buckets) and d <= limit:
-        for i in buckets[d]:
-            if dist[i] != d:
-                continue
-            y = i & 63
-            for j in (i - W, i + W, i - 1 if y else -1, i + 1 if y < 63 else -1):
-                if j < 0 or j >= N:
-                    continue
-                c = cost[j]
-                if not c:
-                    continue
-                nd = d + c
-                if nd < dist.get(j, INF):
-                    dist[j] = nd
-                    while len(buckets) <= nd:
-                        buckets.append([])
-                    buckets[nd].append(j)
-        d += 1
+    for _, dist in settle(cost, start, limit):
+        pass
     return dist
 
 
