@@ -61,7 +61,9 @@ def train(
     codebook_size: Optional[int] = typer.Option(None, help="Image codebook entries (<= 4096)."),
     text_vocab: Optional[int] = typer.Option(None, help="BPE vocabulary of the text part (scratch models)."),
     num_workers: Optional[int] = typer.Option(None, help="DataLoader worker processes."),
-    mixed_precision: Optional[str] = typer.Option(None, help="auto, no, bf16 or fp16."),
+    mixed_precision: Optional[str] = typer.Option(
+        None, help="auto (bf16 on a GPU that has it, else fp32), no (fp32), bf16 (GPU, or a CPU with native bf16) "
+                   "or fp16 (GPU)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:

@@ -181,6 +181,26 @@ def test_forced_actions_are_used(policy):
     assert out.action == 3
 
 
+def test_playing_without_imagining_acts_the_same(policy):
+    """Imagined frames are never acted on: leaving them out (all, or all but the recorded episodes) keeps every
+    thought and action of a greedy policy, and only the environments asked for get an imagined frame."""
+    from rig_core.inference.episodes import play
+    from rig_core.tasks import load_suite
+
+    suite = load_suite("crafter")
+    tasks = [suite.get(t) for t in ("collect_wood", "collect_sapling", "collect_drink")]
+    seeds = [1_000_000, 1_000_001, 1_000_002]
+    runs = {}
+    for imagine in (True, False, {1}):
+        recs = []
+        results = list(play(tasks, seeds, policy=policy, max_steps=4, imagine=imagine, on_step=recs.append))
+        runs[str(imagine)] = ([(r.env, r.t, r.action, r.thought) for r in recs],
+                              sorted((r.seed, r.steps, r.success) for r in results))
+        drawn = {r.env for r in recs if r.imagined is not None}
+        assert drawn == ({0, 1, 2} if imagine is True else set() if imagine is False else {1})
+    assert runs["True"] == runs["False"] == runs["{1}"]
+
+
 def test_live_view_renders_to_text():
     frame = np.zeros((64, 64, 3), np.uint8)
     rec = StepRecord(env=0, t=7, frame=frame, action=5, action_name="do", thought="So I chop the tree.",

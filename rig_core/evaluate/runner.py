@@ -74,7 +74,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
                 thoughts[rec.env].append((rec.thought, rec.imagined))
 
         for r in play(tasks, seeds, policy=policy, agent=agent, max_steps=max_steps, test_time_steps=n,
-                      compare_expert=compare, on_step=on_step):
+                      compare_expert=compare, on_step=on_step, imagine=keep):  # only recorded episodes imagine
             steps += r.steps
             if done is not None:
                 done.put(1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Collection, Iterator
 
 import numpy as np
 
@@ -24,7 +24,7 @@ class StepRecord:
     action: int
     action_name: str
     thought: str = ""
-    imagined: np.ndarray | None = None  # the imagined next frame (RIG policy only)
+    imagined: np.ndarray | None = None  # the imagined next frame (RIG policy only; None where not decoded)
     review: str = ""
     proposed_name: str = ""  # with lookahead: the action proposed before the review (action_name: the one taken)
     p_worse: float | None = None  # with lookahead: the review's P(correction) at its first token
@@ -68,10 +68,26 @@ class Baseline:
             a.reset(t, s)
 
 
+def imagining_groups(active: list[int], imagine: bool | Collection[int]) -> list[tuple[list[int], bool]]:
+    """The active environments split into one batched policy call that imagines and one that does not."""
+    if imagine is True or imagine is False:
+        return [(active, imagine)]
+    yes = [i for i in active if i in imagine]
+    no = [i for i in active if i not in imagine]
+    return [(rows, flag) for rows, flag in ((yes, True), (no, False)) if rows]
+
+
 def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None = None, max_steps: int | None = None,
          test_time_steps: int = 0, compare_expert: bool = False,
-         on_step: Callable[[StepRecord], None] | None = None) -> Iterator[EpisodeResult]:
-    """Play one episode per (task, seed), all environments in lock-step (one batched policy call per step)."""
+         on_step: Callable[[StepRecord], None] | None = None,
+         imagine: bool | Collection[int] = True) -> Iterator[EpisodeResult]:
+    """Play one episode per (task, seed), all environments in lock-step (one batched policy call per step).
+
+    ``imagine``: which environments' imagined next frames are decoded at N = 0 (True: all, False: none, or
+    a set of environment indices, e.g. the episodes an evaluation records). An imagined frame is never
+    acted on and the real next frame replaces it in the history, so leaving it out changes no greedy
+    thought or action; it saves the 81 image tokens that are most of a step's decoding. Those steps'
+    ``StepRecord.imagined`` is None. Looking ahead (N > 0) always imagines."""
     if (policy is None) == (agent is None):
         raise ValueError("pass exactly one of policy or agent")
     if test_time_steps < 0:
@@ -101,9 +117,14 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
         if base:
             outs = [(base.agents[i].act(obs[i]), "", None, True, "", None, False, None) for i in active]
         else:
-            steps = policy.act(np.stack([obs[i].frame for i in active]), rows=active, lookahead=test_time_steps)
-            outs = [(o.action, o.thought, policy.decode_frames(o.imagined_codes[None])[0], o.think_closed, o.review,
-                     o.proposed if test_time_steps else None, o.fallback, o.p_worse) for o in steps]
+            stepped = {}
+            for rows, im in imagining_groups(active, True if test_time_steps else imagine):
+                for i, o in zip(rows, policy.act(np.stack([obs[i].frame for i in rows]), rows=rows,
+                                                 lookahead=test_time_steps, imagine=im)):
+                    stepped[i] = (o, im)
+            outs = [(o.action, o.thought, policy.decode_frames(o.imagined_codes[None])[0] if im else None,
+                     o.think_closed, o.review, o.proposed if test_time_steps else None, o.fallback, o.p_worse)
+                    for o, im in (stepped[i] for i in active)]
         still = []
         for k, i in enumerate(active):
             action, thought, imagined, valid, review, proposed, fallback, p_worse = outs[k]  # a baseline: valid
