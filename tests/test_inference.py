@@ -223,7 +223,12 @@ def test_psnr_by_hand():
     assert psnr(a, a) == float("inf")
 
 
-def test_play_log_live_record_and_baselines(tiny_checkpoint, tmp_path):
+def test_play_log_live_record_and_baselines(tiny_checkpoint, tmp_path, monkeypatch):
+    from rig_core.viz.record import Recorder
+
+    shown = []  # whether each recorded step carried an imagined frame
+    add = Recorder.add
+    monkeypatch.setattr(Recorder, "add", lambda self, rec: (shown.append(rec.imagined is not None), add(self, rec)))
     r = rig("play", "--checkpoint", tiny_checkpoint, "--task", "collect_wood", "--max-steps", 3, "--max-think", 4)
     assert r.exit_code == 0, r.output
     assert r.output.count("t=") == 3
@@ -240,6 +245,7 @@ def test_play_log_live_record_and_baselines(tiny_checkpoint, tmp_path):
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout[r.stdout.index("{"):])["steps"] == 2
     assert len(iio.imread(gif)) == 2
+    assert shown == [True, True]  # a recording decodes the imagination (play skips it when nothing shows it)
     r = rig("play", "--agent", "expert", "--task", "collect_wood", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["success"]
     r = rig("play", "--agent", "random", "--max-steps", 5, "--json", "--quiet")

@@ -50,7 +50,8 @@ def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int
         view.start()
     try:
         result = next(iter(play([t], [seed], policy=policy, agent=agent, max_steps=max_steps,
-                                test_time_steps=test_time_steps, on_step=on_step)))
+                                test_time_steps=test_time_steps, on_step=on_step,
+                                imagine=live or recorder is not None)))  # decoded only to be shown
     finally:
         if view is not None:
             view.stop()
