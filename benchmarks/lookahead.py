@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rig_core.evaluate.imagination import evaluate_imagination
+from rig_core.evaluate.metrics import episodes_to_separate
 from rig_core.evaluate.report import overall
 from rig_core.evaluate.runner import EVAL_SEED, parse_steps, resolve_suite, run_evaluate
 from rig_core.fsutil import write_result
@@ -110,6 +111,14 @@ def _apart(a: dict, b: dict) -> str:
     return "intervals overlap"
 
 
+def _needed(a: dict, b: dict) -> str:
+    """When b's rate is above a's but the intervals overlap: the episodes per player that would part them."""
+    n = episodes_to_separate(a["rate"], b["rate"])
+    if b["ci95"][0] > a["ci95"][1] or n is None:
+        return ""
+    return f"; apart from ~{n:,} episodes per player at these rates"
+
+
 def _gain_ci(h: dict) -> str:
     ci = h.get("psnr_gain_ci95")
     return f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else ""
@@ -121,10 +130,10 @@ def targets(basic: dict, look: dict, im_look: dict) -> list[tuple[str, bool, str
     best_n = max(by_n, key=lambda n: by_n[n]["rate"])
     best = by_n[best_n]
     rows = [(f"lookahead at its best N ({best_n}) beats basic, 95% intervals apart", best["ci95"][0] > b["ci95"][1],
-             f"{_ci(best)} vs {_ci(b)}")]
+             f"{_ci(best)} vs {_ci(b)}{_needed(b, best)}")]
     if 0 in by_n and 2 in by_n:
         rows.append(("success rises from N = 0 to N = 2", by_n[2]["rate"] > by_n[0]["rate"],
-                     f"{_ci(by_n[0])} -> {_ci(by_n[2])} ({_apart(by_n[0], by_n[2])})"))
+                     f"{_ci(by_n[0])} -> {_ci(by_n[2])} ({_apart(by_n[0], by_n[2])}{_needed(by_n[0], by_n[2])})"))
     h1 = im_look["horizons"][0] if im_look and im_look["horizons"] else None
     if h1:
         gain = h1["psnr_model"] - h1["psnr_copy_last"]

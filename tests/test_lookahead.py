@@ -294,6 +294,12 @@ def test_lookahead_benchmark_says_how_two_intervals_relate():
     assert bench._apart(mid, low) == "lower, intervals apart"
     assert bench._apart(mid, high) == "higher, intervals apart"
     assert bench._apart(mid, {"ci95": (0.3, 0.5)}) == "intervals overlap"
+    from rig_core.evaluate.metrics import wilson_interval
+
+    rate = lambda k, n: {"rate": k / n, "ci95": list(wilson_interval(k, n))}
+    basic, look = rate(18, 50), rate(24, 50)  # 36 % and 48 % on 50 episodes: intervals overlap
+    assert bench._needed(basic, look) == "; apart from ~260 episodes per player at these rates"
+    assert bench._needed(look, basic) == "" and bench._needed(rate(18, 50), rate(45, 50)) == ""  # lower / apart
 
 
 def test_lookahead_mixes_several_review_datasets(review_dataset, reasoned_dataset, tiny_checkpoint, tmp_path):

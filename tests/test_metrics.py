@@ -21,6 +21,18 @@ def test_success_rates():
     assert rates == {"a": 75.0, "b": 25.0, "c": 0.0}
 
 
+def test_episodes_to_separate_two_success_rates():
+    from rig_core.evaluate.metrics import episodes_to_separate
+
+    n = episodes_to_separate(0.36, 0.48)
+    assert n == 260  # the best gap of issue 8's sessions (36 against 48 %)
+    assert wilson_interval(0.36 * n, n)[1] < wilson_interval(0.48 * n, n)[0]
+    assert not wilson_interval(0.36 * (n - 1), n - 1)[1] < wilson_interval(0.48 * (n - 1), n - 1)[0]
+    assert episodes_to_separate(0.36, 0.44) > n > episodes_to_separate(0.2, 0.6)  # a smaller gap needs more
+    assert episodes_to_separate(0.5, 0.5) is None and episodes_to_separate(0.5, 0.4) is None
+    assert episodes_to_separate(0.5, 0.5001, most=1000) is None
+
+
 def test_wilson_by_hand():
     lo, hi = wilson_interval(5, 10)
     z = 1.959963984540054

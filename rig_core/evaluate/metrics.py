@@ -40,6 +40,28 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
+def episodes_to_separate(low: float, high: float, most: int = 1_000_000) -> int | None:
+    """The fewest episodes per player at which success rates ``low`` < ``high``, measured on that many
+    episodes each, have 95 % Wilson intervals that no longer overlap (None: ``high`` is not above ``low``,
+    or it takes more than ``most``). For planning an evaluation: how large a measured gap needs to be."""
+    if not high > low:
+        return None
+
+    def apart(n: int) -> bool:
+        return wilson_interval(low * n, n)[1] < wilson_interval(high * n, n)[0]
+
+    hi = 1
+    while not apart(hi):
+        hi *= 2
+        if hi > most:
+            return None
+    lo = hi // 2  # not apart at lo (or lo = 0); apart at hi; the gap only widens with n
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if apart(mid) else (mid, hi)
+    return hi
+
+
 def mean_interval(values: Sequence[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
     """95% percentile-bootstrap interval of a mean (e.g. per-window PSNR gains; fixed seed)."""
     v = np.asarray(list(values), dtype=np.float64)
