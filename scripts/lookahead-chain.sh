@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Issue 8's whole experiment in one command: expert data -> reasoning -> RIG-basic -> review data
 # (the basic policy's own rollouts, judged by the expert) -> RIG-lookahead (review, alignment,
-# relabelled and basic samples) -> test-time scaling and imagination against the basic model on
-# the same seeds (benchmarks/lookahead.py, which prints the targets met or not).
+# relabelled and basic samples) [-> more DAgger rounds] -> test-time scaling and imagination against
+# the basic model on the same seeds (benchmarks/lookahead.py, which prints the targets met or not).
 # Every stage writes under $WORK and is skipped or resumed when it is already there, so a stopped
 # chain continues where it stopped. Sizes come from the environment (defaults: the cpu-lookahead
 # scale, several hours on 2 CPU cores; minutes on a GPU):
 #   WORK=runs/chain RECIPE=cpu-lookahead EPISODES=960 BASIC_STEPS=2000 REVIEW_EPISODES=128 \
-#   LOOK_STEPS=800 EVAL_EPISODES=40 STEPS=0,1,2 THRESHOLD=0.6 WORKERS=2 bash scripts/lookahead-chain.sh
+#   LOOK_STEPS=800 EVAL_EPISODES=60 STEPS=0,1,2 THRESHOLD=0.6 WORKERS=2 ROUNDS=1 bash scripts/lookahead-chain.sh
+# ROUNDS=k > 1 adds DAgger rounds (review-2, lookahead-2, ...); the benchmark takes the last round's model.
 # TINY=1 runs it end to end at toy size (a few minutes on 2 cores) to check the plumbing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,12 +24,13 @@ EPISODES=${EPISODES:-960}
 BASIC_STEPS=${BASIC_STEPS:-2000}
 REVIEW_EPISODES=${REVIEW_EPISODES:-128}
 LOOK_STEPS=${LOOK_STEPS:-800}
-EVAL_EPISODES=${EVAL_EPISODES:-40}
+EVAL_EPISODES=${EVAL_EPISODES:-60}
 STEPS=${STEPS:-0,1,2}
 MAX_STEPS=${MAX_STEPS:-60}
 THRESHOLD=${THRESHOLD:-0.6}
 WORKERS=${WORKERS:-2}
 IMAGINE_EPISODES=${IMAGINE_EPISODES:-20}
+ROUNDS=${ROUNDS:-1}
 mkdir -p "$WORK"
 
 complete() { [ -f "$1/dataset.json" ] && grep -q '"complete": true' "$1/dataset.json"; }
@@ -45,10 +47,20 @@ dataset "$WORK/data" $RIG collect --agent expert --task basic --episodes "$EPISO
   --workers "$WORKERS" --quiet
 dataset "$WORK/data-reason" $RIG augment --stage reason --data "$WORK/data" --workers "$WORKERS" --quiet
 run "$WORK/basic" $RIG train --data "$WORK/data-reason" --recipe "$RECIPE" --max-steps "$BASIC_STEPS" --quiet
-dataset "$WORK/review" $RIG augment --stage review --checkpoint "$WORK/basic" --data "$WORK/data-reason" \
-  --episodes "$REVIEW_EPISODES" --horizon 3 --max-steps "$MAX_STEPS" --confirm-floor 0.1 --workers "$WORKERS" --quiet
-run "$WORK/lookahead" $RIG train --stage lookahead --init "$WORK/basic" --data "$WORK/review" --recipe "$RECIPE" \
-  --finetune full --max-steps "$LOOK_STEPS" --mix-review 0.3 --mix-relabel 0.3 --mix-align 0.1 --mix-basic 0.3 --quiet
-$PY benchmarks/lookahead.py --basic "$WORK/basic" --lookahead "$WORK/lookahead" --suite basic \
+# DAgger rounds: round r rolls out the previous round's policy on new worlds (review data, relabelled by the
+# expert) and trains RIG-lookahead from the basic model on every round's review data so far.
+proposer="$WORK/basic"
+reviews=()
+for r in $(seq 1 "$ROUNDS"); do
+  suffix=$([ "$r" = 1 ] && echo "" || echo "-$r")
+  dataset "$WORK/review$suffix" $RIG augment --stage review --checkpoint "$proposer" --data "$WORK/data-reason" \
+    --episodes "$REVIEW_EPISODES" --horizon 3 --max-steps "$MAX_STEPS" --confirm-floor 0.1 \
+    --seed $((500000 + 100000 * (r - 1))) --workers "$WORKERS" --quiet
+  reviews+=(--data "$WORK/review$suffix")
+  run "$WORK/lookahead$suffix" $RIG train --stage lookahead --init "$WORK/basic" "${reviews[@]}" --recipe "$RECIPE" \
+    --finetune full --max-steps "$LOOK_STEPS" --mix-review 0.3 --mix-relabel 0.3 --mix-align 0.1 --mix-basic 0.3 --quiet
+  proposer="$WORK/lookahead$suffix"
+done
+$PY benchmarks/lookahead.py --basic "$WORK/basic" --lookahead "$proposer" --suite basic \
   --episodes "$EVAL_EPISODES" --steps "$STEPS" --max-steps "$MAX_STEPS" --review-threshold "$THRESHOLD" \
   --workers "$WORKERS" --imagination-episodes "$IMAGINE_EPISODES" --out "$WORK/bench"
