@@ -113,10 +113,10 @@ def _apart(a: dict, b: dict) -> str:
 
 def _needed(a: dict, b: dict) -> str:
     """When b's rate is above a's but the intervals overlap: the episodes per player that would part them."""
-    n = episodes_to_separate(a["rate"], b["rate"])
-    if b["ci95"][0] > a["ci95"][1] or n is None:
+    if b["ci95"][0] > a["ci95"][1]:  # already apart
         return ""
-    return f"; apart from ~{n:,} episodes per player at these rates"
+    n = episodes_to_separate(a["rate"], b["rate"])
+    return "" if n is None else f"; apart from ~{n:,} episodes per player at these rates"
 
 
 def _gain_ci(h: dict) -> str:

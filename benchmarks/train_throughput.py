@@ -39,6 +39,7 @@ out = Console()
 
 
 WARMUP = 5  # steps left out of both measurements (allocator and thread-pool warm-up)
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def bare_loop(model, batches: list[dict], lr: float, mixed_precision: str = "no") -> tuple[int, float]:
@@ -49,7 +50,8 @@ def bare_loop(model, batches: list[dict], lr: float, mixed_precision: str = "no"
     for i, batch in enumerate(batches):
         if i == WARMUP:
             tokens, start = 0, time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed_precision == "bf16"):
+        with torch.autocast(batch["input_ids"].device.type, dtype=AUTOCAST.get(mixed_precision),
+                            enabled=mixed_precision in AUTOCAST):  # the precision rig's loop runs in
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                            position_ids=batch["position_ids"]).logits.float()
         loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
@@ -68,7 +70,7 @@ def main(argv=None) -> dict:
     p.add_argument("--recipe", default="tiny")
     p.add_argument("--size", default=None)
     p.add_argument("--steps", type=int, default=30, help=f"optimizer steps (the first {5} are warm-up)")
-    p.add_argument("--mixed-precision", default=None, help="no or bf16 (default: the recipe's; CPU only here)")
+    p.add_argument("--mixed-precision", default=None, help="no, bf16 or fp16 (default: the recipe's)")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/train_throughput.json"))
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="rig-tp-") as tmp:

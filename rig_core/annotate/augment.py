@@ -122,12 +122,12 @@ def _check_input(ds: Dataset, cfg: ReasonConfig) -> None:
     if not ds.complete:
         raise RigError(f"dataset {ds.root} is incomplete", f"finish it first: rig collect --out {ds.root} --resume")
     stages = ds.manifest.get("stages", [])
-    if "reason" in stages or (len(ds) and "reasoning" in ds.episode(ds.indices()[0])):  # review data: the policy's
+    first = ds.episode(ds.indices()[0]) if len(ds) else None  # what both checks below look at
+    if "reason" in stages or (first is not None and "reasoning" in first):  # review data: the policy's thoughts
         raise RigError(f"dataset {ds.root} already has reasoning texts (stages: {', '.join(stages) or 'none'})",
                        "pass the collected dataset (rig collect --out DIR) as --data")
-    if cfg.annotator == "rules" and len(ds):
-        ep = ds.episode(ds.indices()[0])
-        missing = [k for k in REQUIRED if k not in ep]
+    if cfg.annotator == "rules" and first is not None:
+        missing = [k for k in REQUIRED if k not in first]
         if missing:
             raise RigError(
                 f"dataset {ds.root} lacks the privileged state the rule annotator needs ({', '.join(missing)})",
