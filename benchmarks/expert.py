@@ -33,7 +33,7 @@ from rig_core.collect.runner import run_collect
 from rig_core.config import CollectConfig
 from rig_core.data.reader import Dataset
 from rig_core.envs import make_env
-from rig_core.evaluate.metrics import achievement_success_rates, crafter_score
+from rig_core.stats.metrics import achievement_success_rates, crafter_score
 from rig_core.tasks import load_suite
 from rig_core.versions import versions
 

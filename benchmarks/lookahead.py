@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rig_core.evaluate.imagination import evaluate_imagination
-from rig_core.evaluate.metrics import episodes_to_separate
+from rig_core.stats.metrics import episodes_to_separate
 from rig_core.evaluate.report import overall
 from rig_core.evaluate.runner import EVAL_SEED, parse_steps, resolve_suite, run_evaluate
 from rig_core.fsutil import write_result
@@ -217,7 +217,7 @@ def main() -> int:
     if im:
         imagination_table(im)
     checks = targets(basic, look, im.get("lookahead"))
-    t = Table(title="targets (issue 8)", title_justify="left")
+    t = Table(title="lookahead targets", title_justify="left")
     for col in ("target", "met", "measured"):
         t.add_column(col)
     for name, ok, what in checks:

@@ -11,7 +11,7 @@ action greedily. Prints the
 share of states where its action is the expert's and, where the reference thought names an offset
 ("3 cells to the left and 2 cells up"), where the policy names the same offsets, the same directions,
 how often it names none at all ("missed": "I do not see a tree here") and how often it names an offset
-the reference does not (rig_core/evaluate/reading.py). Given a review dataset (the basic policy's own
+the reference does not (rig_core/diagnostics/reading.py). Given a review dataset (the basic policy's own
 rollouts, rig augment --stage review) it reads the policy on the states it visited, with its own earlier
 thoughts and actions as history and the expert's reasoning and action at each state as the reference;
 a lookahead run trained on that review data is read on the episodes it held out. Writes every
@@ -31,7 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rig_core.data.reader import Dataset
-from rig_core.evaluate.reading import held_out_episodes, reading_accuracy, reading_samples
+from rig_core.diagnostics.reading import held_out_episodes, reading_accuracy, reading_samples
 from rig_core.fsutil import write_result
 from rig_core.inference.policy import RigPolicy
 from rig_core.versions import versions

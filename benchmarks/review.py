@@ -6,7 +6,7 @@
 For each lookahead run: held-out review samples (its validation split: review episodes it never
 trained on), each given as at test time up to the review's first text token; the probability the
 review opens with a correction ("Wait, ...") rather than a confirmation, against the expert's verdict
-(rig_core/evaluate/review_quality.py). Prints the ROC AUC with a 95% bootstrap interval (0.5: the
+(rig_core/diagnostics/review_quality.py). Prints the ROC AUC with a 95% bootstrap interval (0.5: the
 review is no better than chance, so more test-time steps cannot help), the share of worse proposals,
 the share the review would call worse and its agreement with the expert. Then the review is written
 out as at test time (greedy, or with --review-threshold) and the action after it read: of the worse
@@ -15,7 +15,7 @@ ones, the share kept (does a correction land where the expert would go?). ``--fr
 the fork's real frames instead of the stored imagined ones: can it read a true outcome at all? Last, the same by the expert's
 reason for each worse verdict (damage, progress, wasted, farther): which mistakes the review sees; and
 for the proposals that are moves, whether the model's own imagined frame shows the move blocked or going
-through (rig_core/evaluate/moves.py), against the real frame after it. Writes
+through (rig_core/review/moves.py), against the real frame after it. Writes
 OUT/review.json (with --update also benchmarks/results/review.json). A few minutes per run on 2 CPU cores.
 """
 
@@ -28,8 +28,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from rig_core.evaluate.moves import imagined_moves
-from rig_core.evaluate.review_quality import review_discrimination, review_outcomes, review_samples
+from rig_core.review.moves import imagined_moves
+from rig_core.diagnostics.review_quality import review_discrimination, review_outcomes, review_samples
 from rig_core.fsutil import write_result
 from rig_core.inference.policy import RigPolicy
 from rig_core.versions import versions

@@ -27,13 +27,6 @@ def augment(
     confirm_floor: float = typer.Option(0.0, help="[review] Share of each episode's confirmations kept at least "
                                         "(an episode with no correction still teaches the review to confirm)."),
     follow: str = typer.Option("corrected", help="[review] Action the rollout takes: corrected, policy or expert."),
-    judge: str = typer.Option("first", help="[review] What the expert judges: first (the proposed action, then the "
-                              "expert plays on) or chain (the policy's whole imagined chain)."),
-    progress: str = typer.Option("sight", help="[review] When the expert's gains make a proposal worse: sight (what "
-                                 "it is after is in view, or its first action gains at once) or any (always)."),
-    reobserve: bool = typer.Option(False, "--reobserve/--no-reobserve",
-                                   help="[review] With what the expert is after in view, the review says where it "
-                                   "is before naming the action (\"Wait, the tree is 2 cells to the left...\")."),
     batch: int = typer.Option(8, help="[review] Environments per worker played in lock-step."),
     max_steps: Optional[int] = typer.Option(None, help="[review] Step limit per episode (default: the task's)."),
     annotator: str = typer.Option("rules", help="rules (default, offline) or vlm (an OpenAI-compatible endpoint)."),
@@ -54,8 +47,8 @@ def augment(
     if stage == "review":
         rcfg = ReviewConfig(out=str(out), data=str(data), checkpoint=str(checkpoint or ""), episodes=episodes,
                             seed=500_000 if seed is None else seed, workers=workers, horizon=horizon,
-                            confirm_share=confirm_share, confirm_floor=confirm_floor, follow=follow, judge=judge,
-                            progress=progress, reobserve=reobserve, batch=batch, max_steps=max_steps)
+                            confirm_share=confirm_share, confirm_floor=confirm_floor, follow=follow,
+                            batch=batch, max_steps=max_steps)
         from rig_core.review.runner import run_review
 
         summary = run_review(rcfg, command=command_line(), resume=resume, quiet=quiet or json_output)

@@ -8,7 +8,7 @@ import typer
 
 from rig_cli.common import handle_errors, print_json
 from rig_core.errors import RigError
-from rig_core.data.summary import dataset_info
+from rig_core.review.summary import dataset_info
 from rig_core.viz.gif import episode_gif
 from rig_core.viz.tables import print_summary
 

@@ -9,6 +9,8 @@ from rig_core.errors import RigError
 
 # Options that only change how a run executes, never what it produces; a resumed run may change them.
 RUNTIME_ONLY = {"workers", "quiet", "json_output", "resume", "out"}
+# Which action a review rollout takes after judging a proposal.
+FOLLOW = ("corrected", "policy", "expert")
 
 
 class ConfigBase:
@@ -75,24 +77,11 @@ class ReviewConfig(ConfigBase):
     confirm_share: float = 0.5
     confirm_floor: float = 0.0  # every episode keeps at least this share of its confirmations
     follow: str = "corrected"
-    judge: str = "first"  # what is judged: the proposal's first action (then the expert plays on) or the chain
-    progress: str = "sight"  # missed progress makes a proposal worse: when the goal is in view or gained at once (sight), or always (any)
-    reobserve: bool = False  # with what the expert is after in view, the review says where it is before the action
     batch: int = 8
     max_steps: int | None = None
     episodes_per_shard: int = 8  # set to --batch: a shard is the episodes one worker plays in lock-step
 
-    @classmethod
-    def from_dict(cls, doc: dict[str, Any]):
-        if doc and "judge" not in doc:  # a review stored before --judge existed judged the whole chain
-            doc = {**doc, "judge": "chain"}
-        if doc and "progress" not in doc:  # ... and before --progress, counted missed progress always
-            doc = {**doc, "progress": "any"}
-        return super().from_dict(doc)
-
     def validate(self) -> "ReviewConfig":
-        from rig_core.review.rollout import FOLLOW, JUDGE, PROGRESS
-
         if self.episodes < 1:
             raise RigError(f"--episodes {self.episodes} must be at least 1", "pass --episodes 1 or more")
         if self.workers < 1:
@@ -108,10 +97,6 @@ class ReviewConfig(ConfigBase):
             raise RigError(f"--confirm-floor {self.confirm_floor} is outside [0, 1]", "pass e.g. 0.1")
         if self.follow not in FOLLOW:
             raise RigError(f"unknown --follow '{self.follow}'", f"choose one of: {', '.join(FOLLOW)}")
-        if self.judge not in JUDGE:
-            raise RigError(f"unknown --judge '{self.judge}'", f"choose one of: {', '.join(JUDGE)}")
-        if self.progress not in PROGRESS:
-            raise RigError(f"unknown --progress '{self.progress}'", f"choose one of: {', '.join(PROGRESS)}")
         if self.max_steps is not None and self.max_steps < 1:
             raise RigError(f"--max-steps {self.max_steps} must be at least 1", "pass a positive step limit")
         if not self.checkpoint:

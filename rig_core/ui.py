@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from contextlib import contextmanager
 from typing import Iterator
@@ -19,6 +21,16 @@ from rich.progress import (
 from rich.text import Text
 
 console = Console(stderr=True)
+
+# Width of tables printed to a log or a pipe: wide enough that no column is cut ("runs/…", "succe…").
+LOG_WIDTH = 240
+
+
+def stdout_console() -> Console:
+    """A console on the current stdout: the terminal's width on a terminal, at least ``LOG_WIDTH`` elsewhere."""
+    if sys.stdout.isatty():
+        return Console()
+    return Console(width=max(LOG_WIDTH, int(os.environ.get("COLUMNS", "0") or 0)))
 
 
 class RateColumn(ProgressColumn):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 8's whole experiment in one command: expert data -> reasoning -> RIG-basic -> review data
+# The RIG-lookahead experiment in one command: expert data -> reasoning -> RIG-basic -> review data
 # (the basic policy's own rollouts, judged by the expert) -> RIG-lookahead (review, alignment,
 # relabelled and basic samples) [-> more DAgger rounds] -> test-time scaling and imagination against
 # the basic model on the same seeds (benchmarks/lookahead.py, which prints the targets met or not).
@@ -58,7 +58,7 @@ for r in $(seq 1 "$ROUNDS"); do
     --seed $((500000 + 100000 * (r - 1))) --workers "$WORKERS" --quiet
   reviews+=(--data "$WORK/review$suffix")
   run "$WORK/lookahead$suffix" $RIG train --stage lookahead --init "$WORK/basic" "${reviews[@]}" --recipe "$RECIPE" \
-    --finetune full --max-steps "$LOOK_STEPS" --mix-review 0.3 --mix-relabel 0.3 --mix-align 0.1 --mix-basic 0.3 --quiet
+    --finetune full --max-steps "$LOOK_STEPS" --set mix_review=0.3 --set mix_relabel=0.3 --set mix_align=0.1 --set mix_basic=0.3 --quiet
   proposer="$WORK/lookahead$suffix"
 done
 $PY benchmarks/lookahead.py --basic "$WORK/basic" --lookahead "$proposer" --suite basic \

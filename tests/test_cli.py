@@ -139,3 +139,31 @@ def test_kill_minus_9_then_resume(tmp_path):
         for ep in ds:
             assert ep["frames"].shape[0] == ep.length + 1
     assert not list(out.glob(".*.tmp")) and not (out / ".collect.lock").exists()
+
+
+def test_tables_in_a_log_are_not_cut(capsys):
+    """Printed to a pipe or a log (not a terminal), a wide table keeps every cell whole."""
+    from rig_core.viz.tables import print_compare
+
+    long = "runs/" + "a-rather-long-experiment-name/" * 3 + "checkpoints/last"
+    row = {"player": long, "N": 0, "episodes": 100, "success": 0.42, "success_ci95": [0.33, 0.52],
+           "groups": {"basic": 0.42, "tools": 0.1}, "crafter_score": None, "psnr_1step": 33.4, "psnr_copy_last": 29.5}
+    print_compare([row, {**row, "player": "expert"}])
+    out = capsys.readouterr().out
+    assert "…" not in out and long in out and "success" in out and "Crafter score" in out
+
+
+def test_the_cli_reference_is_current():
+    """docs/cli.md is generated from the CLI; change an option and this fails until it is regenerated."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(repo / "scripts" / "gen_cli_docs.py"), "--check"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    text = (repo / "docs" / "cli.md").read_text()
+    for command in ("collect", "augment", "train", "play", "imagine", "evaluate", "export", "dataset info"):
+        assert f"## `rig {command}`" in text
+    assert "| `mix_review` |" in text  # the recipe fields --set takes

@@ -12,7 +12,7 @@ from rich.console import Console
 from cli_helpers import one_line_error as _err
 from cli_helpers import rig
 from rig_core.envs import make_env
-from rig_core.inference.episodes import StepRecord
+from rig_core.records import StepRecord
 from rig_core.inference.policy import RigPolicy
 from rig_core.tokenize.image import psnr
 from rig_core.viz.live import live_view
@@ -372,9 +372,9 @@ def test_decoding_feeds_the_position_ids_training_uses(tiny_checkpoint, stride):
     and the review."""
     from rig_core.model.build import quiet_transformers
     from rig_core.model.checkpoint import find_checkpoint
-    from rig_core.train.config import load_run_config
-    from rig_core.train.models import load_trained
-    from rig_core.train.setup import load_tokenizers
+    from rig_core.model.run_config import load_run_config
+    from rig_core.model.load import load_trained
+    from rig_core.model.load import load_tokenizers
 
     quiet_transformers()
     ckpt = find_checkpoint(tiny_checkpoint)
@@ -430,7 +430,7 @@ def test_static_cache_decodes_like_the_dynamic_cache(policy, monkeypatch):
 
 
 def test_thoughts_on_and_off_task():
-    from rig_core.evaluate.adherence import goals_named
+    from rig_core.annotate.adherence import goals_named
 
     assert goals_named("I see a tree 2 cells down. I want to collect wood. So I move down.", "collect_wood") == (True, False)
     assert goals_named("The goal is to collect a sapling. So I hit the grass.", "collect_wood") == (False, True)
@@ -445,3 +445,18 @@ def test_thoughts_on_and_off_task():
     assert "on_task_rate" not in summarize_results([ep], [])  # a baseline agent writes no thoughts
     s = summarize_results([ep | {"on_task": 1, "off_task": 2}], [])
     assert (s["on_task_rate"], s["off_task_rate"]) == (0.25, 0.5)
+
+
+def test_a_corrupt_checkpoint_is_one_clear_line_for_every_command(tiny_checkpoint, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_checkpoint, broken, symlinks=True)
+    weights = broken / "checkpoints" / "last" / "model" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # truncated mid-write
+    for args in (("play", "--checkpoint", broken, "--task", "collect_wood", "--max-steps", 2),
+                 ("evaluate", "--checkpoint", broken, "--suite", "collect_wood", "--episodes", 1, "--max-steps", 2,
+                  "--out", tmp_path / "eval"),
+                 ("imagine", "--checkpoint", broken, "--frame", tmp_path / "none.png", "--actions", "noop",
+                  "--out", tmp_path / "strip.png")):
+        line = _err(rig(*args))
+        assert "cannot load the model" in line and "corrupt" in line, args
+    assert not (tmp_path / "eval" / "eval.json").exists()

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from rig_core.evaluate.metrics import (achievement_success_rates, crafter_score, crafter_score_interval,
+from rig_core.stats.metrics import (achievement_success_rates, crafter_score, crafter_score_interval,
                                       wilson_interval)
 
 
@@ -22,10 +22,10 @@ def test_success_rates():
 
 
 def test_episodes_to_separate_two_success_rates():
-    from rig_core.evaluate.metrics import episodes_to_separate
+    from rig_core.stats.metrics import episodes_to_separate
 
     n = episodes_to_separate(0.36, 0.48)
-    assert n == 260  # the best gap of issue 8's sessions (36 against 48 %)
+    assert n == 260  # RIG-basic against the best lookahead model (36 against 48 %)
     assert wilson_interval(0.36 * n, n)[1] < wilson_interval(0.48 * n, n)[0]
     assert not wilson_interval(0.36 * (n - 1), n - 1)[1] < wilson_interval(0.48 * (n - 1), n - 1)[0]
     assert episodes_to_separate(0.36, 0.44) > n > episodes_to_separate(0.2, 0.6)  # a smaller gap needs more
@@ -67,7 +67,7 @@ def test_wilson_interval_holds_the_rate_at_the_edges_and_plots_draw():
 
 
 def test_mean_interval_brackets_the_mean_and_narrows_with_more_values():
-    from rig_core.evaluate.metrics import mean_interval
+    from rig_core.stats.metrics import mean_interval
 
     rng = np.random.default_rng(1)
     few, many = rng.normal(3.0, 2.0, 20), rng.normal(3.0, 2.0, 2000)
@@ -81,7 +81,7 @@ def test_mean_interval_brackets_the_mean_and_narrows_with_more_values():
 
 
 def test_roc_auc_ranks_positives_over_negatives():
-    from rig_core.evaluate.metrics import roc_auc, roc_auc_interval
+    from rig_core.stats.metrics import roc_auc, roc_auc_interval
 
     assert roc_auc([0.9, 0.8, 0.2, 0.1], [True, True, False, False]) == 1.0
     assert roc_auc([0.1, 0.2, 0.8, 0.9], [True, True, False, False]) == 0.0

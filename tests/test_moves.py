@@ -1,11 +1,11 @@
-"""Reading whether a move went through from a frame's codes (rig_core/evaluate/moves.py)."""
+"""Reading whether a move went through from a frame's codes (rig_core/review/moves.py)."""
 
 import json
 import shutil
 
 import numpy as np
 
-from rig_core.evaluate.moves import (HELD, MOVED, content_shifts, hold_score, move_outcome, move_reading,
+from rig_core.review.moves import (HELD, MOVED, content_shifts, hold_score, move_outcome, move_reading,
                                      shifted_match, view_cells)
 
 NAMES = ["noop", "move_left", "move_right", "move_up", "move_down", "do"]

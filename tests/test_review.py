@@ -48,20 +48,12 @@ def test_forking_leaves_the_original_env_untouched():
 
 
 def test_the_first_action_is_judged_with_the_expert_playing_on():
-    from rig_core.config import ReviewConfig
-
     env, obs, expert = _expert_midway(6)
     proposal = 0 if expert.act(obs) != 0 else 1  # an action the expert would not take here
-    weighed = expert_branch(env, obs, expert, proposal, 3)  # what --judge first compares with the expert's branch
+    weighed = expert_branch(env, obs, expert, proposal, 3)  # what the proposal is judged by
     fork, twin = copy.deepcopy(env), copy.deepcopy(expert)
     o = fork.step(proposal)[0]
     assert weighed.actions[0] == proposal and weighed.actions[1] == twin.act(o)  # then the expert plays on
-    assert ReviewConfig(checkpoint="x").judge == "first"
-    assert ReviewConfig.from_dict({"checkpoint": "x", "follow": "corrected"}).judge == "chain"  # stored before
-    assert ReviewConfig(checkpoint="x").progress == "sight"
-    assert ReviewConfig.from_dict({"checkpoint": "x", "judge": "first"}).progress == "any"  # stored before
-    assert ReviewConfig.from_dict({"checkpoint": "x", "progress": "sight"}).reobserve is False  # stored before
-    assert ReviewConfig(checkpoint="x").reobserve is False  # opt-in (session 10 measured it fixing fewer proposals)
 
 
 def _snap(pos=(5, 5), health=9, items=(("wood", 0),), unlocked=(), view=b"v", alive=True, facing=(0, 1)):
@@ -93,13 +85,12 @@ def test_judge_verdicts():
     assert unseen.kind == FINE  # the target is out of view: the frame cannot tell which way is better
     from rig_core.review.judge import target_in_sight
 
-    # --progress sight: with no target in sight, only the expert's first action's gain counts
+    # with no target in sight, only the expert's first action's gain counts
     later = Branch([moved, _snap(pos=(7, 5), items=(("wood", 1),), unlocked=("collect_wood",))], [None, None], [2, 5])
     walk = Branch([_snap(pos=(4, 5), view=b"x"), _snap(pos=(3, 5), view=b"z")], [None, None], [1, 1])
-    assert judge(start, walk, later, 2, None, False).reason == "progress"  # --progress any
-    assert judge(start, walk, later, 2, None, False, unseen_progress=False).kind == FINE  # found on its own route
-    assert judge(start, walk, later, 2, (8, 5), False, unseen_progress=False).reason == "progress"  # goal in view
-    now = judge(start, Branch([moved], [None], [2]), got, 1, None, False, unseen_progress=False)
+    assert judge(start, walk, later, 2, None, False).kind == FINE  # found on its own route
+    assert judge(start, walk, later, 2, (8, 5), False).reason == "progress"  # goal in view
+    now = judge(start, Branch([moved], [None], [2]), got, 1, None, False)
     assert (now.kind, now.reason) == (WORSE, "progress")  # the expert's first action gains at once
     assert target_in_sight((9, 5), "tree", {"grass", "tree"}) == (9, 5)
     assert target_in_sight((9, 5), "tree", {"grass", "water"}) is None  # exploring for a tree
@@ -127,40 +118,9 @@ def test_review_texts_name_the_reason_and_the_action():
     assert c == w.write(Verdict(FINE), names.index("do"), names.index("do"), intent, (0, 3, 2))  # reproducible
 
 
-def test_reobserving_reviews_say_where_the_goal_is():
+def test_view_names_reads_the_semantic_view():
     from rig_core.annotate.context import view_names
-    from rig_core.review.judge import Verdict
-    from rig_core.review.texts import target_where
 
-    names = make_env().action_names
-    w = ReviewWriter(names, seed=1)
-    left, right, do = names.index("move_left"), names.index("move_right"), names.index("do")
-    intent = {"subgoal": "collect wood", "target": "tree 2 left"}
-    view = [["grass"] * 9 for _ in range(7)]
-    view[3][4] = "player"
-    view[2][2] = "tree"  # 2 cells to the left and 1 up of the player (row 3, column 4)
-    view[3][7] = "tree"  # 3 cells to the right
-    pos = (10, 10)
-    assert target_where(view, "tree", pos, (8, 9)) == "2 cells to the left and 1 cell up"  # the expert's tree
-    assert target_where(view, "tree", pos, (20, 20)) == "2 cells to the left and 1 cell up"  # else the nearest
-    assert target_where(view, "water", pos, (8, 9)) is None and target_where(view, "tree", pos, None) is None
-    view[3][3] = "tree"
-    assert target_where(view, "tree", pos, (9, 10), facing=(-1, 0)) == "right in front of me"  # as thoughts say
-    assert target_where(view, "tree", pos, (9, 10), facing=(0, 1)) == "1 cell to the left"
-    view[3][3] = "grass"
-    assert target_where(view, "grass", pos, (9, 10)) is None  # grass is everywhere: not placed
-    where = target_where(view, "tree", pos, (13, 10))
-    assert where == "3 cells to the right"
-    for k in range(6):  # every phrasing: the verdict's word first, then where the tree is, then the action
-        t = w.write(Verdict(WORSE, "farther"), left, right, intent, (0, k, 1), where)
-        assert t.startswith("Wait") and "the tree is 3 cells to the right" in t and "move right" in t
-        c = w.write(Verdict(FINE), do, do, intent, (0, k, 1), where)
-        assert c.startswith("Good") and "the tree is 3 cells to the right" in c and "interact" in c
-    seen = w.write(Verdict(WORSE, "progress", deed="eat_cow"), left, do, intent, (0, 1, 1), where)
-    assert "the tree is 3 cells to the right" in seen and "eat the cow" in seen
-    plain = w.write(Verdict(WORSE, "damage", health=2), left, right, intent, (0, 1, 1), where)
-    assert "2 health" in plain and "cells" not in plain  # no re-observing phrasing for damage: the plain one
-    assert "cells" not in w.write(Verdict(WORSE, "farther"), left, right, intent, (0, 1, 1))  # no where given
     sem = np.zeros((7, 9), np.int64)
     sem[2, 2] = 6
     assert view_names(sem, {"0": "grass", "6": "tree"})[2][2] == "tree" == view_names(sem, {6: "tree"})[2][2]
@@ -171,8 +131,7 @@ def test_review_dataset_layout(review_dataset, reasoned_dataset):
         assert ds.manifest["stages"] == ["review"] and ds.complete
         assert len(ds.shard_files) == 2  # 3 episodes at --batch 2: a shard is one lock-step batch
         assert ds.manifest["source"]["data"] == str(reasoned_dataset.resolve())
-        assert ds.manifest["review"]["judge"] == "first"
-        assert ds.manifest["review"]["progress"] == "sight" and ds.manifest["review"]["reobserve"] is False
+        assert set(ds.manifest["review"]) == {"horizon", "confirm_share", "confirm_floor", "follow"}
         assert ds.manifest["review"]["confirm_floor"] == 0.0
         for ep in ds:
             T, S = ep.length, len(ep.read("review/step"))
@@ -269,12 +228,6 @@ def test_review_and_lookahead_bad_inputs(tiny_checkpoint, reasoned_dataset, revi
     line = _err(rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset,
                     "--out", tmp_path / "r", "--follow", "nobody"))
     assert "--follow" in line
-    line = _err(rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset,
-                    "--out", tmp_path / "r", "--judge", "nobody"))
-    assert "--judge" in line and not (tmp_path / "r").exists()
-    line = _err(rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset,
-                    "--out", tmp_path / "r", "--progress", "sometimes"))
-    assert "--progress" in line and not (tmp_path / "r").exists()
     line = _err(rig("augment", "--stage", "review", "--checkpoint", tmp_path / "none", "--data", reasoned_dataset,
                     "--out", tmp_path / "r"))
     assert "does not exist" in line and not (tmp_path / "r").exists()
@@ -283,21 +236,8 @@ def test_review_and_lookahead_bad_inputs(tiny_checkpoint, reasoned_dataset, revi
                     "--out", tmp_path / "l"))
     assert "no review samples" in line and not (tmp_path / "l").exists()
     line = _err(rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset,
-                    "--out", tmp_path / "l", "--mix-review", 0, "--mix-align", 0))
+                    "--out", tmp_path / "l", "--set", "mix_review=0", "--set", "mix_align=0"))
     assert "impossible mix" in line
     line = _err(rig("augment", "--stage", "reason", "--data", review_dataset, "--out", tmp_path / "rr"))
     assert "already has reasoning texts (stages: review)" in line and "rig collect" in line  # not a traceback
     assert not (tmp_path / "rr").exists()
-
-
-def test_reobserve_is_recorded_and_the_default_writes_plain_reviews(tiny_checkpoint, reasoned_dataset,
-                                                                    review_dataset, tmp_path):
-    out = tmp_path / "seen"
-    r = rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset, "--out", out,
-            "--episodes", 1, "--max-steps", 3, "--horizon", 1, "--reobserve", "--quiet")
-    assert r.exit_code == 0, r.output
-    with Dataset(out) as ds:
-        assert ds.manifest["review"]["reobserve"] is True
-    with Dataset(review_dataset) as ds:  # made without the flag
-        texts = [t for ep in ds for t in ep.texts("review/text")]
-    assert texts and not any(" cell" in t or "in front of me. I" in t or "look again" in t for t in texts)

@@ -15,7 +15,7 @@ import torch
 from cli_helpers import one_line_error as _err
 from cli_helpers import rig
 
-FAST = ["--recipe", "tiny", "--quiet", "--codebook-size", "64", "--text-vocab", "300"]
+FAST = ["--recipe", "tiny", "--quiet", "--set", "codebook_size=64", "--set", "text_vocab=300"]
 
 
 
@@ -146,8 +146,16 @@ def test_bad_inputs(random_dataset, reasoned_dataset, tiny_run, tmp_path):
     assert "already exists" in _err(rig("train", "--data", reasoned_dataset, "--out", run, *FAST))
     assert "not a rig run" in _err(rig("train", "--resume", tmp_path))
     assert "unknown recipe" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "c", "--recipe", "huge"))
-    assert "--image-row-stride 99 is out of range" in _err(rig("train", "--data", reasoned_dataset, "--out",
-                                                              tmp_path / "c", *FAST, "--image-row-stride", 99))
+    assert "image_row_stride 99 is out of range" in _err(rig("train", "--data", reasoned_dataset, "--out",
+                                                            tmp_path / "c", *FAST, "--set", "image_row_stride=99"))
+    assert "no such recipe field" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "c", *FAST,
+                                              "--set", "colour=blue"))
+    assert "is not of type int" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "c", *FAST,
+                                            "--set", "warmup_steps=many"))
+    assert "given twice" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "c", *FAST,
+                                     "--lr", "0.1", "--set", "lr=0.2"))
+    assert "not key=value" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "c", *FAST,
+                                       "--set", "lr"))
     assert "takes no other options" in _err(rig("train", "--resume", run, "--lr", "0.1"))
     assert "not a local Hugging Face model" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "d",
                                                         *FAST, "--base", tmp_path))
@@ -177,11 +185,11 @@ def test_bad_inputs(random_dataset, reasoned_dataset, tiny_run, tmp_path):
 
 
 def test_every_recipe_parses_for_both_stages():
-    from pathlib import Path
+    from rig_core.train.config import shipped_recipes, train_config
 
-    from rig_core.train.config import train_config
-
-    for path in sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.yaml")):
+    recipes = shipped_recipes()
+    assert {"tiny", "cpu-lookahead", "cpu-small", "gpu-lora", "gpu-qlora"} <= set(recipes)
+    for path in recipes.values():
         base = {"base": "/models/x"} if path.stem.startswith("gpu") else {}
         basic = train_config(path.stem, dict(base))
         look = train_config(path.stem, {**base, "stage": "lookahead", "init": "runs/basic"})
@@ -193,7 +201,7 @@ def test_image_row_stride_trains_and_plays(reasoned_dataset, tmp_path):
 
     run = tmp_path / "strided"
     r = rig("train", "--data", reasoned_dataset, "--out", run, *FAST, "--max-steps", 3, "--eval-every", 3,
-            "--save-every", 3, "--think-positions", 8, "--image-row-stride", 16)
+            "--save-every", 3, "--set", "think_positions=8", "--set", "image_row_stride=16")
     assert r.exit_code == 0, r.output
     meta = json.loads((run / "checkpoints" / "last" / "tokenizer" / "rig.json").read_text())
     assert meta["image_row_stride"] == 16 and meta["think_positions"] == 8

@@ -1,4 +1,4 @@
-"""The agent contract (DESIGN §4.1)."""
+"""The agent contract."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from rig_core.envs.base import Obs
 
 @dataclass
 class EpisodeRecord:
-    """Arrays of one episode in the layout of DESIGN §4.2 (T steps, T+1 observations)."""
+    """Arrays of one episode in the layout of docs/data-format.md (T steps, T+1 observations)."""
 
     item_names: list[str]
     achievement_names: list[str]

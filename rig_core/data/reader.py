@@ -73,7 +73,7 @@ class Episode:
 
 
 class Dataset:
-    """A dataset directory (DESIGN §4.2). Use as a context manager to close its shard files."""
+    """A dataset directory (docs/data-format.md). Use as a context manager to close its shard files."""
 
     def __init__(self, root: Path):
         self.root = Path(root)

@@ -1,4 +1,4 @@
-"""The dataset contract (DESIGN §4.2): schema version, names and the manifest check."""
+"""The dataset contract (docs/data-format.md): schema version, names and the manifest check."""
 
 from __future__ import annotations
 

@@ -7,19 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rig_core.data.reader import Dataset, opened
-from rig_core.evaluate.metrics import wilson_interval
-
-
-def dataset_info(root: str | Path) -> dict[str, Any]:
-    """What `rig dataset info` prints: ``summarize``, and for review data (stage ``review``) its review
-    summary under ``review`` (verdicts, reasons, imagination against reality, imagined moves)."""
-    with Dataset(Path(root)) as ds:  # opened once for both summaries
-        out = summarize(ds)
-        if "review" in out["stages"]:
-            from rig_core.review.summary import review_summary
-
-            out["review"] = review_summary(ds)
-    return out
+from rig_core.stats.metrics import wilson_interval
 
 
 def summarize(root: Dataset | str | Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The environment contract every backend implements (DESIGN §4.1)."""
+"""The environment contract every backend implements."""
 
 from __future__ import annotations
 

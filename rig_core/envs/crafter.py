@@ -104,7 +104,7 @@ class CrafterEnv:
     """The Crafter game behind rig's Env protocol.
 
     A fresh world per ``reset(seed)``: the same seed and actions give the same episode in any
-    process (``order_chunks``). Episodes never rely on replay across processes (DESIGN §4.1).
+    process (``order_chunks``). Episodes never rely on replay across processes.
     """
 
     env_id = "crafter"

@@ -35,7 +35,7 @@ def overall(e: dict[str, Any]) -> dict[str, Any]:
     (recomputed for eval.json files written before it was stored)."""
     if "overall" in e:
         return e["overall"]
-    from rig_core.evaluate.metrics import wilson_interval
+    from rig_core.stats.metrics import wilson_interval
 
     eps = e["episodes"]
     k = sum(x["success"] for x in eps)
@@ -173,7 +173,7 @@ def plots(r: dict[str, Any], out: Path) -> list[Path]:
 
 
 def gifs(recorded: list[dict], out: Path, action_names: list[str]) -> list[Path]:
-    from rig_core.inference.episodes import StepRecord
+    from rig_core.records import StepRecord
     from rig_core.viz.record import Recorder
 
     written = []

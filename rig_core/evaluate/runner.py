@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from rig_core.errors import RigError
-from rig_core.evaluate.metrics import (achievement_success_rates, crafter_score, crafter_score_interval,
+from rig_core.stats.metrics import (achievement_success_rates, crafter_score, crafter_score_interval,
                                       wilson_interval)
 from rig_core.tasks import OPEN, load_suite
 from rig_core.versions import versions

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Collection, Iterator
 
 import numpy as np
@@ -10,50 +9,9 @@ import numpy as np
 from rig_core.agents import make_agent
 from rig_core.envs import make_env
 from rig_core.errors import RigError
-from rig_core.evaluate.adherence import goals_named
+from rig_core.annotate.adherence import goals_named
+from rig_core.records import EpisodeResult, StepRecord
 from rig_core.tasks import Task
-
-
-@dataclass
-class StepRecord:
-    """What happened at one real step of one environment (for views, logs, videos and metrics)."""
-
-    env: int
-    t: int
-    frame: np.ndarray
-    action: int
-    action_name: str
-    thought: str = ""
-    imagined: np.ndarray | None = None  # the imagined next frame (RIG policy only; None where not decoded)
-    review: str = ""
-    proposed_name: str = ""  # with lookahead: the action proposed before the review (action_name: the one taken)
-    p_worse: float | None = None  # with lookahead: the review's P(correction) at its first token
-    next_frame: np.ndarray | None = None
-    inventory: dict = field(default_factory=dict)
-    unlocked: list = field(default_factory=list)
-    reward: float = 0.0
-    valid: bool = True
-    expert_action: int | None = None
-
-
-@dataclass
-class EpisodeResult:
-    env: int
-    seed: int
-    task: str
-    steps: int
-    success: bool
-    died: bool
-    reward: float
-    unlocked: list[str]
-    invalid: int = 0
-    changed: int = 0  # lookahead: steps where the review replaced the proposal
-    fallback: int = 0  # lookahead: steps where a cut-off text left the proposal in place
-    p_worse: list = field(default_factory=list)  # lookahead: the review's P(correction) at each step
-    agree: int = 0
-    compared: int = 0
-    on_task: int = 0  # RIG policy: steps whose thought names the task's goal
-    off_task: int = 0  # ... that name another task's goal and not its own (the thought drifted)
 
 
 class Baseline:

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.live import Live
 
 from rig_core.errors import RigError
-from rig_core.inference.episodes import StepRecord, play
+from rig_core.inference.episodes import play
+from rig_core.records import StepRecord
 from rig_core.tasks import OPEN, load_suite
 from rig_core.viz.live import live_view, log_line
 from rig_core.viz.record import Recorder

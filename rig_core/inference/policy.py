@@ -86,9 +86,8 @@ class RigPolicy:
     def from_checkpoint(cls, path: Path, **kwargs) -> "RigPolicy":
         from rig_core.model.build import quiet_transformers
         from rig_core.model.checkpoint import find_checkpoint, run_of_checkpoint
-        from rig_core.train.config import load_run_config
-        from rig_core.train.models import load_trained
-        from rig_core.train.setup import load_tokenizers, sequence_options
+        from rig_core.model.load import load_tokenizers, load_trained, sequence_options
+        from rig_core.model.run_config import load_run_config
 
         quiet_transformers()
         path = Path(path)
@@ -237,11 +236,11 @@ class RigPolicy:
         """(first tokens of the correction phrasings, of the confirmation phrasings) on ``device``: those of the
         review data the checkpoint was trained on (rig.json ``review_openings``), else review.yaml's."""
         if self._openings is None:
-            from rig_core.review.texts import opening_tokens
+            from rig_core.annotate.review_words import opening_tokens
 
             stored = (getattr(self, "meta", None) or {}).get("review_openings")
             self._openings = ((list(stored["correct"]), list(stored["confirm"])) if stored
-                              else opening_tokens(self.tok, earlier=True))
+                              else opening_tokens(self.tok))
         return (torch.tensor(self._openings[0], device=device), torch.tensor(self._openings[1], device=device))
 
     def p_correction(self, logits: torch.Tensor) -> torch.Tensor:
@@ -291,7 +290,7 @@ class RigPolicy:
     @torch.no_grad()
     def imagine_from(self, rows: list[list[int]]) -> np.ndarray:
         """Given contexts that end with ``<imagine>`` (after a step's action), the codes [B, tokens_per_frame]
-        of the frame the model imagines next. For offline measures (``rig_core/evaluate/moves.py``)."""
+        of the frame the model imagines next. For offline measures (``rig_core/review/moves.py``)."""
         images, _ = self._image(self._start(rows), None)
         self._past = self._static = None
         return np.stack([self.tok.codes(im) for im in images])

@@ -5,17 +5,17 @@ world's random future): branch A plays the policy's proposed actions, branch B l
 the expert act for as many steps. After each step j the outcomes are compared, in this order:
 
 - ``damage``   A has less health than B (or died while B lives);
-- ``progress`` B unlocked an achievement or gained items that A did not (with ``--progress sight``, when no
-  target is in sight, only what B's first action gains counts: an exploring expert's later finds are luck
-  of its private route, and session 9 found such labels mostly on exploration moves);
+- ``progress`` B unlocked an achievement or gained items that A did not (when no target is in sight, only
+  what B's first action gains counts: an exploring expert's later finds are luck of its private route,
+  which no frame shows);
 - ``wasted``   A's first action changed nothing (place, facing, items, view) while B's did: the
   real next frame equals the observed one, the easiest mistake to see (a blocked move, a "do" on grass);
 - ``farther``  A ends farther from the expert's current target than B, when that target is in the
   player's view and what the expert is after shows in it (``target_in_sight``). Otherwise (exploring,
   wandering, walking back to a remembered tree) the target is the expert's private choice: nothing
   in the frame tells the policy which way it lies, so a review could only learn noise from it
-  (session 7: on such labels the review's "Wait" was hardly better than chance on held-out states,
-  ROC AUC 0.59-0.63), and the move is ``fine``.
+  (on such labels the review's "Wait" was hardly better than chance on held-out states, ROC AUC
+  0.59-0.63; docs/experiments.md), and the move is ``fine``.
 
 A proposal whose first action is the expert's is ``same``; one that loses on none of the above
 is ``fine`` (an equally good alternative): both are confirmed. Otherwise it is ``worse``.
@@ -148,11 +148,11 @@ def _missed_progress(start: Snapshot, a: Snapshot, b: Snapshot) -> tuple[str | N
 
 
 def judge(start: Snapshot, proposal: Branch, expert: Branch, steps: int, target: tuple[int, int] | None,
-          same_first: bool, unseen_progress: bool = True) -> Verdict:
+          same_first: bool) -> Verdict:
     """Compare the two branches after ``steps`` steps (or where either ended).
 
-    ``unseen_progress=False`` (``--progress sight``): with no target in sight, only a gain of the expert's
-    first action counts as missed progress (what it finds later on its own route the frame cannot tell)."""
+    With no target in sight, only a gain of the expert's first action counts as missed progress (what the
+    expert finds later on its own route the frame cannot tell)."""
     if same_first:
         return Verdict(SAME)
     j = min(steps, len(proposal.snaps), len(expert.snaps))
@@ -161,7 +161,7 @@ def judge(start: Snapshot, proposal: Branch, expert: Branch, steps: int, target:
     a, b = proposal.snaps[j - 1], expert.snaps[j - 1]
     if (b.alive and not a.alive) or a.health < b.health:
         return Verdict(WORSE, "damage", health=max(1, b.health - a.health))
-    k = j if unseen_progress or target is not None else 1
+    k = j if target is not None else 1
     missed = _missed_progress(start, proposal.snaps[k - 1], expert.snaps[k - 1])
     if missed is not None:
         return Verdict(WORSE, "progress", item=missed[0], deed=missed[1])

@@ -20,19 +20,9 @@ from rig_core.annotate.context import view_names
 from rig_core.data.episode import EpisodeRecord
 from rig_core.envs import make_env
 from rig_core.review.judge import SAME, WORSE, expert_branch, judge, play_branch, snapshot, target_in_sight
-from rig_core.review.texts import ReviewWriter, intent_words, target_where
+from rig_core.review.texts import ReviewWriter, intent_words
 from rig_core.tasks import Task
 from rig_core.tokenize.image import psnr
-
-FOLLOW = ("corrected", "policy", "expert")
-# What the expert judges after j steps: ``first`` the proposal's first action followed by the expert's own play
-# (the review replaces only that action, so only it is judged; the policy's further imagined actions do not
-# count against it), ``chain`` the policy's whole imagined chain (sessions 5-7).
-JUDGE = ("first", "chain")
-# When the expert's gains make a proposal ``progress``-worse: ``sight`` only when what it is after is in view or
-# its first action gains at once (an exploring expert's later finds come from its private route, which the
-# frame does not show: session 9 found most such labels on exploration moves), ``any`` always (sessions 5-8).
-PROGRESS = ("sight", "any")
 
 
 @dataclass
@@ -103,8 +93,7 @@ def _pad(frames: list[np.ndarray], k: int, shape) -> tuple[np.ndarray, int]:
 
 def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[int], *, horizon: int,
                     follow: str = "corrected", max_steps: int | None = None, seed: int = 0,
-                    on_steps=None, judged: str = "first", progress: str = "sight",
-                    reobserve: bool = False) -> list[tuple[EpisodeRecord, ReviewLog]]:
+                    on_steps=None) -> list[tuple[EpisodeRecord, ReviewLog]]:
     """Play one episode per (task, seed) with the policy, all in lock-step; returns records and review logs."""
     n = len(tasks)
     envs = [make_env("crafter", length=None) for _ in range(n)]
@@ -140,22 +129,20 @@ def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[i
             thing = intent_words(intent)[0]
             target = target_in_sight(target, thing, {n for row in view for n in row})
             start = snapshot(env, obs[i])
-            where = target_where(view, thing, start.pos, target, start.facing) if reobserve else None
             mine = play_branch(env, chain)
             theirs = expert_branch(env, obs[i], experts[i], expert_action, horizon)
-            weighed = mine if judged == "chain" else expert_branch(env, obs[i], experts[i], chain[0], horizon)
+            weighed = expert_branch(env, obs[i], experts[i], chain[0], horizon)  # the proposed action, then the expert
             imagined = policy.decode_frames(np.stack(codes))
             real, reached = _pad(mine.frames, horizon, env.frame_shape)
             t = records[i].length
             verdicts, reasons, reviews, corrected, scores = [], [], [], [], []
             for j in range(1, horizon + 1):
-                v = judge(start, weighed, theirs, j, target, same_first=chain[0] == expert_action,
-                          unseen_progress=progress == "any")
+                v = judge(start, weighed, theirs, j, target, same_first=chain[0] == expert_action)
                 better = expert_action if v.kind == WORSE else chain[0]
                 verdicts.append(v.kind)
                 reasons.append(v.reason)
                 corrected.append(better)
-                reviews.append(writer.write(v, chain[0], better, intent, (indices[i], t, j), where))
+                reviews.append(writer.write(v, chain[0], better, intent, (indices[i], t, j)))
                 scores.append(float(psnr(imagined[j - 1], real[j - 1])) if j <= reached else float("nan"))
             log.step.append(t)
             log.proposed.append(chain)

@@ -1,6 +1,6 @@
 """`rig augment --stage review`: plan, resume, run workers, write a dataset of policy rollouts with review samples.
 
-The output is a dataset (DESIGN §4.2) of RIG-basic rollouts: frames, the actions taken, the
+The output is a dataset (docs/data-format.md) of RIG-basic rollouts: frames, the actions taken, the
 policy's own thoughts as ``reasoning``, and per visited state the ``review/*`` arrays of
 ``rollout.ReviewLog``. Its manifest names the input dataset (``source``), whose episodes are the
 basic sequences ``rig train --stage lookahead`` mixes in. Shards are atomic; ``--resume`` continues.
@@ -35,7 +35,7 @@ class ReviewCollection(Collection):
 
     def check(self, cfg: ReviewConfig) -> dict[str, Any]:
         from rig_core.model.checkpoint import find_checkpoint
-        from rig_core.train.setup import load_tokenizers
+        from rig_core.model.load import load_tokenizers
 
         with Dataset(Path(cfg.data)) as ds:
             if not ds.complete:
@@ -56,8 +56,7 @@ class ReviewCollection(Collection):
             suite.get(task)
         self.extra = {"source": {"data": str(Path(cfg.data).resolve()), "checkpoint": str(ckpt.resolve())},
                       "review": {"horizon": cfg.horizon, "confirm_share": cfg.confirm_share,
-                                 "confirm_floor": cfg.confirm_floor, "follow": cfg.follow, "judge": cfg.judge,
-                                 "progress": cfg.progress, "reobserve": cfg.reobserve}}
+                                 "confirm_floor": cfg.confirm_floor, "follow": cfg.follow}}
         return meta
 
 
@@ -82,8 +81,7 @@ def review_chunks(cfg: ReviewConfig, chunks, emit) -> None:
                 idx = chunk[b : b + cfg.batch]
                 plan = [suite.get(tasks[i % len(tasks)]) for i in idx]
                 out = review_episodes(policy, plan, [cfg.seed + i for i in idx], idx, horizon=cfg.horizon,
-                                      follow=cfg.follow, max_steps=cfg.max_steps, seed=cfg.seed, judged=cfg.judge,
-                                      progress=cfg.progress, reobserve=cfg.reobserve,
+                                      follow=cfg.follow, max_steps=cfg.max_steps, seed=cfg.seed,
                                       on_steps=lambda n: emit(("steps", n)))
                 for index, (record, log) in zip(idx, out):
                     rng = np.random.default_rng([cfg.seed, index])

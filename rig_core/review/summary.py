@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from rig_core.data.reader import Dataset, opened
-from rig_core.evaluate.moves import content_shifts, hold_score, move_outcome, move_reading, view_cells
+from rig_core.data.summary import summarize
+from rig_core.review.moves import content_shifts, hold_score, move_outcome, move_reading, view_cells
 from rig_core.review.judge import VERDICTS, WORSE
 from rig_core.tokenize.image import psnr
 
@@ -79,3 +80,13 @@ def review_summary(root: Dataset | Path) -> dict[str, Any]:
         "imagination_psnr_db": [mean(x) for x in imagined_db], "copy_last_psnr_db": [mean(x) for x in copy_db],
         "imagined_moves": move_reading(moves, move_episodes) if shifts else None,
     }
+
+
+def dataset_info(root: str | Path) -> dict[str, Any]:
+    """What `rig dataset info` prints: ``summarize``, and for review data (stage ``review``) its review
+    summary under ``review`` (verdicts, reasons, imagination against reality, imagined moves)."""
+    with Dataset(Path(root)) as ds:  # opened once for both summaries
+        out = summarize(ds)
+        if "review" in out["stages"]:
+            out["review"] = review_summary(ds)
+    return out

@@ -1,4 +1,4 @@
-"""Tasks as data: id, instruction phrasings, success predicate, step budget (DESIGN §4.1)."""
+"""Tasks as data: id, instruction phrasings, success predicate, step budget."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The step sequence of DESIGN §4.3, with the loss mask and a span type per token.
+"""The step sequence of docs/model.md, with the loss mask and a span type per token.
 
     <bos> <task> instruction </task>
     <obs> img x81 </obs> <think> text </think> <act> ACTION </act> <imagine> img x81 </imagine>   (per step)

@@ -19,8 +19,8 @@ from rig_core.versions import versions
 def export_merged(run_dir: Path, out: Path, command: str = "rig export --merge") -> dict[str, Any]:
     from rig_core.model.build import quiet_transformers
     from rig_core.model.checkpoint import find_checkpoint, run_of_checkpoint, save_checkpoint
-    from rig_core.train.config import load_run_config
-    from rig_core.train.models import load_trained
+    from rig_core.model.run_config import load_run_config
+    from rig_core.model.load import load_trained
 
     quiet_transformers()
     run_dir, out = Path(run_dir), Path(out)

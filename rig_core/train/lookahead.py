@@ -14,33 +14,13 @@ from rig_core.data.reader import Dataset
 from rig_core.errors import RigError
 from rig_core.fsutil import atomic_write_json, ensure_writable_dir
 from rig_core.review.texts import data_opening_tokens
-from rig_core.train.config import TrainConfig, load_run_config
+from rig_core.model.run_config import TrainConfig
 from rig_core.train.data import SequenceDataset, check_training_data, encode_dataset, split_episodes
 from rig_core.train.lookahead_data import (ALIGN, BASIC, RELABEL, REVIEW, REVIEW_REAL, LookaheadDataset, ReviewSource,
                                            basic_windows_items, check_review_data, mix, review_items)
-from rig_core.train.setup import Prepared, load_tokenizers, plan_windows, save_tokenizers, sequence_builder
+from rig_core.model.load import init_run, load_init_model, load_tokenizers, sequence_builder
+from rig_core.train.setup import Prepared, plan_windows, save_tokenizers
 from rig_core.versions import versions
-
-
-def init_run(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
-    """(configuration of the basic run, the checkpoint directory) a lookahead run starts from."""
-    from rig_core.model.checkpoint import find_checkpoint, run_of_checkpoint
-
-    ckpt = Path(cfg.init_checkpoint) if cfg.init_checkpoint else find_checkpoint(Path(cfg.init))
-    if not ckpt.is_dir():
-        raise RigError(f"the basic checkpoint {ckpt} of this run is gone", "restore it: the adapter is trained on it")
-    return load_run_config(run_of_checkpoint(ckpt)), ckpt
-
-
-def load_init_model(cfg: TrainConfig):
-    """The basic model the lookahead run fine-tunes, as full weights (a basic LoRA adapter is merged in)."""
-    from rig_core.train.models import load_trained
-
-    init_cfg, ckpt = init_run(cfg)
-    model = load_trained(init_cfg, ckpt / "model", trainable=False)
-    if hasattr(model, "merge_and_unload"):
-        model = model.merge_and_unload()
-    return model
 
 
 def build_lookahead_model(cfg: TrainConfig):

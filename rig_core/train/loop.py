@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from rig_core.train.config import TrainConfig
+from rig_core.model.run_config import TrainConfig
 from rig_core.train.data import SequenceDataset, batches, batches_per_epoch, collate
 from rig_core.train.losses import action_accuracy, token_losses
 from rig_core.train.setup import Prepared

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from rig_core.errors import RigError
 from rig_core.tokenize.vocab import RigTokenizer, added_tokens
-from rig_core.train.config import TrainConfig
+from rig_core.model.run_config import TrainConfig
 
 
 def max_positions(cfg: TrainConfig) -> int:
@@ -33,36 +31,6 @@ def build_model(cfg: TrainConfig, tokenizer: RigTokenizer | None, action_names: 
         if cfg.lora:
             model = build.wrap_lora(model, r=cfg.lora_r, alpha=cfg.lora_alpha)
     return model, RigTokenizer(hf, list(action_names), codebook_size)
-
-
-def load_trained(cfg: TrainConfig, model_dir: Path, trainable: bool = True):
-    """The model saved in a checkpoint's model/ directory (full weights, or a LoRA adapter on the base)."""
-    from transformers import AutoModelForCausalLM
-
-    model_dir = Path(model_dir)
-    try:
-        if cfg.stage == "lookahead" and (model_dir / "adapter_config.json").exists():
-            from peft import PeftModel
-
-            from rig_core.train.lookahead import load_init_model
-
-            return PeftModel.from_pretrained(load_init_model(cfg), str(model_dir), is_trainable=trainable)
-        if (model_dir / "adapter_config.json").exists():
-            from peft import PeftModel
-
-            from rig_core.model import build
-
-            if cfg.qlora:
-                base, _ = build.load_qlora(cfg.base, [], lora=False, tokenizer_dir=model_dir.parent / "tokenizer")
-            else:
-                base, _ = build.load_base(cfg.base, [], tokenizer_path=str(model_dir.parent / "tokenizer"))
-            return PeftModel.from_pretrained(base, str(model_dir), is_trainable=trainable)
-        return AutoModelForCausalLM.from_pretrained(str(model_dir), local_files_only=True)
-    except RigError:
-        raise
-    except (OSError, ValueError, KeyError) as exc:
-        raise RigError(f"cannot load the model in {model_dir} ({exc.__class__.__name__}: {exc})",
-                       "the checkpoint is corrupt or foreign: resume from another one, or retrain") from exc
 
 
 def memory_report(model, cfg: TrainConfig, dtype: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Starting and resuming runs: the run directory of DESIGN §4.4."""
+"""Starting and resuming runs: the run directory of docs/model.md."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from rig_core.errors import RigError
 from rig_core.model.build import quiet_transformers
 from rig_core.fsutil import atomic_write_json, atomic_write_text, ensure_writable_dir
 from rig_core.tokenize.sequence import SequenceBuilder
-from rig_core.train.config import TrainConfig, load_run_config
+from rig_core.model.run_config import TrainConfig, load_run_config
 from rig_core.train.data import check_training_data, encode_dataset
 from rig_core.train.loop import Trainer
-from rig_core.train.models import build_model, load_trained, memory_report
-from rig_core.train.setup import (Prepared, finish_windows, load_tokenizers, prepare, save_tokenizers,
-                                  sequence_builder, tokenizer_meta)
+from rig_core.model.load import load_tokenizers, load_trained, sequence_builder
+from rig_core.train.models import build_model, memory_report
+from rig_core.train.setup import Prepared, finish_windows, prepare, save_tokenizers, tokenizer_meta
 from rig_core.ui import console, progress
 from rig_core.versions import versions
 

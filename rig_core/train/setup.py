@@ -13,7 +13,7 @@ from rig_core.errors import RigError
 from rig_core.tokenize.image import GridImageTokenizer, psnr
 from rig_core.tokenize.sequence import SequenceBuilder
 from rig_core.tokenize.vocab import RigTokenizer, train_text_tokenizer
-from rig_core.train.config import TrainConfig
+from rig_core.model.run_config import TrainConfig
 from rig_core.train.data import Window, make_windows, split_episodes
 
 
@@ -109,26 +109,8 @@ def tokenizer_meta(ds: Dataset, image_tok: GridImageTokenizer, think_positions: 
             "think_positions": int(think_positions), "image_row_stride": int(image_row_stride)}
 
 
-def sequence_options(meta: dict) -> dict[str, Any]:
-    """SequenceBuilder's format options as a run's rig.json records them (older runs lack the newer keys:
-    positions count tokens, no review cue)."""
-    return {"think_positions": int(meta.get("think_positions", 0)),
-            "image_row_stride": int(meta.get("image_row_stride", 0)),
-            "review_cue": bool(meta.get("review_cue", False))}
-
-
-def sequence_builder(tok: RigTokenizer, image_tok: GridImageTokenizer, meta: dict) -> SequenceBuilder:
-    """The sequence format a run was trained with."""
-    return SequenceBuilder(tok, image_tok.tokens_per_frame, **sequence_options(meta))
-
-
 def save_tokenizers(directory: Path, tok: RigTokenizer, image_tok: GridImageTokenizer, meta: dict) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tok.save(directory, extra=meta)
     image_tok.save(directory)
-
-
-def load_tokenizers(directory: Path) -> tuple[RigTokenizer, GridImageTokenizer, dict]:
-    tok, meta = RigTokenizer.load(directory)
-    return tok, GridImageTokenizer.load(directory), meta

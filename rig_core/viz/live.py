@@ -7,7 +7,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from rig_core.inference.episodes import StepRecord
+from rig_core.records import StepRecord
 from rig_core.viz.terminal import halfblock
 
 VITALS = ("health", "food", "drink", "energy")

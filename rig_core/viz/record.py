@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from rig_core.errors import RigError
-from rig_core.inference.episodes import StepRecord
+from rig_core.records import StepRecord
 from rig_core.viz.gif import annotate
 
 

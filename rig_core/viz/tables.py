@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
-_out = Console()
+from rig_core.ui import stdout_console
 
 
 def summary_tables(s: dict[str, Any]) -> list[Table]:
@@ -54,7 +53,7 @@ def summary_tables(s: dict[str, Any]) -> list[Table]:
 
 def print_summary(s: dict[str, Any]) -> None:
     for table in summary_tables(s):
-        _out.print(table)
+        stdout_console().print(table)
     if s.get("review"):
         print_review_summary(s["review"])
 
@@ -73,7 +72,7 @@ def print_reason_summary(s: dict[str, Any]) -> None:
         t.add_row("VLM", ", ".join(f"{k} {v}" for k, v in s["vlm"].items()))
     if s.get("elapsed_s"):
         t.add_row("time", f"{s['elapsed_s']:.1f} s")
-    _out.print(t)
+    stdout_console().print(t)
 
 
 def print_review_summary(s: dict[str, Any]) -> None:
@@ -100,7 +99,7 @@ def print_review_summary(s: dict[str, Any]) -> None:
                   f"of the blocked, {pct(m['imagined_held_when_through'])} of the others{auc}")
     if s.get("elapsed_s"):
         t.add_row("time", f"{s['elapsed_s']:.1f} s")
-    _out.print(t)
+    stdout_console().print(t)
 
 
 def print_train_summary(s: dict[str, Any]) -> None:
@@ -118,7 +117,7 @@ def print_train_summary(s: dict[str, Any]) -> None:
     t.add_row("tokens seen", f"{s['tokens_seen']:,}")
     t.add_row("time", f"{s['elapsed_s']:.1f} s")
     t.add_row("checkpoint", s["checkpoint"])
-    _out.print(t)
+    stdout_console().print(t)
 
 
 def print_eval(r: dict[str, Any], out) -> None:
@@ -129,7 +128,7 @@ def print_eval(r: dict[str, Any], out) -> None:
         for tid, x in e["tasks"].items():
             t.add_row(str(e["test_time_steps"]), tid, str(x["episodes"]), f"{100 * x['rate']:.1f}%",
                       f"{100 * x['ci95'][0]:.0f}-{100 * x['ci95'][1]:.0f}%")
-    _out.print(t)
+    stdout_console().print(t)
     for e in r["sweep"]:
         o = e["overall"]
         extra = f", Crafter score {e['open']['crafter_score']:.2f}%" if "open" in e else ""
@@ -143,16 +142,16 @@ def print_eval(r: dict[str, Any], out) -> None:
                 agree += f", mean P(correction) {100 * e['p_worse_mean']:.1f}%"
         if e.get("off_task_rate") is not None:
             agree += f", thoughts off task {100 * e['off_task_rate']:.1f}%"
-        _out.print(f"N={e['test_time_steps']}: success {100 * o['rate']:.1f}% "
+        stdout_console().print(f"N={e['test_time_steps']}: success {100 * o['rate']:.1f}% "
                    f"({100 * o['ci95'][0]:.1f}-{100 * o['ci95'][1]:.1f}%, {o['episodes']} episodes), invalid outputs {100 * e['invalid_rate']:.2f}%{agree}{extra}, "
                    f"{e['actions_per_s']:.2f} actions/s")
     for h in (r.get("imagination") or {}).get("horizons", []):
         pooled = ("" if h.get("psnr_pooled_model") is None else
                   f"; pooled {h['psnr_pooled_model']:.2f} vs {h['psnr_pooled_copy_last']:.2f}")
-        _out.print(f"imagination {h['horizon']}-step: PSNR {h['psnr_model']:.2f} dB (copy-last {h['psnr_copy_last']:.2f}, "
+        stdout_console().print(f"imagination {h['horizon']}-step: PSNR {h['psnr_model']:.2f} dB (copy-last {h['psnr_copy_last']:.2f}, "
                    f"tokenizer ceiling {h['psnr_tokenizer_ceiling']:.2f}{pooled}), SSIM {h['ssim_model']:.3f}, "
                    f"cells {100 * h['cell_accuracy']:.1f}%")
-    _out.print(f"wrote {out}/eval.json, report.md, plots and GIFs")
+    stdout_console().print(f"wrote {out}/eval.json, report.md, plots and GIFs")
 
 
 def print_compare(rows: list[dict[str, Any]]) -> None:
@@ -167,4 +166,4 @@ def print_compare(rows: list[dict[str, Any]]) -> None:
                   *[f(r["groups"].get(g)) for g in groups],
                   "-" if r["crafter_score"] is None else f"{r['crafter_score']:.2f}%",
                   f(r["psnr_1step"], False), f(r["psnr_copy_last"], False))
-    _out.print(t)
+    stdout_console().print(t)

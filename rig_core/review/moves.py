@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from rig_core.envs.crafter import DIRECTIONS, VIEW_COLS, VIEW_ROWS
-from rig_core.evaluate.metrics import roc_auc, roc_auc_interval
+from rig_core.stats.metrics import roc_auc, roc_auc_interval
 
 HELD, MOVED = "held", "moved"
 MARGIN = 0.1  # a real outcome is called only when one reading matches this many more cells than the other

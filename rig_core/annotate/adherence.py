@@ -2,7 +2,7 @@
 
 The rule annotator writes every task as one goal phrase (``goals`` in ``resources/reasoning.yaml``:
 "collect wood", "collect a sapling", ...), so a thought of a policy trained on its text names the goal it
-is pursuing. A thought that names another task's goal and not its own has drifted off task (session 9:
+is pursuing. A thought that names another task's goal and not its own has drifted off task (e.g.
 RIG-basic on ``collect_wood`` wrote "The goal is to collect a sapling" at about half of its steps once
 its episode ran longer than the expert's). Survival detours that share a task's words ("drink water") count
 as another goal too.

@@ -20,7 +20,7 @@ import torch
 
 from rig_core.data.reader import Dataset
 from rig_core.errors import RigError
-from rig_core.evaluate.metrics import roc_auc, roc_auc_interval
+from rig_core.stats.metrics import roc_auc, roc_auc_interval
 from rig_core.evaluate.runner import THRESHOLDS
 from rig_core.review.judge import WORSE
 
@@ -43,7 +43,7 @@ def review_samples(policy, limit: int = 300, seed: int = 0, frames: str = "imagi
     what the review reads at test time) or the fork's real ones (``"real"``: samples whose fork ended
     early are left out), whichever frames the run trained its reviews on."""
     from rig_core.model.checkpoint import run_of_checkpoint
-    from rig_core.train.config import load_run_config
+    from rig_core.model.run_config import load_run_config
     from rig_core.train.lookahead import prepare_lookahead
     from rig_core.train.lookahead_data import REVIEW, REVIEW_REAL, REVIEWS, has_real_frames
 

@@ -1,4 +1,4 @@
-"""Reading the frame (rig_core/evaluate/reading.py and benchmarks/reading.py)."""
+"""Reading the frame (rig_core/diagnostics/reading.py and benchmarks/reading.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from rig_core.annotate.rules import where
-from rig_core.evaluate.reading import ReadingSample, offsets_in, reading_accuracy
+from rig_core.diagnostics.reading import ReadingSample, offsets_in, reading_accuracy
 
 
 def test_offsets_round_trip_every_phrase_the_annotator_writes():
@@ -85,7 +85,7 @@ def test_reading_benchmark_runs_on_a_trained_checkpoint(tiny_checkpoint, reasone
 
 def test_held_out_episodes_follow_task_and_seed_across_datasets(tiny_checkpoint, reasoned_dataset, random_dataset):
     from rig_core.data.reader import Dataset
-    from rig_core.evaluate.reading import held_out_episodes
+    from rig_core.diagnostics.reading import held_out_episodes
 
     with Dataset(reasoned_dataset) as trained, Dataset(random_dataset) as same_worlds:
         val = held_out_episodes(tiny_checkpoint, trained)
@@ -111,9 +111,9 @@ def test_reading_on_review_data_reads_the_policys_own_history_against_the_expert
     from rig_core.annotate.context import episode_contexts
     from rig_core.annotate.rules import RuleAnnotator
     from rig_core.data.reader import Dataset
-    from rig_core.evaluate.reading import held_out_episodes, reading_samples
+    from rig_core.diagnostics.reading import held_out_episodes, reading_samples
     from rig_core.inference.policy import RigPolicy
-    from rig_core.train.config import load_run_config
+    from rig_core.model.run_config import load_run_config
     from rig_core.train.data import split_episodes
 
     image_tok = RigPolicy.from_checkpoint(tiny_checkpoint).image_tok

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from rig_core.evaluate.metrics import wilson_interval
+from rig_core.stats.metrics import wilson_interval
 
 _AXIS = r"(\d+) cells? to the (left|right)"
 _UPDOWN = r"(\d+) cells? (up|down)"
@@ -136,7 +136,7 @@ def held_out_episodes(run, ds) -> list[int]:
     seeds give the same world, whatever dataset holds them)."""
     from rig_core.data.reader import Dataset
     from rig_core.model.checkpoint import find_checkpoint, run_of_checkpoint
-    from rig_core.train.config import load_run_config
+    from rig_core.model.run_config import load_run_config
     from rig_core.train.data import split_episodes
 
     cfg = load_run_config(run_of_checkpoint(find_checkpoint(Path(run))))  # a run or one of its checkpoints

@@ -1,0 +1,50 @@
+"""What one real step and one episode of play were: the records the agent loop fills and views, videos,
+logs and metrics read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class StepRecord:
+    """What happened at one real step of one environment (for views, logs, videos and metrics)."""
+
+    env: int
+    t: int
+    frame: np.ndarray
+    action: int
+    action_name: str
+    thought: str = ""
+    imagined: np.ndarray | None = None  # the imagined next frame (RIG policy only; None where not decoded)
+    review: str = ""
+    proposed_name: str = ""  # with lookahead: the action proposed before the review (action_name: the one taken)
+    p_worse: float | None = None  # with lookahead: the review's P(correction) at its first token
+    next_frame: np.ndarray | None = None
+    inventory: dict = field(default_factory=dict)
+    unlocked: list = field(default_factory=list)
+    reward: float = 0.0
+    valid: bool = True
+    expert_action: int | None = None
+
+
+@dataclass
+class EpisodeResult:
+    env: int
+    seed: int
+    task: str
+    steps: int
+    success: bool
+    died: bool
+    reward: float
+    unlocked: list[str]
+    invalid: int = 0
+    changed: int = 0  # lookahead: steps where the review replaced the proposal
+    fallback: int = 0  # lookahead: steps where a cut-off text left the proposal in place
+    p_worse: list = field(default_factory=list)  # lookahead: the review's P(correction) at each step
+    agree: int = 0
+    compared: int = 0
+    on_task: int = 0  # RIG policy: steps whose thought names the task's goal
+    off_task: int = 0  # ... that name another task's goal and not its own (the thought drifted)

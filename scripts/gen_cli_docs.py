@@ -1,0 +1,105 @@
+"""Write docs/cli.md, the reference of every `rig` command and option, from the Typer app itself.
+
+    python scripts/gen_cli_docs.py            # rewrite docs/cli.md
+    python scripts/gen_cli_docs.py --check    # exit 1 when docs/cli.md is stale
+
+A test runs the check, so the reference cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import typer
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+
+HEADER = """# `rig` command reference
+
+Every command and option, generated from the CLI by `python scripts/gen_cli_docs.py` (a test fails when this
+page is stale). `rig COMMAND --help` prints the same. Every command also takes `--debug` before the command
+name (`rig --debug train ...`) to show the traceback of an error.
+"""
+
+
+def _cell(text: str | None) -> str:
+    return " ".join((text or "").split()).replace("|", "\\|")
+
+
+def _command(path: str, cmd) -> list[str]:
+    """A command's heading, its help and a table of its arguments and options, as ``--help`` words them."""
+    ctx = cmd.make_context(path.split()[-1], [], resilient_parsing=True)
+    lines = [f"## `{path}`", "", _cell(cmd.help), ""]
+    rows = []
+    for p in cmd.params:
+        if getattr(p, "hidden", False) or p.name == "help":
+            continue
+        if p.param_type_name == "argument":
+            rows.append((p.name.upper(), getattr(p, "help", "") or "argument"))
+        else:
+            rows.append(p.get_help_record(ctx))
+    if rows:
+        lines += ["| option | meaning |", "|---|---|"]
+        lines += [f"| `{_cell(name)}` | {_cell(text)} |" for name, text in rows]
+        lines.append("")
+    return lines
+
+
+def _walk(path: str, cmd) -> list[str]:
+    if hasattr(cmd, "commands"):  # a group: its own options, then each subcommand
+        lines = _command(path, cmd) if path == "rig" else []
+        for name in sorted(cmd.commands):
+            lines += _walk(f"{path} {name}", cmd.commands[name])
+        return lines
+    return _command(path, cmd)
+
+
+def _recipe_fields() -> list[str]:
+    """The training fields a recipe's ``train:`` / ``lookahead:`` section or ``rig train --set`` can set, with the
+    comment each has in the code (rig_core/model/run_config.py)."""
+    import re
+
+    from rig_core.model import run_config
+    from rig_core.train.config import NOT_SETTABLE, shipped_recipes
+
+    source = Path(run_config.__file__).read_text()
+    body = source[source.index("class TrainConfig"):source.index("def validate")]
+    lines = ["## Recipe fields", "",
+             "A recipe (`rig train --recipe NAME|FILE.yaml`) sets these in its `train:` section (and, for "
+             "`--stage lookahead`, its `lookahead:` section); `rig train --set FIELD=VALUE` sets one for a run. "
+             f"Shipped recipes: {', '.join(f'`{n}`' for n in shipped_recipes())} "
+             "(in `rig_core/resources/recipes/`).", "",
+             "| field | type | default | meaning |", "|---|---|---|---|"]
+    for m in re.finditer(r"^    (\w+): ([^=]+?) = (.+?)(?:  # (.*))?$", body, re.M):
+        name, kind, default, note = m.groups()
+        if name not in NOT_SETTABLE:
+            lines.append(f"| `{name}` | {_cell(kind)} | `{default.strip()}` | {_cell(note)} |")
+    return lines + [""]
+
+
+def render() -> str:
+    from rig_cli.main import app
+
+    root = typer.main.get_command(app)
+    return HEADER + "\n" + "\n".join(_walk("rig", root) + _recipe_fields()).rstrip() + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 when docs/cli.md differs from the CLI")
+    a = ap.parse_args()
+    text = render()
+    if a.check:
+        stale = not OUT.exists() or OUT.read_text() != text
+        if stale:
+            print(f"{OUT} is stale: run python scripts/gen_cli_docs.py", file=sys.stderr)
+        return int(stale)
+    OUT.write_text(text)
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
