@@ -34,7 +34,7 @@ class _Echo:
         self.history = [[] for _ in instructions]
 
     def act(self, frames, imagine=True):
-        from rig_core.inference.policy import StepOutput
+        from rig_core.inference.step import StepOutput
 
         assert len(frames) == len(self.rows)
         return [StepOutput(thought=self.answers[r][0], action=self.answers[r][1], imagined_codes=np.zeros(1),

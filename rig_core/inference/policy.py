@@ -9,13 +9,13 @@ masked padding, so one forward pass serves every environment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from rig_core.errors import RigError
+from rig_core.inference.step import RowStep, StepOutput, TokenBudget
 from rig_core.inference.kv_cache import CACHE_ARG, KEEP_LAST, cache_of, positions_kwarg, static_cache
 from rig_core.model.constrain import SpanMasks, constrained_next
 from rig_core.tokenize.positions import PositionTracker
@@ -35,20 +35,6 @@ def set_cpu_threads(model, threads: int | str = "auto") -> int:
         threads = 1
     torch.set_num_threads(int(threads))
     return int(threads)
-
-
-@dataclass
-class StepOutput:
-    thought: str
-    action: int
-    imagined_codes: np.ndarray
-    think_tokens: int
-    think_closed: bool  # False: a text span hit the length limit and was closed by force
-    fallback: bool = False  # with lookahead: a further thought or the review hit the limit, the proposal was taken
-    review: str = ""  # with lookahead: the review written after the imagined steps
-    proposed: int | None = None  # with lookahead: the first proposed action (the final one is ``action``)
-    lookahead: list | None = None  # with lookahead: (thought, action, image codes) of each further imagined step
-    p_worse: float | None = None  # with lookahead: the review's probability of a correction at its first token
 
 
 class RigPolicy:
@@ -78,8 +64,7 @@ class RigPolicy:
         self.prefixes: list[list[int]] = []
         self._static = None  # the preallocated KV cache of the current act (None: transformers' dynamic cache)
         self.history: list[list[list[int]]] = []
-        self.step_budget = (image_tok.tokens_per_frame + 2) * 2 + max_think + 2 + 3
-        self.lookahead_budget = image_tok.tokens_per_frame + 2 + max_think + 2 + 3  # per further imagined step
+        self.budget = TokenBudget(image_tok.tokens_per_frame, max_think)
 
     # -- loading ------------------------------------------------------------------------
     @classmethod
@@ -111,8 +96,7 @@ class RigPolicy:
         self.history = [[] for _ in instructions]
 
     def _context(self, b: int, obs_ids: list[int], lookahead: int = 0) -> list[int]:
-        extra = lookahead * self.lookahead_budget + (self.max_think + 6 if lookahead else 0)  # + review, cue, act
-        room = self.context - len(self.prefixes[b]) - self.step_budget - extra
+        room = self.context - len(self.prefixes[b]) - self.budget.reserve(lookahead)
         kept: list[list[int]] = []
         used = 0
         past = self.history[b]
@@ -129,10 +113,6 @@ class RigPolicy:
         return ids + obs_ids
 
     # -- batched decoding ---------------------------------------------------------------
-    def _columns(self, lookahead: int) -> int:
-        """Most cache columns one ``act`` adds after the prefill (each decoded token is one column)."""
-        return self.step_budget + lookahead * self.lookahead_budget + self.max_think + 16
-
     def _start(self, rows: list[list[int]], lookahead: int = 0) -> torch.Tensor:
         """Prefill the rows (left-padded) into a fresh cache sized for one ``act``; the last logits."""
         n = max(len(r) for r in rows)
@@ -145,7 +125,7 @@ class RigPolicy:
             attn[i, n - len(r):] = 1
             pos[i, n - len(r):] = torch.from_numpy(p)
         ids, attn, pos = ids.to(self.device), attn.to(self.device), pos.to(self.device)
-        self._static = static_cache(self.model, len(rows), n + self._columns(lookahead))
+        self._static = static_cache(self.model, len(rows), n + self.budget.columns(lookahead))
         cache = {} if self._static is None else {CACHE_ARG: self._static,
                                                  **positions_kwarg(self._static, 0, n, self.device)}
         out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, **cache, **KEEP_LAST)
@@ -317,64 +297,83 @@ class RigPolicy:
         """
         if not imagine and lookahead:
             raise ValueError("lookahead needs the imagined frame")
-        s = self.tok.special
         rows = list(range(len(self.prefixes))) if rows is None else list(rows)
-        B = len(rows)
+        recs, logits = self._observe(frames, rows, lookahead)
+        logits = self._propose(recs, logits, forced_actions, imagine, more=lookahead > 0)
+        for k in range(lookahead):
+            logits = self._imagine_further(recs, logits, last=k + 1 == lookahead, review=review)
+        if lookahead and review:
+            self._decide(recs, logits, forced_actions)
+        self._past = self._static = None
+        s = self.tok.special
+        for b, r in zip(rows, recs):  # the history keeps a basic step with the action taken, as training data has
+            self.history[b].append(r.basic_step(s["</imagine>"], s["<act>"]))
+        return [StepOutput(thought=self.tok.decode_text(r.thought), action=self.tok.action_index(r.taken),
+                           imagined_codes=self.tok.codes(r.image), think_tokens=len(r.thought),
+                           think_closed=r.thought_closed and r.ahead_closed, review=self.tok.decode_text(r.review),
+                           proposed=self.tok.action_index(r.proposed), lookahead=r.further, fallback=r.fallback,
+                           p_worse=r.p_worse) for r in recs]
+
+    # -- the named steps of act ---------------------------------------------------------
+    def _observe(self, frames: np.ndarray, rows: list[int], lookahead: int) -> tuple[list[RowStep], torch.Tensor]:
+        """Encode the frames, put each into the last step's imagine span (what really came next), and prefill
+        every row's context up to ``<think>``."""
+        s = self.tok.special
         codes = self.image_tok.encode(np.asarray(frames))
         for b, c in zip(rows, codes):
             self._observe_outcome(b, c)
-        obs = [[s["<obs>"], *self.tok.images(c).tolist(), s["</obs>"]] for c in codes]
-        logits = self._start([self._context(b, o + [s["<think>"]], lookahead) for b, o in zip(rows, obs)], lookahead)
+        recs = [RowStep(obs=[s["<obs>"], *self.tok.images(c).tolist(), s["</obs>"]]) for c in codes]
+        logits = self._start([self._context(b, r.obs + [s["<think>"]], lookahead) for b, r in zip(rows, recs)],
+                             lookahead)
+        return recs, logits
+
+    def _propose(self, recs: list[RowStep], logits, forced, imagine: bool, more: bool) -> torch.Tensor:
+        """Think, act, and imagine the next frame (``imagine=False``: placeholders the real frame replaces);
+        with ``more`` further imagined steps to come, open the next thought."""
+        s = self.tok.special
         thoughts, closed, logits = self._text(logits, s["</think>"], [s["<act>"]])
-        act_ids, logits = self._action(logits, forced_actions, [s["</act>"], s["<imagine>"]] if imagine else [])
-        after_image = None if lookahead == 0 else [[s["</imagine>"], s["<think>"]]] * B
+        acts, logits = self._action(logits, forced, [s["</act>"], s["<imagine>"]] if imagine else [])
         if imagine:
-            image_ids, logits = self._image(logits, after_image)
-        else:  # placeholders, replaced by the real next frame when it arrives (_observe_outcome)
-            image_ids = np.full((B, self.image_tok.tokens_per_frame), self.tok.images(np.zeros(1, np.int64))[0])
-        steps = [o + [s["<think>"], *t, s["</think>"], s["<act>"], a, s["</act>"], s["<imagine>"], *im.tolist(),
-                      s["</imagine>"]] for o, t, a, im in zip(obs, thoughts, act_ids, image_ids)]
-        reviews: list[list[int]] = [[] for _ in range(B)]
-        final = list(act_ids)
-        imagined_more: list[list] = [[] for _ in range(B)]
-        ahead_closed = [True] * B  # every further thought and the review closed within the limit
-        for k in range(lookahead):
-            more, ok, logits = self._text(logits, s["</think>"], [s["<act>"]])
-            ahead_closed = [c and o for c, o in zip(ahead_closed, ok)]
-            ids, logits = self._action(logits, None, [s["</act>"], s["<imagine>"]])
-            nxt = ([[s["</imagine>"], s["<think>"]]] * B if k + 1 < lookahead
-                   else [[s["</imagine>"], *self.builder.review_opening(self.tok.action_index(a))] for a in act_ids]
-                   if review else None)
-            imgs, logits = self._image(logits, nxt)
-            for i in range(B):
-                steps[i] += [s["<think>"], *more[i], s["</think>"], s["<act>"], ids[i], s["</act>"], s["<imagine>"],
-                             *imgs[i].tolist(), s["</imagine>"]]
-                imagined_more[i].append((self.tok.decode_text(more[i]), self.tok.action_index(ids[i]),
-                                         self.tok.codes(imgs[i])))
-        fallback = [False] * B
-        p_worse: list[float | None] = [None] * B
-        if lookahead and review:
-            reviews, ok, p_worse, final, logits = self._review(logits, act_ids, forced_actions, [s["</act>"]])
-            ahead_closed = [c and o for c, o in zip(ahead_closed, ok)]
-            if self.guard:  # a thought or review cut off at the limit is no basis for a correction
-                forced = forced_actions or [None] * B
-                fallback = [not c and f is None for c, f in zip(ahead_closed, forced)]
-                final = [a if f else x for a, x, f in zip(act_ids, final, fallback)]
-        closed = [c and o for c, o in zip(closed, ahead_closed)]
-        # the history keeps each step as a basic step with the action actually taken (as in training data)
-        steps = [st[: st.index(s["</imagine>"]) + 1] for st in steps]
-        for i in range(B):
-            steps[i][steps[i].index(s["<act>"]) + 1] = final[i]
-        self._past = self._static = None
-        outs = []
-        for i, b in enumerate(rows):
-            self.history[b].append(steps[i])
-            outs.append(StepOutput(thought=self.tok.decode_text(thoughts[i]), action=self.tok.action_index(final[i]),
-                                   imagined_codes=self.tok.codes(image_ids[i]), think_tokens=len(thoughts[i]),
-                                   think_closed=closed[i], review=self.tok.decode_text(reviews[i]),
-                                   proposed=self.tok.action_index(act_ids[i]), lookahead=imagined_more[i],
-                                   fallback=fallback[i], p_worse=p_worse[i]))
-        return outs
+            images, logits = self._image(logits, [[s["</imagine>"], s["<think>"]]] * len(recs) if more else None)
+        else:
+            images = np.full((len(recs), self.image_tok.tokens_per_frame), self.tok.images(np.zeros(1, np.int64))[0])
+        for r, t, c, a, im in zip(recs, thoughts, closed, acts, images):
+            r.thought, r.thought_closed, r.proposed, r.taken, r.image = t, c, a, a, im
+            r.tokens = r.obs + self._step_tail(t, a, im)
+        return logits
+
+    def _imagine_further(self, recs: list[RowStep], logits, last: bool, review: bool) -> torch.Tensor:
+        """One further imagined step on the model's own frame; after the last, open the review (with the cue:
+        the proposal) when ``review``."""
+        s = self.tok.special
+        more, ok, logits = self._text(logits, s["</think>"], [s["<act>"]])
+        ids, logits = self._action(logits, None, [s["</act>"], s["<imagine>"]])
+        nxt = ([[s["</imagine>"], s["<think>"]]] * len(recs) if not last
+               else [[s["</imagine>"], *self.builder.review_opening(self.tok.action_index(r.proposed))] for r in recs]
+               if review else None)
+        images, logits = self._image(logits, nxt)
+        for r, t, c, a, im in zip(recs, more, ok, ids, images):
+            r.ahead_closed = r.ahead_closed and c
+            r.tokens += self._step_tail(t, a, im)
+            r.further.append((self.tok.decode_text(t), self.tok.action_index(a), self.tok.codes(im)))
+        return logits
+
+    def _decide(self, recs: list[RowStep], logits, forced) -> None:
+        """The review and the action after it. Guard (``self.guard``): a thought or review cut off at the limit
+        is no basis for a correction, so the proposal is taken."""
+        texts, ok, p_worse, taken, _ = self._review(logits, [r.proposed for r in recs], forced,
+                                                    [self.tok.special["</act>"]])
+        forced = forced or [None] * len(recs)
+        for r, t, c, p, a, f in zip(recs, texts, ok, p_worse, taken, forced):
+            r.review, r.p_worse, r.ahead_closed = t, p, r.ahead_closed and c
+            r.fallback = self.guard and not r.ahead_closed and f is None
+            r.taken = r.proposed if r.fallback else a
+
+    def _step_tail(self, thought: list[int], action: int, image) -> list[int]:
+        """``<think> text </think> <act> ACTION </act> <imagine> img </imagine>`` as token ids."""
+        s = self.tok.special
+        return [s["<think>"], *thought, s["</think>"], s["<act>"], action, s["</act>"], s["<imagine>"],
+                *image.tolist(), s["</imagine>"]]
 
     def _observe_outcome(self, row: int, codes: np.ndarray) -> None:
         """Put the frame that really followed the last step into its imagine span.
