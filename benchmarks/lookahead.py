@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rig_core.evaluate.imagination import evaluate_imagination
+from rig_core.evaluate.compare import Player, pair_row
 from rig_core.stats.metrics import episodes_to_separate
 from rig_core.evaluate.report import overall
 from rig_core.evaluate.runner import EVAL_SEED, parse_steps, resolve_suite, run_evaluate
@@ -111,12 +112,20 @@ def _apart(a: dict, b: dict) -> str:
     return "intervals overlap"
 
 
-def _needed(a: dict, b: dict) -> str:
-    """When b's rate is above a's but the intervals overlap: the episodes per player that would part them."""
+def _needed(ea: dict, eb: dict) -> str:
+    """When b's rate is above a's but the intervals overlap: the episodes per player that would part them with
+    unpaired intervals, and the paired episodes at the discordance this run measured (same seeds)."""
+    a, b = overall(ea), overall(eb)
     if b["ci95"][0] > a["ci95"][1]:  # already apart
         return ""
     n = episodes_to_separate(a["rate"], b["rate"])
-    return "" if n is None else f"; apart from ~{n:,} episodes per player at these rates"
+    if n is None:
+        return ""
+    keyed = lambda e: {(x["task"], int(x["seed"])): x for x in e["episodes"]}
+    row = pair_row(Player("a", "a", ea["test_time_steps"], keyed(ea)), Player("b", "b", eb["test_time_steps"], keyed(eb)))
+    paired = row["episodes_to_separate"] if row["paired"] else None
+    return (f"; apart from ~{n:,} episodes per player at these rates"
+            + (f", ~{paired:,} paired episodes at this run's discordance" if paired else ""))
 
 
 def _gain_ci(h: dict) -> str:
@@ -125,15 +134,17 @@ def _gain_ci(h: dict) -> str:
 
 
 def targets(basic: dict, look: dict, im_look: dict) -> list[tuple[str, bool, str]]:
-    b = overall(basic["sweep"][0])
-    by_n = {e["test_time_steps"]: overall(e) for e in look["sweep"]}
+    eb = basic["sweep"][0]
+    b = overall(eb)
+    entry = {e["test_time_steps"]: e for e in look["sweep"]}
+    by_n = {n: overall(e) for n, e in entry.items()}
     best_n = max(by_n, key=lambda n: by_n[n]["rate"])
     best = by_n[best_n]
     rows = [(f"lookahead at its best N ({best_n}) beats basic, 95% intervals apart", best["ci95"][0] > b["ci95"][1],
-             f"{_ci(best)} vs {_ci(b)}{_needed(b, best)}")]
+             f"{_ci(best)} vs {_ci(b)}{_needed(eb, entry[best_n])}")]
     if 0 in by_n and 2 in by_n:
         rows.append(("success rises from N = 0 to N = 2", by_n[2]["rate"] > by_n[0]["rate"],
-                     f"{_ci(by_n[0])} -> {_ci(by_n[2])} ({_apart(by_n[0], by_n[2])}{_needed(by_n[0], by_n[2])})"))
+                     f"{_ci(by_n[0])} -> {_ci(by_n[2])} ({_apart(by_n[0], by_n[2])}{_needed(entry[0], entry[2])})"))
     h1 = im_look["horizons"][0] if im_look and im_look["horizons"] else None
     if h1:
         gain = h1["psnr_model"] - h1["psnr_copy_last"]

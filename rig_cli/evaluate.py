@@ -16,7 +16,9 @@ def evaluate(
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="A run directory or a checkpoint."),
     agent: Optional[str] = typer.Option(None, help="Evaluate a baseline through the same code: expert or random."),
     suite: str = typer.Option("tasks", help="tasks (all 22), open, a group (basic, tools, advanced, survival) or a task id."),
-    episodes: int = typer.Option(100, help="Episodes per task (fixed seeds from 1,000,000)."),
+    episodes: int = typer.Option(100, help="Episodes per task, on world seeds --seed-start, --seed-start + 1, ..."),
+    seed_start: int = typer.Option(1_000_000, help="First world seed (the same for every task; training data "
+                                   "from rig collect counts up from 0). Keep seed ranges you never tune on."),
     test_time_steps: str = typer.Option("0", help="Comma-separated lookahead steps to sweep, e.g. 0,1,2,3."),
     workers: int = typer.Option(1, help="Parallel processes."),
     batch: int = typer.Option(8, help="Environments per batched forward pass."),
@@ -35,18 +37,28 @@ def evaluate(
         None, help="Past steps the policy keeps in its context (0: the current frame only). Default: as many "
         "as the context holds."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (eval.json, report.md, plots, GIFs)."),
-    compare: Optional[List[Path]] = typer.Option(None, "--compare", help="Put earlier results side by side (repeat)."),
+    compare: Optional[List[Path]] = typer.Option(
+        None, "--compare", help="Compare earlier evaluations (repeat): side by side, and every player against the "
+        "baseline, paired on the seeds both played (unpaired where they differ). With --out: compare.md/json."),
+    baseline: Optional[Path] = typer.Option(None, help="With --compare: the evaluation the others are compared "
+                                            "against (default: the first)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Evaluate a policy or a baseline: every number of a comparison comes from this one evaluator."""
+    from rig_core.evaluate.compare import compare_players
     from rig_core.evaluate.report import compare as compare_results
     from rig_core.evaluate.runner import run_evaluate
-    from rig_core.viz.tables import print_compare, print_eval
+    from rig_core.viz.tables import print_compare, print_eval, print_paired
 
     if compare:
         rows = compare_results(list(compare))
-        print_json(rows) if json_output else print_compare(rows)
+        paired = compare_players(list(compare), baseline=baseline, out=out)
+        if json_output:
+            print_json({"rows": rows, "paired": paired})
+        else:
+            print_compare(rows)
+            print_paired(paired)
         return
     if out is None:
         raise RigError("rig evaluate needs --out DIR", "e.g. rig evaluate --checkpoint runs/tiny --out evals/tiny")
@@ -54,7 +66,7 @@ def evaluate(
                           test_time_steps=test_time_steps, workers=workers, batch=batch, out=out, max_steps=max_steps,
                           seed=seed, temperature=temperature, imagination_steps=imagination_steps,
                           imagination_episodes=imagination_episodes, gifs=gifs, command=command_line(),
-                          review_threshold=review_threshold, history=history,
+                          review_threshold=review_threshold, history=history, seed_start=seed_start,
                           quiet=quiet or json_output)
     if json_output:
         print_json({k: v for k, v in result.items() if k != "sweep"} |

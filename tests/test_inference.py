@@ -314,9 +314,13 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     o = o["open"]
     assert o["crafter_score_ci95"][0] <= o["crafter_score"] <= o["crafter_score_ci95"][1]
     r = rig("evaluate", "--compare", ev, "--compare", base, "--json")
-    rows = json.loads(r.stdout)
+    doc = json.loads(r.stdout)
+    rows = doc["rows"]
     assert [row["player"] for row in rows] == [str(tiny_checkpoint), "random"]
     assert all(len(row["success_ci95"]) == 2 for row in rows) and rows[1]["crafter_score_ci95"] is not None
+    (unpaired,) = doc["paired"]["rows"]  # different tasks and seeds: compared as independent samples
+    assert unpaired["paired"] is False and unpaired["mcnemar_p"] is None and unpaired["episodes"] == [2, 2]
+    assert "unpaired: seeds differ" in rig("evaluate", "--compare", ev, "--compare", base).stdout
 
 
 def test_bad_inputs(tiny_checkpoint, tmp_path):
@@ -344,6 +348,8 @@ def test_bad_inputs(tiny_checkpoint, tmp_path):
     meta_path.write_text(json.dumps(meta))
     assert "sequence format 99" in _err(rig("play", "--checkpoint", other, "--max-steps", 1))
     assert "no evaluation" in _err(rig("evaluate", "--compare", tmp_path))
+    assert "--seed-start -5 is negative" in _err(rig("evaluate", "--agent", "random", "--seed-start", -5,
+                                                     "--out", tmp_path / "e"))
 
 
 def test_lookahead_decoding_mechanics(tiny_checkpoint):
@@ -460,3 +466,42 @@ def test_a_corrupt_checkpoint_is_one_clear_line_for_every_command(tiny_checkpoin
         line = _err(rig(*args))
         assert "cannot load the model" in line and "corrupt" in line, args
     assert not (tmp_path / "eval" / "eval.json").exists()
+
+
+def test_paired_comparison_on_shared_seeds(tmp_path):
+    """Players evaluated on the same seeds are compared episode by episode; another seed range is unpaired;
+    bad input is one clear line."""
+    runs = {}
+    for name, agent, start in (("expert", "expert", 70), ("random", "random", 70), ("elsewhere", "random", 90)):
+        runs[name] = tmp_path / name
+        r = rig("evaluate", "--agent", agent, "--suite", "collect_sapling", "--episodes", 6, "--max-steps", 40,
+                "--seed-start", start, "--out", runs[name], "--quiet", "--gifs", 0)
+        assert r.exit_code == 0, r.output
+    res = json.loads((runs["expert"] / "eval.json").read_text())
+    assert res["seeds"] == list(range(70, 76)) and (res["format"], res["version"]) == ("rig-evaluation", 1)
+    assert {e["seed"] for e in res["sweep"][0]["episodes"]} == set(range(70, 76))
+    out = tmp_path / "cmp"
+    r = rig("evaluate", "--compare", runs["random"], "--compare", runs["expert"], "--compare", runs["elsewhere"],
+            "--baseline", runs["random"], "--out", out, "--json")
+    assert r.exit_code == 0, r.output
+    paired, unpaired = json.loads(r.stdout)["paired"]["rows"]
+    ex = json.loads((runs["expert"] / "eval.json").read_text())["sweep"][0]["episodes"]
+    ra = json.loads((runs["random"] / "eval.json").read_text())["sweep"][0]["episodes"]
+    by_seed = {e["seed"]: e["success"] for e in ra}
+    a_only = sum(by_seed[e["seed"]] and not e["success"] for e in ex)
+    b_only = sum(e["success"] and not by_seed[e["seed"]] for e in ex)
+    assert paired["paired"] and paired["discordant"] == [a_only, b_only] and paired["episodes"] == [6, 6]
+    from rig_core.stats.paired import mcnemar_exact
+
+    assert paired["mcnemar_p"] == mcnemar_exact(a_only, b_only)
+    lo, hi = paired["success_diff_ci95"]
+    assert lo <= paired["success_diff"] == (b_only - a_only) / 6 <= hi
+    assert not unpaired["paired"] and unpaired["mcnemar_p"] is None
+    assert (out / "compare.json").exists() and "unpaired: seeds differ" in (out / "compare.md").read_text()
+    line = _err(rig("evaluate", "--compare", runs["expert"]))
+    assert "at least two evaluations" in line
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"format": "rig-evaluation", "version": 99, "sweep": []}))
+    assert "version 99" in _err(rig("evaluate", "--compare", runs["expert"], "--compare", foreign))
+    assert "is not one of the compared" in _err(rig("evaluate", "--compare", runs["expert"], "--compare",
+                                                    runs["random"], "--baseline", tmp_path))

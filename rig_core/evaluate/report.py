@@ -10,8 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rig_core.errors import RigError  # noqa: E402
-from rig_core.fsutil import atomic_write_text, read_json  # noqa: E402
+from rig_core.fsutil import atomic_write_text  # noqa: E402
 
 
 def _pct(x: float | None) -> str:
@@ -197,18 +196,13 @@ def write_report(r: dict[str, Any], out: Path, recorded: list[dict]) -> None:
     atomic_write_text(out / "report.md", markdown(r))
 
 
-def load_result(path: Path) -> dict[str, Any]:
-    f = Path(path) / "eval.json" if Path(path).is_dir() else Path(path)
-    if not f.exists():
-        raise RigError(f"no evaluation at {path} (no eval.json)", "pass directories written by rig evaluate --out")
-    return read_json(f, "re-run rig evaluate")
-
-
 def compare(paths: list[Path]) -> list[dict[str, Any]]:
+    from rig_core.evaluate.compare import load_evaluation
+
     """One row per evaluation and test-time setting: success per group, Crafter score, 1-step imagination PSNR."""
     rows = []
     for p in paths:
-        r = load_result(p)
+        r = load_evaluation(p)
         im = (r.get("imagination") or {}).get("horizons") or []
         for e in r["sweep"]:
             o = overall(e)

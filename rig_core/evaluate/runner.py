@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from rig_core.errors import RigError
+from rig_core.evaluate.compare import EVAL_FORMAT, EVAL_VERSION
 from rig_core.stats.metrics import (achievement_success_rates, crafter_score, crafter_score_interval,
                                       wilson_interval)
 from rig_core.tasks import OPEN, load_suite
@@ -177,7 +178,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
                  imagination_steps: int = 3, imagination_episodes: int = 10, gifs: int = 2,
                  temperature: float = 0.0, compare_expert: bool = True, command: str = "",
                  review_threshold: float | None = None, history: int | None = None,
-                 quiet: bool = False) -> dict[str, Any]:
+                 seed_start: int = EVAL_SEED, quiet: bool = False) -> dict[str, Any]:
     from rig_core.envs import make_env
     from rig_core.evaluate.report import write_report
     from rig_core.fsutil import atomic_write_json, ensure_writable_dir
@@ -201,10 +202,13 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
                            "evaluate with --test-time-steps 0, or a checkpoint from rig train --stage lookahead")
         del probe  # a single share plays in this process: do not hold a second copy of the model meanwhile
     out = ensure_writable_dir(Path(out), "evaluation output")
-    seeds = [EVAL_SEED + j for j in range(episodes)]
+    if seed_start < 0:
+        raise RigError(f"--seed-start {seed_start} is negative", f"pass a world seed of 0 or more (default {EVAL_SEED})")
+    seeds = [seed_start + j for j in range(episodes)]
     pairs = [(t.id, s) for t in tasks for s in seeds]
     names = make_env().achievement_names
     report: dict[str, Any] = {
+        "format": EVAL_FORMAT, "version": EVAL_VERSION,
         "player": {"checkpoint": str(checkpoint) if checkpoint else None, "agent": agent},
         "suite": suite, "episodes_per_task": episodes, "seeds": seeds, "max_steps": max_steps,
         "temperature": temperature, "sampling_seed": seed, "review_threshold": review_threshold, "history": history,

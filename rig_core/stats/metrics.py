@@ -28,7 +28,10 @@ def achievement_success_rates(
     return {a: 100.0 * sum(a in u for u in episodes) / len(episodes) for a in achievements}
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+Z95 = 1.959963984540054  # the standard normal's 97.5 % quantile: two-sided 95 % intervals
+
+
+def wilson_interval(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
     """95% Wilson score interval for a binomial proportion, as fractions in [0, 1]."""
     if n <= 0:
         return (0.0, 1.0)

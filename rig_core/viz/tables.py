@@ -167,3 +167,21 @@ def print_compare(rows: list[dict[str, Any]]) -> None:
                   "-" if r["crafter_score"] is None else f"{r['crafter_score']:.2f}%",
                   f(r["psnr_1step"], False), f(r["psnr_copy_last"], False))
     stdout_console().print(t)
+
+
+def print_paired(result: dict[str, Any]) -> None:
+    """Every player against the baseline: success difference with its 95 % interval, McNemar, reward."""
+    t = Table(title=f"against {result['baseline']}", title_justify="left")
+    for col in ("player", "pairing", "episodes", "success", "difference", "95% CI", "McNemar p", "reward diff",
+                "achievements diff", "episodes to separate"):
+        t.add_column(col, justify="left" if col in ("player", "pairing") else "right")
+    pct = lambda x: f"{100 * x:+.1f}"
+    for r in result["rows"]:
+        lo, hi = r["success_diff_ci95"]
+        t.add_row(r["player"], "paired" if r["paired"] else "unpaired: seeds differ", str(r["episodes"][1]),
+                  f"{100 * r['success']:.1f}%", pct(r["success_diff"]), f"{pct(lo)} to {pct(hi)}",
+                  "-" if r["mcnemar_p"] is None else f"{r['mcnemar_p']:.3g}",
+                  f"{r['reward_diff']:+.2f} [{r['reward_diff_ci95'][0]:+.2f}, {r['reward_diff_ci95'][1]:+.2f}]",
+                  f"{r['achievements_diff']:+.2f}",
+                  "-" if r["episodes_to_separate"] is None else f"~{r['episodes_to_separate']}")
+    stdout_console().print(t)
