@@ -121,9 +121,12 @@ def _needed(ea: dict, eb: dict) -> str:
     n = episodes_to_separate(a["rate"], b["rate"])
     if n is None:
         return ""
-    keyed = lambda e: {(x["task"], int(x["seed"])): x for x in e["episodes"]}
-    row = pair_row(Player("a", "a", ea["test_time_steps"], keyed(ea)), Player("b", "b", eb["test_time_steps"], keyed(eb)))
-    paired = row["episodes_to_separate"] if row["paired"] else None
+    paired = None
+    if "episodes" in ea and "episodes" in eb:  # the same seeds: plan from the discordant pairs
+        keyed = lambda e: {(x["task"], int(x["seed"])): x for x in e["episodes"]}
+        row = pair_row(Player("a", "a", ea["test_time_steps"], keyed(ea)),
+                       Player("b", "b", eb["test_time_steps"], keyed(eb)))
+        paired = row["episodes_to_separate"] if row["paired"] else None
     return (f"; apart from ~{n:,} episodes per player at these rates"
             + (f", ~{paired:,} paired episodes at this run's discordance" if paired else ""))
 

@@ -1,11 +1,15 @@
-"""Play speed: real actions/s of the RIG loop for B = 1 and B = 16 environments, next to the raw
-environment step rate, and tokens/s of our batched constrained decoding next to plain
-`model.generate` on the same prompts (same number of new tokens, greedy, KV cache).
+"""Play speed: real actions/s of the RIG loop for B environments with the cross-step KV cache and with the
+full-prefill path side by side in the same run, next to the raw environment step rate, and tokens/s of our
+batched constrained decoding next to plain `model.generate` on the same prompts (same number of new tokens,
+greedy, KV cache).
 
+    python benchmarks/play_speed.py --checkpoint runs/basic --batches 50 --steps 60      # a trained model
     python benchmarks/play_speed.py --data datasets/basic-reason [--recipes tiny,cpu-small] [--steps 6]
 
-Models are built by `rig train --max-steps 1` on the dataset (speed does not depend on
-training). N = 2 runs the lookahead decoding on the same weights.
+With --checkpoint the model is a trained one, so its thoughts have their real length; with --data, models
+are built by `rig train --max-steps 1` on the dataset. N = 0 decodes as `rig evaluate` does for episodes it
+does not record (no imagined frame); N = 2 runs the lookahead decoding (a review included) on the same
+weights. Each measurement plays --steps real steps of the same worlds, so the contexts fill as in an episode.
 """
 
 from __future__ import annotations
@@ -47,15 +51,19 @@ def loop_rate(policy: RigPolicy, b: int, steps: int, n: int = 0) -> tuple[float,
     """(actions/s, generated tokens/s) of the full loop: env stepping included."""
     envs = [make_env(length=None) for _ in range(b)]
     frames = np.stack([e.reset(2_000_000 + i).frame for i, e in enumerate(envs)])
-    policy.reset(["Survive and unlock as many achievements as you can."] * b)
-    policy.act(frames, lookahead=n)  # warm-up
+    policy.reset(["Collect wood."] * b)
+    imagine = n > 0  # N = 0: as rig evaluate decodes the episodes it does not record
     tokens = 0
     per_image = policy.image_tok.tokens_per_frame + 2
     start = time.perf_counter()
     for _ in range(steps):
-        outs = policy.act(frames, lookahead=n)
-        tokens += sum(o.think_tokens + 2 + 3 + per_image + n * (per_image + 5) for o in outs)
-        frames = np.stack([e.step(o.action)[0].frame for e, o in zip(envs, outs)])
+        outs = policy.act(frames, lookahead=n, imagine=imagine)
+        tokens += sum(o.think_tokens + 2 + 3 + imagine * per_image + n * (per_image + 5) for o in outs)
+        nxt = []
+        for i, (e, o) in enumerate(zip(envs, outs)):
+            obs, _, term, trunc, _ = e.step(o.action)
+            nxt.append(e.reset(3_000_000 + i).frame if term or trunc else obs.frame)  # a death: play on elsewhere
+        frames = np.stack(nxt)
     dt = time.perf_counter() - start
     return b * steps / dt, tokens / dt
 
@@ -90,9 +98,11 @@ def generate_rate(policy: RigPolicy, b: int, new_tokens: int, repeats: int = 3) 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--data", type=Path, help="dataset to build untrained models of --recipes on")
+    p.add_argument("--checkpoint", type=Path, help="a trained run to measure instead")
     p.add_argument("--recipes", default="tiny,cpu-small")
-    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--steps", type=int, default=6, help="real steps per measurement (an episode's length)")
+    p.add_argument("--steps-n", default="0,2", help="test-time steps N to measure")
     p.add_argument("--batches", default="1,16")
     p.add_argument("--max-think", type=int, default=32)
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/play_speed.json"))
@@ -100,28 +110,40 @@ def main(argv=None) -> dict:
     torch.manual_seed(0)
     res = {"raw_env_steps_per_s": raw_env_rate(), "rows": [], "versions": versions(),
            "command": " ".join(["python benchmarks/play_speed.py", *sys.argv[1:]])}
+    if (a.data is None) == (a.checkpoint is None):
+        p.error("pass --checkpoint RUN (a trained model) or --data DATASET (untrained models of --recipes)")
     with tempfile.TemporaryDirectory(prefix="rig-play-") as tmp:
-        for recipe in a.recipes.split(","):
+        runs = [(a.checkpoint.name, a.checkpoint)] if a.checkpoint else []
+        for recipe in [] if a.checkpoint else a.recipes.split(","):
             run = Path(tmp) / recipe
             run_train(train_config(recipe, {"data": str(a.data), "out": str(run), "max_steps": 1, "save_every": 1,
                                             "eval_every": 1, "num_workers": 0}), quiet=True)
+            runs.append((recipe, run))
+        for name, run in runs:
             policy = RigPolicy.from_checkpoint(run, max_think=a.max_think)
             for b in [int(x) for x in a.batches.split(",")]:
                 ours, plain = generate_rate(policy, b, new_tokens=a.max_think + 2 + 3 + policy.image_tok.tokens_per_frame)
-                for n in (0, 2):
+                for n in [int(x) for x in a.steps_n.split(",")]:
                     policy.stage = "lookahead" if n else "basic"  # decoding mechanics; speed does not depend on training
-                    actions, tokens = loop_rate(policy, b, a.steps, n)
-                    res["rows"].append({"recipe": recipe, "B": b, "N": n, "actions_per_s": actions,
-                                        "loop_tokens_per_s": tokens, "ours_tokens_per_s": ours if n == 0 else None,
+                    rates = {}
+                    for cache in (True, False):
+                        policy.step_cache = cache
+                        rates[cache] = loop_rate(policy, b, a.steps, n)
+                    res["rows"].append({"recipe": name, "B": b, "N": n, "actions_per_s": rates[True][0],
+                                        "actions_per_s_full_prefill": rates[False][0],
+                                        "speedup": rates[True][0] / rates[False][0],
+                                        "loop_tokens_per_s": rates[True][1], "ours_tokens_per_s": ours if n == 0 else None,
                                         "generate_tokens_per_s": plain if n == 0 else None,
                                         "ratio": ours / plain if n == 0 else None})
     t = Table(title=f"play speed (raw environment: {res['raw_env_steps_per_s']:,.0f} steps/s, one process)",
               title_justify="left")
-    for col in ("recipe", "B", "N", "actions/s", "ours tokens/s", "generate tokens/s", "ratio"):
-        t.add_column(col, justify="left" if col == "recipe" else "right")
+    for col in ("model", "B", "N", "actions/s", "full prefill", "speed-up", "ours tokens/s", "generate tokens/s",
+                "ratio"):
+        t.add_column(col, justify="left" if col == "model" else "right")
     for r in res["rows"]:
         f = lambda x, fmt: "" if x is None else format(x, fmt)
-        t.add_row(r["recipe"], str(r["B"]), str(r["N"]), f"{r['actions_per_s']:.2f}", f(r["ours_tokens_per_s"], ",.0f"),
+        t.add_row(r["recipe"], str(r["B"]), str(r["N"]), f"{r['actions_per_s']:.2f}",
+                  f"{r['actions_per_s_full_prefill']:.2f}", f"{r['speedup']:.2f}x", f(r["ours_tokens_per_s"], ",.0f"),
                   f(r["generate_tokens_per_s"], ",.0f"), f(r["ratio"], ".2f"))
     out.print(t)
     out.print("N = 2 runs the lookahead decoding (2 further imagined steps, a review, the final action) on the same "

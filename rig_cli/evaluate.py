@@ -36,6 +36,8 @@ def evaluate(
     history: Optional[int] = typer.Option(
         None, help="Past steps the policy keeps in its context (0: the current frame only). Default: as many "
         "as the context holds."),
+    full_prefill: bool = typer.Option(False, "--full-prefill", help="Re-encode each step's whole context "
+                                      "instead of keeping the KV cache across steps (slower; for comparison)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (eval.json, report.md, plots, GIFs)."),
     compare: Optional[List[Path]] = typer.Option(
         None, "--compare", help="Compare earlier evaluations (repeat): side by side, and every player against the "
@@ -67,6 +69,7 @@ def evaluate(
                           seed=seed, temperature=temperature, imagination_steps=imagination_steps,
                           imagination_episodes=imagination_episodes, gifs=gifs, command=command_line(),
                           review_threshold=review_threshold, history=history, seed_start=seed_start,
+                          step_cache=not full_prefill,
                           quiet=quiet or json_output)
     if json_output:
         print_json({k: v for k, v in result.items() if k != "sweep"} |

@@ -26,6 +26,8 @@ def play(
         None, help="With --test-time-steps > 0: correct only when the review's P(correction) is at least this (0-1)."),
     history: Optional[int] = typer.Option(
         None, help="Past steps kept in the policy's context (0: the current frame only). Default: all that fit."),
+    full_prefill: bool = typer.Option(False, "--full-prefill", help="Re-encode each step's whole context "
+                                      "instead of keeping the KV cache across steps (slower; for comparison)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-step log."),
     json_output: bool = typer.Option(False, "--json", help="Print the episode's result as JSON."),
 ) -> None:
@@ -34,7 +36,8 @@ def play(
 
     result = run_play(checkpoint=checkpoint, agent=agent, task=task, seed=seed, test_time_steps=test_time_steps,
                       live=live, record=record, max_steps=max_steps, temperature=temperature, max_think=max_think,
-                      review_threshold=review_threshold, history=history, quiet=quiet or json_output)
+                      review_threshold=review_threshold, history=history, step_cache=not full_prefill,
+                      quiet=quiet or json_output)
     if json_output:
         print_json(result)
     elif not quiet:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from contextlib import contextmanager
@@ -22,15 +21,16 @@ from rich.text import Text
 
 console = Console(stderr=True)
 
-# Width of tables printed to a log or a pipe: wide enough that no column is cut ("runs/…", "succe…").
-LOG_WIDTH = 240
+# Width of the console on a log or a pipe: no table is wide enough to reach it, so no cell is ever cut
+# ("runs/…", "succe…") or folded; a table keeps its natural width (rich pads nothing to the console's width).
+LOG_WIDTH = 100_000
 
 
 def stdout_console() -> Console:
-    """A console on the current stdout: the terminal's width on a terminal, at least ``LOG_WIDTH`` elsewhere."""
+    """A console on the current stdout: the terminal's width on a terminal, ``LOG_WIDTH`` elsewhere."""
     if sys.stdout.isatty():
         return Console()
-    return Console(width=max(LOG_WIDTH, int(os.environ.get("COLUMNS", "0") or 0)))
+    return Console(width=LOG_WIDTH)
 
 
 class RateColumn(ProgressColumn):

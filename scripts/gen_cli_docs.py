@@ -28,21 +28,44 @@ def _cell(text: str | None) -> str:
     return " ".join((text or "").split()).replace("|", "\\|")
 
 
+def _default(p, ctx) -> str:
+    """The default as a reader types it; "required", or empty where there is none (the help then says what
+    happens without the option)."""
+    if p.required:
+        return "required"
+    value = p.get_default(ctx, call=False)
+    if value is None or value == () or value == [] or callable(value):
+        return ""
+    if getattr(p, "is_flag", False) and not getattr(p, "secondary_opts", None):
+        return "on" if value else "off"
+    return f"`{value}`"
+
+
+def _row(p, ctx) -> tuple[str, str, str, str]:
+    """One argument or option: its names, the type of its value, its default and its help."""
+    names, _ = p.get_help_record(ctx)  # e.g. "-o, --out <path>", "--lora / --no-lora", "--data PATH"
+    if p.param_type_name == "argument":
+        names = p.name.upper()
+        kind = p.get_help_record(ctx)[0].split()[-1].strip("<>").lower()
+    elif getattr(p, "is_flag", False):
+        kind = "flag"
+    else:
+        names, kind = names.rsplit(" ", 1)
+        kind = kind.strip("<>").lower()
+    if getattr(p, "multiple", False):
+        kind = kind.removeprefix("list[").removesuffix("]") + ", repeatable"
+    return names, kind, _default(p, ctx), getattr(p, "help", "") or ""
+
+
 def _command(path: str, cmd) -> list[str]:
-    """A command's heading, its help and a table of its arguments and options, as ``--help`` words them."""
+    """A command's heading, its help and a table of its arguments and options: type, default and help."""
     ctx = cmd.make_context(path.split()[-1], [], resilient_parsing=True)
     lines = [f"## `{path}`", "", _cell(cmd.help), ""]
-    rows = []
-    for p in cmd.params:
-        if getattr(p, "hidden", False) or p.name == "help":
-            continue
-        if p.param_type_name == "argument":
-            rows.append((p.name.upper(), getattr(p, "help", "") or "argument"))
-        else:
-            rows.append(p.get_help_record(ctx))
+    rows = [_row(p, ctx) for p in cmd.params if not getattr(p, "hidden", False) and p.name != "help"]
     if rows:
-        lines += ["| option | meaning |", "|---|---|"]
-        lines += [f"| `{_cell(name)}` | {_cell(text)} |" for name, text in rows]
+        lines += ["| option | type | default | meaning |", "|---|---|---|---|"]
+        lines += [f"| `{_cell(names)}` | {_cell(kind)} | {_cell(default)} | {_cell(text)} |"
+                  for names, kind, default, text in rows]
         lines.append("")
     return lines
 

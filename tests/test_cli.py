@@ -153,6 +153,29 @@ def test_tables_in_a_log_are_not_cut(capsys):
     assert "…" not in out and long in out and "success" in out and "Crafter score" in out
 
 
+def test_a_comparison_printed_to_a_log_keeps_long_run_paths_whole(tiny_checkpoint, tmp_path):
+    """`rig evaluate --compare` through a pipe (not a terminal), 80 columns as in a CI log: the run's long path and
+    every header stay whole on one line."""
+    from typer.testing import CliRunner
+
+    from rig_cli.main import app
+
+    run = tmp_path.joinpath(*["a-rather-long-experiment-folder"] * 4, "basic")
+    shutil.copytree(tiny_checkpoint, run, symlinks=True)
+    evals = [tmp_path / "eval-policy", tmp_path / "eval-random"]
+    for player, out in zip((["--checkpoint", run], ["--agent", "random"]), evals):
+        r = rig("evaluate", *player, "--suite", "collect_wood", "--episodes", 1, "--max-steps", 3, "--gifs", 0,
+                "--imagination-episodes", 0, "--out", out, "--quiet")
+        assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["evaluate", "--compare", str(evals[0]), "--compare", str(evals[1])],
+                           env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert "…" not in r.output
+    assert any(str(run) in line for line in r.output.splitlines()), r.output
+    for header in ("Crafter score", "episodes to separate", "achievements diff"):
+        assert header in r.output
+
+
 def test_the_cli_reference_is_current():
     """docs/cli.md is generated from the CLI; change an option and this fails until it is regenerated."""
     import subprocess

@@ -91,8 +91,9 @@ def test_history_option_caps_the_past_steps_in_the_context(policy, tiny_checkpoi
     frames = [env.reset(1_000_040).frame] + [env.step(a)[0].frame for a in (3, 1, 4)]
     s = policy.tok.special
     counts = {}
-    for k in (None, 0, 1):
-        p = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=6, history=k)
+    for k in (None, 0, 1, "cache"):  # "cache": all that fit, with the cross-step cache's slide
+        p = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=6, history=None if k == "cache" else k,
+                                      step_cache=k == "cache")
         p.reset(["Collect wood."])
         for f in frames[:3]:
             p.act(f[None], forced_actions=[3], imagine=False)
@@ -103,7 +104,7 @@ def test_history_option_caps_the_past_steps_in_the_context(policy, tiny_checkpoi
             fresh.reset(["Collect wood."])
             assert ids == fresh._context(0, [s["<obs>"]])
             assert p.act(frames[3][None])[0].thought == fresh.act(frames[3][None])[0].thought
-    assert counts == {None: 2, 0: 0, 1: 1}  # the tiny context holds two past steps
+    assert counts == {None: 2, 0: 0, 1: 1, "cache": 1}  # the tiny context holds two past steps; a slide keeps half
     with pytest.raises(RigError, match="--history -1"):
         RigPolicy.from_checkpoint(tiny_checkpoint, history=-1)
 

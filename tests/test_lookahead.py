@@ -1,5 +1,5 @@
 """The lookahead stage at tiny size: adapter and export, test-time steps, review cue, guard and threshold, the
-review-quality and test-time-scaling benchmarks, exact resume."""
+test-time-scaling benchmark, exact resume."""
 
 import json
 
@@ -102,7 +102,7 @@ def test_lookahead_policy_cues_the_review_and_guards_cut_off_texts(lookahead_run
     s = policy.tok.special
     fed = []
     feed = policy._feed
-    policy._feed = lambda rows: fed.append([list(r) for r in rows]) or feed(rows)
+    policy._feed = lambda rows, **kw: fed.append([list(r) for r in rows]) or feed(rows, **kw)
     obs = make_env("crafter").reset(seed=3)
     policy.reset(["Collect wood."] * 2)
     outs = policy.act(np.stack([obs.frame] * 2), lookahead=1)
@@ -143,31 +143,6 @@ def test_review_threshold_decides_the_verdict(lookahead_run):
         RigPolicy.from_checkpoint(lookahead_run, review_threshold=1.5)
 
 
-def test_offline_reviews_follow_the_threshold_as_play_does(lookahead_run):
-    from rig_core.diagnostics.review_quality import (review_discrimination, review_outcomes, review_samples,
-                                                  review_text_start)
-    from rig_core.inference.policy import RigPolicy
-
-    policy = RigPolicy.from_checkpoint(lookahead_run, max_think=6)
-    samples = review_samples(policy, limit=10)
-    rows = [s.arrays["input_ids"][: review_text_start(policy, s.arrays)].tolist() for s in samples]
-    free = policy.review_from(rows, [s.proposed for s in samples])
-    assert len(free) == len(samples) and all(0 <= p <= 1 and 0 <= a < 17 for p, _, a in free)
-    scored = review_discrimination(policy, samples)  # the same P(worse) from a plain forward pass
-    assert scored["samples"] == len(samples)
-    worse = policy.meta["review_openings"]["correct"]
-    for tau in (0.0, 1.0):
-        policy.review_threshold = tau
-        out = policy.review_from(rows, [s.proposed for s in samples])
-        assert np.allclose([p for p, _, _ in out], [p for p, _, _ in free], atol=1e-5)
-        if tau == 0.0:  # every review corrects
-            assert all(any(t.startswith(policy.tok.decode_text([w])) for w in worse) for _, t, _ in out)
-        else:  # every proposal confirmed and kept
-            assert [a for _, _, a in out] == [s.proposed for s in samples]
-            o = review_outcomes(policy, samples, batch=4)
-            assert o["fine"]["kept"] in (None, 1.0) and o["worse"]["kept"] in (None, 1.0)
-
-
 def test_the_verdict_reads_the_opening_words_the_checkpoint_recorded(lookahead_run, review_dataset):
     import torch
 
@@ -187,54 +162,6 @@ def test_the_verdict_reads_the_opening_words_the_checkpoint_recorded(lookahead_r
     policy.meta = {k: v for k, v in policy.meta.items() if k != "review_openings"}  # none recorded: review.yaml's
     policy._openings = None
     assert [t.tolist() for t in policy.openings(torch.device("cpu"))] == list(opening_tokens(policy.tok))
-
-
-def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_path):
-    import subprocess
-    import sys
-
-    from rig_core.diagnostics.review_quality import review_samples
-    from rig_core.review.texts import opening_tokens
-    from rig_core.inference.policy import RigPolicy
-
-    samples = review_samples(RigPolicy.from_checkpoint(lookahead_run), limit=50)
-    assert samples and all(isinstance(s.worse, bool) for s in samples)
-    assert all(s.target != s.proposed for s in samples if s.worse)  # a correction names another action
-    assert all(s.target == s.proposed for s in samples if not s.worse)
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    r = subprocess.run([sys.executable, str(root / "benchmarks" / "review.py"), "--run", str(lookahead_run),
-                        "--samples", "50", "--out", str(tmp_path)], capture_output=True, text=True, cwd=root, timeout=600)
-    assert r.returncode == 0, r.stderr
-    assert "AUC" in r.stdout
-    row = json.loads((tmp_path / "review.json").read_text())["rows"][0]
-    assert row["samples"] == len(samples)
-    for key in ("worse_share", "says_worse_share", "agreement", "p_worse_when_worse"):
-        assert row[key] is None or 0 <= row[key] <= 1
-    if row["auc"] is not None:
-        assert 0 <= row["auc_ci95"][0] <= row["auc"] <= row["auc_ci95"][1] <= 1
-    outcomes = row["outcomes"]
-    assert outcomes["worse"]["samples"] + outcomes["fine"]["samples"] == len(samples)
-    if outcomes["worse"]["samples"]:
-        assert abs(sum(outcomes["worse"][k] for k in ("fixed", "kept", "other")) - 1) < 1e-9
-    if outcomes["fine"]["samples"]:
-        assert abs(outcomes["fine"]["kept"] + outcomes["fine"]["changed"] - 1) < 1e-9
-    assert "fixed" in r.stdout
-    reasons = {"damage", "progress", "wasted", "farther"}
-    assert {s.reason for s in samples if s.worse} <= reasons and not any(s.reason for s in samples if not s.worse)
-    by = row["by_reason"]  # each reason's samples add up to the worse ones, and its outcomes to its samples
-    assert set(by) == set(row["outcomes"]["worse_by_reason"]) == {s.reason for s in samples if s.worse}
-    assert sum(d["samples"] for d in by.values()) == outcomes["worse"]["samples"]
-    for reason, d in by.items():
-        o = row["outcomes"]["worse_by_reason"][reason]
-        assert o["samples"] == d["samples"] and abs(sum(o[k] for k in ("fixed", "kept", "other")) - 1) < 1e-9
-        assert d["auc"] is None or 0 <= d["auc_ci95"][0] <= d["auc"] <= d["auc_ci95"][1] <= 1
-        assert reason in r.stdout
-    shares = [v["says_worse"] for v in row["thresholds"].values()]
-    assert shares == sorted(shares, reverse=True) and "tau 0.9" in r.stdout  # a higher threshold corrects less
-    worse, fine = opening_tokens(RigPolicy.from_checkpoint(lookahead_run).tok)
-    assert worse and fine and not set(worse) & set(fine)
 
 
 def test_lookahead_benchmark_prints_the_sweep_and_the_targets(lookahead_run, tiny_checkpoint, tmp_path):
@@ -296,10 +223,18 @@ def test_lookahead_benchmark_says_how_two_intervals_relate():
     assert bench._apart(mid, {"ci95": (0.3, 0.5)}) == "intervals overlap"
     from rig_core.stats.metrics import wilson_interval
 
-    rate = lambda k, n: {"rate": k / n, "ci95": list(wilson_interval(k, n))}
+    rate = lambda k, n: {"test_time_steps": 0, "overall": {"rate": k / n, "ci95": list(wilson_interval(k, n))}}
     basic, look = rate(18, 50), rate(24, 50)  # 36 % and 48 % on 50 episodes: intervals overlap
     assert bench._needed(basic, look) == "; apart from ~260 episodes per player at these rates"
     assert bench._needed(look, basic) == "" and bench._needed(rate(18, 50), rate(45, 50)) == ""  # lower / apart
+    # the same 50 seeds: 15 both, 3 basic only, 9 lookahead only -> the paired plan at that discordance
+    won = lambda pattern: [{"task": "collect_wood", "seed": i, "success": w} for i, w in enumerate(pattern)]
+    basic["episodes"] = won([True] * 18 + [False] * 32)
+    look["episodes"] = won([True] * 15 + [False] * 3 + [True] * 9 + [False] * 23)
+    from rig_core.stats.paired import paired_episodes_to_separate
+
+    n = paired_episodes_to_separate(15 / 50, 3 / 50, 9 / 50)
+    assert bench._needed(basic, look).endswith(f", ~{n:,} paired episodes at this run's discordance") and n < 260
 
 
 def test_lookahead_mixes_several_review_datasets(review_dataset, reasoned_dataset, tiny_checkpoint, tmp_path):
@@ -334,38 +269,6 @@ def test_lookahead_mixes_several_review_datasets(review_dataset, reasoned_datase
     assert all(np.array_equal(a[name], b[name]) for name in a)
     line = _err(rig("train", "--data", reasoned_dataset, "--data", reasoned_dataset, "--out", tmp_path / "b"))
     assert "one dataset" in line and not (tmp_path / "b").exists()
-
-
-def test_review_discrimination_by_reason_scores_each_mistake_against_the_fine_proposals():
-    from rig_core.diagnostics.review_quality import _by_reason
-
-    x = np.asarray([0.9, 0.8, 0.1, 0.2, 0.15, 0.3])
-    y = np.asarray([True, True, False, False, True, False])
-    by = _by_reason(x, y, ["wasted", "wasted", "", "", "farther", ""])
-    assert set(by) == {"wasted", "farther"}
-    assert by["wasted"]["samples"] == 2 and by["wasted"]["auc"] == 1.0  # above every fine proposal
-    assert by["farther"]["samples"] == 1 and abs(by["farther"]["auc"] - 1 / 3) < 1e-9  # above one of three
-    assert abs(by["wasted"]["p_worse"] - 0.85) < 1e-9
-
-
-def test_imagined_moves_read_the_checkpoints_own_imagination(lookahead_run):
-    from rig_core.review.moves import imagined_moves
-    from rig_core.diagnostics.review_quality import review_samples
-    from rig_core.inference.policy import RigPolicy
-
-    policy = RigPolicy.from_checkpoint(lookahead_run)
-    samples = review_samples(policy, limit=50)
-    assert all(s.observed.shape == (64, 64, 3) for s in samples)
-    assert imagined_moves(policy, samples)["moves"] == sum(s.proposed in (1, 2, 3, 4) for s in samples) == 0
-    for s in samples:  # the tiny policy proposes no moves: read its imagination as if each were move_left
-        s.proposed = 1
-    m = imagined_moves(policy, samples, batch=4)  # one per state (a state's samples j = 1, 2 share it)
-    assert 0 < m["moves"] < sum(s.real_next is not None for s in samples)
-    assert m["blocked"] + m["through"] + m["unclear"] == m["moves"]
-    s = policy.tok.special
-    ids = samples[0].arrays["input_ids"].tolist()
-    codes = policy.imagine_from([ids[: ids.index(s["<imagine>"]) + 1]])
-    assert codes.shape == (1, policy.image_tok.tokens_per_frame) and codes.min() >= 0
 
 
 def test_reviews_can_read_the_forks_real_frames(lookahead_run, tmp_path):

@@ -44,7 +44,8 @@ def parse_steps(spec: str) -> list[int]:
 def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
     """Worker: play a share of (task, seed) pairs in batches; returns results and a few recorded episodes."""
     # done: a queue that gets 1 per finished episode
-    checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, threshold, history, done = args
+    (checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, threshold, history, step_cache,
+     done) = args
     from rig_core.inference.episodes import play
 
     policy = None
@@ -52,7 +53,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
         from rig_core.inference.policy import RigPolicy
 
         policy = RigPolicy.from_checkpoint(Path(checkpoint), seed=seed, temperature=temperature,
-                                           review_threshold=threshold, history=history)
+                                           review_threshold=threshold, history=history, step_cache=step_cache)
     suite = load_suite("crafter")
     results, recorded = [], {}
     start = time.perf_counter()
@@ -178,7 +179,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
                  imagination_steps: int = 3, imagination_episodes: int = 10, gifs: int = 2,
                  temperature: float = 0.0, compare_expert: bool = True, command: str = "",
                  review_threshold: float | None = None, history: int | None = None,
-                 seed_start: int = EVAL_SEED, quiet: bool = False) -> dict[str, Any]:
+                 seed_start: int = EVAL_SEED, step_cache: bool = True, quiet: bool = False) -> dict[str, Any]:
     from rig_core.envs import make_env
     from rig_core.evaluate.report import write_report
     from rig_core.fsutil import atomic_write_json, ensure_writable_dir
@@ -212,6 +213,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         "player": {"checkpoint": str(checkpoint) if checkpoint else None, "agent": agent},
         "suite": suite, "episodes_per_task": episodes, "seeds": seeds, "max_steps": max_steps,
         "temperature": temperature, "sampling_seed": seed, "review_threshold": review_threshold, "history": history,
+        "step_cache": step_cache,
         "command": command, "versions": versions(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "sweep": []}
     recorded: list[dict] = []
@@ -220,7 +222,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         args = [(str(checkpoint) if checkpoint else None, agent, share, n, batch, max_steps,
                  compare_expert and n == sweep[0],
                  (max(gifs, imagination_episodes) if (w == 0 and n == sweep[0]) else 0), seed, temperature,
-                 review_threshold, history)
+                 review_threshold, history, step_cache)
                 for w, share in enumerate(shares) if share]
         start = time.perf_counter()
         results: list[dict] = []

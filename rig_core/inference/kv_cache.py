@@ -56,3 +56,53 @@ def positions_kwarg(cache, start: int, n: int, device) -> dict:
     if cache is None:
         return {}
     return {"cache_position": torch.arange(start, start + n, device=device)}
+
+
+def rewind(cache, n: int) -> bool:
+    """Drop the last ``n`` columns of a cache (the next forward pass writes from there); False where this
+    transformers version cannot, so the caller re-encodes instead."""
+    if n == 0:
+        return True
+    try:
+        before = int(cache.get_seq_length())  # (a static cache returns its own counter, changed in place)
+        cache.crop(-n)
+        return int(cache.get_seq_length()) == before - n
+    except (AttributeError, TypeError, ValueError, RuntimeError):  # pragma: no cover - older cache APIs
+        return False
+
+
+def select_rows(cache, keep: list[int]) -> bool:
+    """Keep only the batch rows ``keep`` of a cache, in that order; False where it cannot."""
+    index = torch.tensor(keep)
+    layers = getattr(cache, "layers", None)
+    if not layers:
+        return False
+    try:
+        for layer in layers:
+            if not getattr(layer, "is_initialized", True):
+                return False
+            layer.keys = layer.keys.index_select(0, index.to(layer.keys.device))
+            layer.values = layer.values.index_select(0, index.to(layer.values.device))
+            if hasattr(layer, "batch_size"):
+                layer.batch_size = len(keep)
+    except (AttributeError, RuntimeError):  # pragma: no cover - older cache APIs
+        return False
+    return True
+
+
+def grow(cache, model, batch: int, length: int, keep: int):
+    """A static cache of ``length`` columns holding the first ``keep`` columns of ``cache`` (copied, not
+    recomputed), or None where this transformers version's cache cannot be copied so."""
+    bigger = static_cache(model, batch, length)
+    old, new = getattr(cache, "layers", None), getattr(bigger, "layers", None)
+    if bigger is None or not old or not new or len(old) != len(new):
+        return None
+    try:
+        for a, b in zip(old, new):
+            b.lazy_initialization(a.keys[:, :, :keep], a.values[:, :, :keep])
+            b.keys[:, :, :keep] = a.keys[:, :, :keep]
+            b.values[:, :, :keep] = a.values[:, :, :keep]
+            b.cumulative_length.fill_(keep)
+    except (AttributeError, RuntimeError, TypeError):  # pragma: no cover - older cache APIs
+        return None
+    return bigger

@@ -16,6 +16,7 @@ import torch
 
 from rig_core.errors import RigError
 from rig_core.inference.step import RowStep, StepOutput, TokenBudget
+from rig_core.inference.step_cache import StepCacheMixin, newest_fitting
 from rig_core.inference.kv_cache import CACHE_ARG, KEEP_LAST, cache_of, positions_kwarg, static_cache
 from rig_core.model.constrain import SpanMasks, constrained_next
 from rig_core.tokenize.positions import PositionTracker
@@ -37,11 +38,11 @@ def set_cpu_threads(model, threads: int | str = "auto") -> int:
     return int(threads)
 
 
-class RigPolicy:
+class RigPolicy(StepCacheMixin):
     def __init__(self, model, tok, image_tok, context: int, *, max_think: int = 64, temperature: float = 0.0,
                  seed: int = 0, device: str | torch.device = "cpu", stage: str = "basic", think_positions: int = 0,
                  image_row_stride: int = 0, review_cue: bool = False, review_threshold: float | None = None,
-                 history: int | None = None):
+                 history: int | None = None, step_cache: bool = True):
         self.model = model.to(device).eval()
         self.tok, self.image_tok = tok, image_tok
         self.builder = SequenceBuilder(tok, image_tok.tokens_per_frame, think_positions, image_row_stride, review_cue)
@@ -65,6 +66,8 @@ class RigPolicy:
         self._static = None  # the preallocated KV cache of the current act (None: transformers' dynamic cache)
         self.history: list[list[list[int]]] = []
         self.budget = TokenBudget(image_tok.tokens_per_frame, max_think)
+        self.step_cache = step_cache  # keep each row's KV cache across real steps (False: re-encode every step)
+        self._reset_step_cache(0)
 
     # -- loading ------------------------------------------------------------------------
     @classmethod
@@ -94,21 +97,18 @@ class RigPolicy:
     def reset(self, instructions: list[str]) -> None:
         self.prefixes = [self.builder.prefix(i).ids for i in instructions]
         self.history = [[] for _ in instructions]
+        self._reset_step_cache(len(instructions))
 
     def _context(self, b: int, obs_ids: list[int], lookahead: int = 0) -> list[int]:
         room = self.context - len(self.prefixes[b]) - self.budget.reserve(lookahead)
-        kept: list[list[int]] = []
-        used = 0
         past = self.history[b]
         if self.history_steps is not None:  # --history K: at most the last K steps
             past = past[max(0, len(past) - self.history_steps):]
-        for step in reversed(past):
-            if used + len(step) > room:
-                break
-            kept.append(step)
-            used += len(step)
+            first = newest_fitting(past, room)
+        else:
+            first = self._first_step(b, past, room)
         ids = list(self.prefixes[b])
-        for step in reversed(kept):
+        for step in past[first:]:
             ids += step
         return ids + obs_ids
 
@@ -125,7 +125,8 @@ class RigPolicy:
             attn[i, n - len(r):] = 1
             pos[i, n - len(r):] = torch.from_numpy(p)
         ids, attn, pos = ids.to(self.device), attn.to(self.device), pos.to(self.device)
-        self._static = static_cache(self.model, len(rows), n + self.budget.columns(lookahead))
+        self._static_columns = n + self.budget.columns(lookahead)  # the step cache grows it when the next act needs
+        self._static = static_cache(self.model, len(rows), self._static_columns)
         cache = {} if self._static is None else {CACHE_ARG: self._static,
                                                  **positions_kwarg(self._static, 0, n, self.device)}
         out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, **cache, **KEEP_LAST)
@@ -137,8 +138,9 @@ class RigPolicy:
         """The cache the next forward pass continues: the static one (written in place) or the returned one."""
         self._past = self._static if self._static is not None else cache_of(out)
 
-    def _feed(self, rows: list[list[int]]) -> torch.Tensor:
-        """Feed each row its tokens (rows left-padded with masked padding); returns the last logits."""
+    def _feed(self, rows: list[list[int]], positions: list[list[int]] | None = None) -> torch.Tensor:
+        """Feed each row its tokens (rows left-padded with masked padding); returns the last logits. Their
+        position ids continue each row's (``positions``: given, the tracker already past them)."""
         n = max(len(r) for r in rows)
         ids = torch.full((len(rows), n), self.tok.pad_id, dtype=torch.long)
         new = torch.zeros((len(rows), n), dtype=torch.long)
@@ -147,7 +149,7 @@ class RigPolicy:
             if r:
                 ids[i, n - len(r):] = torch.tensor(r)
                 new[i, n - len(r):] = 1
-                pos[i, n - len(r):] = torch.tensor(self.positions.feed(i, r))
+                pos[i, n - len(r):] = torch.tensor(self.positions.feed(i, r) if positions is None else positions[i])
         ids, new, pos = ids.to(self.device), new.to(self.device), pos.to(self.device)
         at = positions_kwarg(self._static, self._attn.shape[1], n, self.device)
         self._attn = torch.cat([self._attn, new], dim=1)
@@ -262,17 +264,19 @@ class RigPolicy:
         """Given contexts that end where a review's text begins (``<review>`` and, with the cue, the proposal)
         and the proposed action of each, write the review as ``act`` does and the action after it (a proposal
         the threshold confirms is kept): (P(worse), review text, action index) per row. For offline measures."""
+        self._drop_step_cache()
         reviews, _, p_worse, final, _ = self._review(self._start(rows), [self.tok.action(p) for p in proposals],
                                                      None, [])
-        self._past = self._static = None
+        self._drop_step_cache()
         return [(p, self.tok.decode_text(r), self.tok.action_index(a)) for p, r, a in zip(p_worse, reviews, final)]
 
     @torch.no_grad()
     def imagine_from(self, rows: list[list[int]]) -> np.ndarray:
         """Given contexts that end with ``<imagine>`` (after a step's action), the codes [B, tokens_per_frame]
         of the frame the model imagines next. For offline measures (``rig_core/review/moves.py``)."""
+        self._drop_step_cache()
         images, _ = self._image(self._start(rows), None)
-        self._past = self._static = None
+        self._drop_step_cache()
         return np.stack([self.tok.codes(im) for im in images])
 
     @torch.no_grad()
@@ -299,12 +303,13 @@ class RigPolicy:
             raise ValueError("lookahead needs the imagined frame")
         rows = list(range(len(self.prefixes))) if rows is None else list(rows)
         recs, logits = self._observe(frames, rows, lookahead)
-        logits = self._propose(recs, logits, forced_actions, imagine, more=lookahead > 0)
+        logits = self._propose(recs, logits, forced_actions, imagine, more=lookahead > 0, rows=rows)
         for k in range(lookahead):
             logits = self._imagine_further(recs, logits, last=k + 1 == lookahead, review=review)
         if lookahead and review:
             self._decide(recs, logits, forced_actions)
-        self._past = self._static = None
+        if not self.step_cache:
+            self._past = self._static = None
         s = self.tok.special
         for b, r in zip(rows, recs):  # the history keeps a basic step with the action taken, as training data has
             self.history[b].append(r.basic_step(s["</imagine>"], s["<act>"]))
@@ -323,15 +328,18 @@ class RigPolicy:
         for b, c in zip(rows, codes):
             self._observe_outcome(b, c)
         recs = [RowStep(obs=[s["<obs>"], *self.tok.images(c).tolist(), s["</obs>"]]) for c in codes]
-        logits = self._start([self._context(b, r.obs + [s["<think>"]], lookahead) for b, r in zip(rows, recs)],
-                             lookahead)
+        self._contexts = [self._context(b, r.obs + [s["<think>"]], lookahead) for b, r in zip(rows, recs)]
+        logits = self._resume(rows, self._contexts, lookahead)
+        if logits is None:
+            logits = self._start(self._contexts, lookahead)
         return recs, logits
 
-    def _propose(self, recs: list[RowStep], logits, forced, imagine: bool, more: bool) -> torch.Tensor:
+    def _propose(self, recs: list[RowStep], logits, forced, imagine: bool, more: bool, rows: list[int]):
         """Think, act, and imagine the next frame (``imagine=False``: placeholders the real frame replaces);
         with ``more`` further imagined steps to come, open the next thought."""
         s = self.tok.special
         thoughts, closed, logits = self._text(logits, s["</think>"], [s["<act>"]])
+        self._remember_act_column(rows, self._contexts, thoughts)
         acts, logits = self._action(logits, forced, [s["</act>"], s["<imagine>"]] if imagine else [])
         if imagine:
             images, logits = self._image(logits, [[s["</imagine>"], s["<think>"]]] * len(recs) if more else None)

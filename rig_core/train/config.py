@@ -21,7 +21,9 @@ def shipped_recipes() -> dict[str, Path]:
 def recipe_path(name: str) -> Path:
     """A user's YAML file, or a shipped recipe by name."""
     p = Path(name)
-    if p.suffix in (".yaml", ".yml") and p.exists():
+    if p.suffix in (".yaml", ".yml"):
+        if not p.is_file():
+            raise RigError(f"recipe file {p} not found", "give the path of a YAML recipe, or a shipped recipe's name")
         return p
     shipped = shipped_recipes()
     if name in shipped:

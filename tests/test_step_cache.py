@@ -1,0 +1,78 @@
+"""The cross-step KV cache gives the full-prefill path's greedy outputs until a context slides, and slides by
+whole steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rig_core.envs import make_env
+from rig_core.inference.policy import RigPolicy
+
+
+def _play(checkpoint, cache: bool, steps: int, lookahead: int = 0, imagine: bool = True, finish_row: int | None = None,
+          rows: int = 3, max_think: int = 8):
+    policy = RigPolicy.from_checkpoint(checkpoint, max_think=max_think, step_cache=cache)
+    envs = [make_env("crafter") for _ in range(rows)]
+    obs = [e.reset(s) for e, s in zip(envs, range(11, 11 + rows))]
+    policy.reset(["Collect wood.", "Collect a sapling.", "Drink water."][:rows])
+    out, active = [], list(range(rows))
+    for t in range(steps):
+        if finish_row is not None and t == 1:  # one row's episode ends early
+            active = [r for r in active if r != finish_row]
+        outs = policy.act(np.stack([obs[i].frame for i in active]), rows=active, lookahead=lookahead,
+                          imagine=imagine)
+        for i, o in zip(active, outs):
+            out.append((t, i, o.thought, o.action, o.proposed, o.imagined_codes.tolist(), o.review,
+                        [(a, b, c.tolist()) for a, b, c in o.lookahead or []]))
+            obs[i] = envs[i].step(o.action)[0]
+    return out, policy
+
+
+@pytest.mark.parametrize("imagine", [True, False])
+def test_identical_greedy_outputs_before_any_slide(tiny_checkpoint, imagine):
+    full, _ = _play(tiny_checkpoint, False, steps=3, imagine=imagine, finish_row=1)
+    cached, policy = _play(tiny_checkpoint, True, steps=3, imagine=imagine, finish_row=1)
+    assert policy._first_kept == [0, 0, 0]  # no context slid: every step so far is in every context
+    assert policy._cache_rows == [0, 2] and policy._act_col > 0  # the cache followed the rows that go on
+    assert cached == full
+
+
+def test_lookahead_steps_with_the_cache(tiny_checkpoint):
+    full, _ = _play(tiny_checkpoint, False, steps=2, lookahead=2)
+    cached, policy = _play(tiny_checkpoint, True, steps=2, lookahead=2)
+    assert policy._first_kept == [0, 0, 0]
+    assert [x[:5] + x[6:] for x in cached] == [x[:5] + x[6:] for x in full]  # thoughts, actions, further steps
+    assert all(len(x[7]) == 2 for x in cached)  # two further imagined steps each
+
+
+def test_a_slide_drops_whole_steps(tiny_checkpoint):
+    """Past the context, the oldest steps go by whole steps (down to about half the room), and every context
+    is still the task, whole past steps and the new frame."""
+    _, policy = _play(tiny_checkpoint, True, steps=6, rows=1)
+    s = policy.tok.special
+    first = policy._first_kept[0]
+    assert 0 < first < len(policy.history[0])  # it slid, and kept some steps
+    ctx = policy._contexts[0]
+    prefix = policy.prefixes[0]
+    assert ctx[: len(prefix)] == prefix
+    body = ctx[len(prefix):]
+    expected = [t for step in policy.history[0][first:-1] for t in step]
+    assert body[: len(expected)] == expected and body[len(expected)] == s["<obs>"]
+    assert all(step[0] == s["<obs>"] and step[-1] == s["</imagine>"] for step in policy.history[0])
+    room = policy.context - len(prefix) - policy.budget.reserve(0)
+    assert len(expected) <= room
+
+
+def test_a_full_cache_grows_by_copy_with_the_same_outputs(tiny_checkpoint, monkeypatch):
+    """With no spare columns every act outgrows the cache: it is copied into a larger one, not re-encoded."""
+    import rig_core.inference.step_cache as step_cache
+
+    grown = []
+    real_grow = step_cache.grow
+    monkeypatch.setattr(step_cache, "grow", lambda *a, **k: grown.append(1) or real_grow(*a, **k))
+    monkeypatch.setattr(RigPolicy, "spare_columns", property(lambda self: 0))
+    full, _ = _play(tiny_checkpoint, False, steps=3, finish_row=1)
+    cached, policy = _play(tiny_checkpoint, True, steps=3, finish_row=1)
+    assert grown and policy._first_kept == [0, 0, 0]
+    assert cached == full
