@@ -13,8 +13,11 @@ from rig_core.errors import RigError
 
 @handle_errors
 def evaluate(
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="A run directory or a checkpoint."),
-    agent: Optional[str] = typer.Option(None, help="Evaluate a baseline through the same code: expert or random."),
+    checkpoint: Optional[List[Path]] = typer.Option(
+        None, "--checkpoint", "-c", help="A run directory or a checkpoint; repeat to evaluate several players on the "
+        "same seeds (each into OUT/<name>, then one paired report against the first)."),
+    agent: Optional[List[str]] = typer.Option(None, help="A baseline through the same code: expert or random "
+                                              "(repeatable, with or without --checkpoint)."),
     suite: str = typer.Option("tasks", help="tasks (all 22), open, a group (basic, tools, advanced, survival) or a task id."),
     episodes: int = typer.Option(100, help="Episodes per task, on world seeds --seed-start, --seed-start + 1, ..."),
     seed_start: int = typer.Option(1_000_000, help="First world seed (the same for every task; training data "
@@ -64,13 +67,24 @@ def evaluate(
         return
     if out is None:
         raise RigError("rig evaluate needs --out DIR", "e.g. rig evaluate --checkpoint runs/tiny --out evals/tiny")
-    result = run_evaluate(checkpoint=checkpoint, agent=agent, suite=suite, episodes=episodes,
-                          test_time_steps=test_time_steps, workers=workers, batch=batch, out=out, max_steps=max_steps,
-                          seed=seed, temperature=temperature, imagination_steps=imagination_steps,
-                          imagination_episodes=imagination_episodes, gifs=gifs, command=command_line(),
-                          review_threshold=review_threshold, history=history, seed_start=seed_start,
-                          step_cache=not full_prefill,
-                          quiet=quiet or json_output)
+    settings = dict(suite=suite, episodes=episodes, workers=workers, batch=batch, max_steps=max_steps, seed=seed,
+                    temperature=temperature, imagination_steps=imagination_steps,
+                    imagination_episodes=imagination_episodes, gifs=gifs, command=command_line(),
+                    review_threshold=review_threshold, history=history, seed_start=seed_start,
+                    step_cache=not full_prefill, quiet=quiet or json_output)
+    checkpoints, agents = list(checkpoint or []), list(agent or [])
+    if len(checkpoints) + len(agents) > 1:
+        from rig_core.evaluate.players import run_players
+
+        paired = run_players(checkpoints, agents, test_time_steps, out, **settings)
+        if json_output:
+            print_json(paired)
+        elif not quiet:
+            print_paired(paired)
+            print(f"wrote {out}/report.md, players.png, compare.json and one folder per player")
+        return
+    result = run_evaluate(checkpoint=checkpoints[0] if checkpoints else None, agent=agents[0] if agents else None,
+                          test_time_steps=test_time_steps, out=out, **settings)
     if json_output:
         print_json({k: v for k, v in result.items() if k != "sweep"} |
                    {"sweep": [{k: v for k, v in e.items() if k != "episodes"} for e in result["sweep"]]})

@@ -506,3 +506,26 @@ def test_paired_comparison_on_shared_seeds(tmp_path):
     assert "version 99" in _err(rig("evaluate", "--compare", runs["expert"], "--compare", foreign))
     assert "is not one of the compared" in _err(rig("evaluate", "--compare", runs["expert"], "--compare",
                                                     runs["random"], "--baseline", tmp_path))
+
+
+def test_several_players_in_one_evaluation(tiny_checkpoint, lookahead_run, tmp_path):
+    """Every (player, N) on the same seeds, each in its own folder; one paired report and plot against the first.
+    A basic checkpoint and a baseline play N = 0 only."""
+    out = tmp_path / "players"
+    r = rig("evaluate", "--checkpoint", tiny_checkpoint, "--checkpoint", lookahead_run, "--agent", "random",
+            "--suite", "collect_wood", "--episodes", 2, "--max-steps", 3, "--test-time-steps", "0,1", "--gifs", 0,
+            "--imagination-episodes", 0, "--out", out, "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["baseline"] == str(tiny_checkpoint)
+    players = [row["player"] for row in doc["rows"]]
+    assert players == [f"{lookahead_run} N=0", f"{lookahead_run} N=1", "random"]
+    assert all(row["paired"] and row["episodes"] == [2, 2] for row in doc["rows"])  # the same seeds for all
+    for folder in (tiny_checkpoint.name, lookahead_run.name, "random"):
+        assert (out / folder / "eval.json").exists(), folder
+    steps = [[e["test_time_steps"] for e in json.loads((out / f / "eval.json").read_text())["sweep"]]
+             for f in (tiny_checkpoint.name, lookahead_run.name)]
+    assert steps == [[0], [0, 1]]
+    report = (out / "report.md").read_text()
+    assert "played at N = 0 only" in report and "players.png" in report
+    assert (out / "players.png").stat().st_size > 0 and (out / "compare.json").exists()

@@ -1,0 +1,99 @@
+"""Several players in one `rig evaluate`: every (player, test-time steps) on the same seeds, one folder each,
+then one paired comparison against the first player, a report and a plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rig_core.errors import RigError
+from rig_core.fsutil import atomic_write_text, ensure_writable_dir
+
+
+def _stage(checkpoint: Path) -> str:
+    from rig_core.model.checkpoint import find_checkpoint, run_of_checkpoint
+    from rig_core.model.run_config import load_run_config
+
+    return load_run_config(run_of_checkpoint(find_checkpoint(Path(checkpoint)))).stage
+
+
+def plan_players(checkpoints: list[Path], agents: list[str], test_time_steps: str) -> list[dict[str, Any]]:
+    """Each player with the test-time steps it can play: a basic checkpoint and a baseline play N = 0 only."""
+    from rig_core.evaluate.runner import parse_steps
+
+    sweep = parse_steps(test_time_steps)
+    plan = []
+    for c in checkpoints:
+        steps = sweep if _stage(c) == "lookahead" else [0]
+        plan.append({"checkpoint": Path(c), "agent": None, "steps": steps, "name": Path(c).name})
+    plan += [{"checkpoint": None, "agent": a, "steps": [0], "name": a} for a in agents]
+    names = [p["name"] for p in plan]
+    for i, p in enumerate(plan):  # folder names: the run's or agent's name, numbered where two share one
+        p["folder"] = p["name"] if names.count(p["name"]) == 1 else f"{p['name']}-{i + 1}"
+    if len(plan) < 2:
+        raise RigError("several players need at least two --checkpoint / --agent", "add a player, or evaluate one")
+    return plan
+
+
+def run_players(checkpoints: list[Path], agents: list[str], test_time_steps: str, out: Path,
+                **settings) -> dict[str, Any]:
+    """Evaluate every player into ``out/<player>`` on the same seeds, then compare them all against the first."""
+    from rig_core.evaluate.compare import compare_players, markdown
+    from rig_core.evaluate.runner import run_evaluate
+
+    plan = plan_players(checkpoints, agents, test_time_steps)
+    out = ensure_writable_dir(Path(out), "evaluation output")
+    dirs = []
+    for p in plan:
+        folder = out / p["folder"]
+        run_evaluate(checkpoint=p["checkpoint"], agent=p["agent"], out=folder,
+                     test_time_steps=",".join(str(n) for n in p["steps"]), **settings)
+        dirs.append(folder)
+    result = compare_players(dirs, out=out)
+    result["players"] = [{"folder": str(d), "test_time_steps": p["steps"]} for d, p in zip(dirs, plan)]
+    plot_players(dirs, result, out / "players.png")
+    skipped = [p["name"] for p in plan if p["checkpoint"] is not None and len(p["steps"]) < len(test_time_steps.split(","))]
+    note = (f"\n{', '.join(skipped)}: trained without review data, played at N = 0 only.\n" if skipped else "")
+    atomic_write_text(out / "report.md", markdown(result) + note + "\n![players](players.png)\n")
+    return result
+
+
+def plot_players(dirs: list[Path], result: dict[str, Any], path: Path) -> None:
+    """Success with its 95 % interval per player and N; the paired differences against the baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rig_core.evaluate.compare import load_evaluation
+    from rig_core.evaluate.report import overall
+
+    labels, rates, lows, highs = [], [], [], []
+    for d in dirs:
+        doc = load_evaluation(d)
+        who = doc["player"].get("checkpoint") or doc["player"].get("agent")
+        for e in doc["sweep"]:
+            o = overall(e)
+            labels.append(f"{Path(str(who)).name} N={e['test_time_steps']}")
+            rates.append(100 * o["rate"])
+            lows.append(100 * (o["rate"] - o["ci95"][0]))
+            highs.append(100 * (o["ci95"][1] - o["rate"]))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    a.errorbar(range(len(rates)), rates, yerr=[lows, highs], fmt="o", capsize=4)
+    a.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    a.set_ylabel("success (%)")
+    a.set_title("success, 95 % interval")
+    rows = result["rows"]
+    diffs = [100 * r["success_diff"] for r in rows]
+    b.errorbar(range(len(rows)), diffs, fmt="o", capsize=4,
+               yerr=[[d - 100 * r["success_diff_ci95"][0] for d, r in zip(diffs, rows)],
+                     [100 * r["success_diff_ci95"][1] - d for d, r in zip(diffs, rows)]])
+    b.axhline(0, color="grey", lw=0.8)
+    b.set_xticks(range(len(rows)), [Path(r["player"].split(" N=")[0]).name + (" N=" + r["player"].split(" N=")[1]
+                                    if " N=" in r["player"] else "") for r in rows], rotation=30, ha="right")
+    b.set_ylabel("difference (points)")
+    b.set_title(f"against {Path(result['baseline'].split(' N=')[0]).name}"
+                + (" (paired)" if all(r["paired"] for r in rows) else ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
