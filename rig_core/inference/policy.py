@@ -99,14 +99,14 @@ class RigPolicy(StepCacheMixin):
         self.history = [[] for _ in instructions]
         self._reset_step_cache(len(instructions))
 
-    def _context(self, b: int, obs_ids: list[int], lookahead: int = 0) -> list[int]:
+    def _context(self, b: int, obs_ids: list[int], lookahead: int = 0, compact: bool = False) -> list[int]:
         room = self.context - len(self.prefixes[b]) - self.budget.reserve(lookahead)
         past = self.history[b]
         if self.history_steps is not None:  # --history K: at most the last K steps
             past = past[max(0, len(past) - self.history_steps):]
             first = newest_fitting(past, room)
         else:
-            first = self._first_step(b, past, room)
+            first = self._first_step(b, past, room, compact)
         ids = list(self.prefixes[b])
         for step in past[first:]:
             ids += step
@@ -331,6 +331,9 @@ class RigPolicy(StepCacheMixin):
         self._contexts = [self._context(b, r.obs + [s["<think>"]], lookahead) for b, r in zip(rows, recs)]
         logits = self._resume(rows, self._contexts, lookahead)
         if logits is None:
+            if self.step_cache and any(self.history[b] for b in rows):  # re-encoding all: slide them together
+                self._contexts = [self._context(b, r.obs + [s["<think>"]], lookahead, compact=True)
+                                  for b, r in zip(rows, recs)]
             logits = self._start(self._contexts, lookahead)
         return recs, logits
 

@@ -47,13 +47,15 @@ class StepCacheMixin:
         self._act_col = 0  # the column of the last act's action: everything from it on is rewound
         self._past = self._static = None
 
-    def _first_step(self, b: int, past: list, room: int) -> int:
+    def _first_step(self, b: int, past: list, room: int, compact: bool = False) -> int:
         """Index of the oldest past step a row's context keeps. Full prefill: as many as fit. With the step
-        cache: the steps kept so far, and when they no longer fit, only the newest half of the room's worth."""
+        cache: the steps kept so far, and when they no longer fit, only the newest half of the room's worth.
+        ``compact``: every row is being re-encoded anyway, so any row past half the room slides now too (rows
+        then slide together, not each at its own step, which would re-encode the batch at every one)."""
         if not self.step_cache:
             return newest_fitting(past, room)
         first = self._first_kept[b]
-        if sum(len(step) for step in past[first:]) > room:  # slide: drop oldest whole steps to half the room
+        if sum(len(step) for step in past[first:]) > (room // 2 if compact else room):  # slide: to half the room
             first = min(newest_fitting(past, room // 2), max(newest_fitting(past, room), len(past) - 1))
         self._first_kept[b] = first
         return first
