@@ -11,11 +11,11 @@ from rig_core.inference.policy import RigPolicy
 
 
 def _play(checkpoint, cache: bool, steps: int, lookahead: int = 0, imagine: bool = True, finish_row: int | None = None,
-          rows: int = 3, max_think: int = 8):
+          rows: int = 3, max_think: int = 8, instructions: list[str] | None = None):
     policy = RigPolicy.from_checkpoint(checkpoint, max_think=max_think, step_cache=cache)
     envs = [make_env("crafter") for _ in range(rows)]
     obs = [e.reset(s) for e, s in zip(envs, range(11, 11 + rows))]
-    policy.reset(["Collect wood.", "Collect a sapling.", "Drink water."][:rows])
+    policy.reset(instructions or ["Collect wood.", "Collect a sapling.", "Drink water."][:rows])
     out, active = [], list(range(rows))
     for t in range(steps):
         if finish_row is not None and t == 1:  # one row's episode ends early
@@ -76,3 +76,42 @@ def test_a_full_cache_grows_by_copy_with_the_same_outputs(tiny_checkpoint, monke
     cached, policy = _play(tiny_checkpoint, True, steps=3, finish_row=1)
     assert grown and policy._first_kept == [0, 0, 0]
     assert cached == full
+
+
+def test_every_resumed_step_sees_what_a_full_prefill_sees(tiny_checkpoint, monkeypatch):
+    """At every resumed step the next-token logits equal those of encoding every row's whole context afresh,
+    also when one row's context no longer extends what the cache holds (a slide of its own): that row is
+    re-encoded alone into its cache row."""
+    import torch
+
+    import rig_core.inference.step_cache as step_cache
+
+    seen = {"resumed": 0, "alone": 0}
+    real, real_alone = step_cache.StepCacheMixin._resume, step_cache.StepCacheMixin._reencode_rows
+
+    def checked(self, rows, contexts, lookahead, tail):
+        out = real(self, rows, contexts, lookahead, tail)
+        if out is not None:
+            seen["resumed"] += 1
+            _, _, full = self._prefill(contexts, [self.positions.layout.positions(c) for c in contexts],
+                                       max(map(len, contexts)))
+            assert torch.allclose(out, full.logits[:, -1], atol=1e-4)
+        return out
+
+    def alone(self, slid, bases):
+        ok = real_alone(self, slid, bases)
+        seen["alone"] += ok * len(slid)
+        return ok
+
+    monkeypatch.setattr(step_cache.StepCacheMixin, "_resume", checked)
+    monkeypatch.setattr(step_cache.StepCacheMixin, "_reencode_rows", alone)
+    policy = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=8)
+    envs = [make_env("crafter") for _ in range(3)]
+    obs = [e.reset(s) for e, s in zip(envs, (21, 22, 23))]
+    policy.reset(["Collect wood.", "Collect a sapling.", "Drink water."])
+    for t in range(4):
+        if t == 2:  # row 1 forgets its oldest step: its context no longer extends its cache row
+            policy.history[1] = policy.history[1][1:]
+        outs = policy.act(np.stack([o.frame for o in obs]))
+        obs = [e.step(o.action)[0] for e, o in zip(envs, outs)]
+    assert seen["resumed"] == 3 and seen["alone"] >= 1

@@ -59,6 +59,18 @@ def in_context(policy, episodes: list[dict[str, Any]], starts: list[list[int]], 
     episode. Returns, per episode, {t: [k, H, W, 3]}.
     """
     out: list[dict[int, np.ndarray]] = [{} for _ in episodes]
+    # forks rewrite the history and change the rows at every start: the cross-step cache could not follow them,
+    # and its re-encodes would shorten the context; every window sees all the history that fits
+    cache, policy.step_cache = policy.step_cache, False
+    try:
+        _walk(policy, episodes, starts, k, batch, out)
+    finally:
+        policy.step_cache = cache
+        policy._drop_step_cache()
+    return out
+
+
+def _walk(policy, episodes, starts, k, batch, out) -> None:
     for i in range(0, len(episodes), batch):
         chunk = list(range(i, min(i + batch, len(episodes))))
         policy.reset([episodes[e]["instruction"] for e in chunk])
@@ -84,7 +96,6 @@ def in_context(policy, episodes: list[dict[str, Any]], starts: list[list[int]], 
             for n, (b, _) in enumerate(fork):
                 policy.history[b] = kept[b]
                 out[chunk[b]][t] = np.stack([f[n] for f in steps])
-    return out
 
 
 CAP_DB = 60.0  # identical frames (inf dB) count as 60 dB

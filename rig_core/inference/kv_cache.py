@@ -106,3 +106,19 @@ def grow(cache, model, batch: int, length: int, keep: int):
     except (AttributeError, RuntimeError, TypeError):  # pragma: no cover - older cache APIs
         return None
     return bigger
+
+
+def write_rows(cache, rows: list[int], source, start: int, n: int) -> bool:
+    """Copy columns ``[0, n)`` of ``source``'s rows into ``rows`` of ``cache`` at columns ``[start, start + n)``;
+    False where this transformers version's cache cannot be written so."""
+    old, new = getattr(source, "layers", None), getattr(cache, "layers", None)
+    if not old or not new or len(old) != len(new):
+        return False
+    index = torch.tensor(rows)
+    try:
+        for a, b in zip(old, new):
+            b.keys[index, :, start:start + n] = a.keys[:, :, :n].to(b.keys.dtype)
+            b.values[index, :, start:start + n] = a.values[:, :, :n].to(b.values.dtype)
+    except (AttributeError, RuntimeError, IndexError):  # pragma: no cover - older cache APIs
+        return False
+    return True

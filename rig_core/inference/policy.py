@@ -99,14 +99,14 @@ class RigPolicy(StepCacheMixin):
         self.history = [[] for _ in instructions]
         self._reset_step_cache(len(instructions))
 
-    def _context(self, b: int, obs_ids: list[int], lookahead: int = 0, compact: bool = False) -> list[int]:
+    def _context(self, b: int, obs_ids: list[int], lookahead: int = 0) -> list[int]:
         room = self.context - len(self.prefixes[b]) - self.budget.reserve(lookahead)
         past = self.history[b]
         if self.history_steps is not None:  # --history K: at most the last K steps
             past = past[max(0, len(past) - self.history_steps):]
             first = newest_fitting(past, room)
         else:
-            first = self._first_step(b, past, room, compact)
+            first = self._first_step(b, past, room)
         ids = list(self.prefixes[b])
         for step in past[first:]:
             ids += step
@@ -116,23 +116,27 @@ class RigPolicy(StepCacheMixin):
     def _start(self, rows: list[list[int]], lookahead: int = 0) -> torch.Tensor:
         """Prefill the rows (left-padded) into a fresh cache sized for one ``act``; the last logits."""
         n = max(len(r) for r in rows)
-        pad = self.tok.pad_id
-        ids = torch.full((len(rows), n), pad, dtype=torch.long)
+        self._static_columns = n + self.budget.columns(lookahead)  # the step cache grows it when the next act needs
+        self._static, self._attn, out = self._prefill(rows, self.positions.start(rows), self._static_columns)
+        self._keep_cache(out)
+        return out.logits[:, -1]
+
+    def _prefill(self, rows: list[list[int]], positions: list, columns: int):
+        """Encode left-padded rows into a new static cache of ``columns`` (None where there is none): (cache,
+        attention mask, the model's output)."""
+        n = max(len(r) for r in rows)
+        ids = torch.full((len(rows), n), self.tok.pad_id, dtype=torch.long)
         attn = torch.zeros((len(rows), n), dtype=torch.long)
         pos = torch.zeros((len(rows), n), dtype=torch.long)
-        for i, (r, p) in enumerate(zip(rows, self.positions.start(rows))):
+        for i, (r, p) in enumerate(zip(rows, positions)):
             ids[i, n - len(r):] = torch.tensor(r)
             attn[i, n - len(r):] = 1
-            pos[i, n - len(r):] = torch.from_numpy(p)
+            pos[i, n - len(r):] = torch.as_tensor(p)
         ids, attn, pos = ids.to(self.device), attn.to(self.device), pos.to(self.device)
-        self._static_columns = n + self.budget.columns(lookahead)  # the step cache grows it when the next act needs
-        self._static = static_cache(self.model, len(rows), self._static_columns)
-        cache = {} if self._static is None else {CACHE_ARG: self._static,
-                                                 **positions_kwarg(self._static, 0, n, self.device)}
+        static = static_cache(self.model, len(rows), columns)
+        cache = {} if static is None else {CACHE_ARG: static, **positions_kwarg(static, 0, n, self.device)}
         out = self.model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, **cache, **KEEP_LAST)
-        self._keep_cache(out)
-        self._attn = attn
-        return out.logits[:, -1]
+        return static, attn, out
 
     def _keep_cache(self, out) -> None:
         """The cache the next forward pass continues: the static one (written in place) or the returned one."""
@@ -329,11 +333,8 @@ class RigPolicy(StepCacheMixin):
             self._observe_outcome(b, c)
         recs = [RowStep(obs=[s["<obs>"], *self.tok.images(c).tolist(), s["</obs>"]]) for c in codes]
         self._contexts = [self._context(b, r.obs + [s["<think>"]], lookahead) for b, r in zip(rows, recs)]
-        logits = self._resume(rows, self._contexts, lookahead)
+        logits = self._resume(rows, self._contexts, lookahead, len(recs[0].obs) + 1)
         if logits is None:
-            if self.step_cache and any(self.history[b] for b in rows):  # re-encoding all: slide them together
-                self._contexts = [self._context(b, r.obs + [s["<think>"]], lookahead, compact=True)
-                                  for b, r in zip(rows, recs)]
             logits = self._start(self._contexts, lookahead)
         return recs, logits
 

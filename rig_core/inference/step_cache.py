@@ -7,17 +7,18 @@ rewinds the cache to that column and feeds only what is new: the action taken, t
 the frame that really came next, and the new observation. Everything decoded after the action (the
 imagined frame, further imagined steps, the review) is dropped by the rewind.
 
-When a row's context is full, the oldest whole steps are dropped, down to half the room, and every row
-is re-encoded once (a slide), so the cost is amortised and the model always sees whole steps. The cache
-is also rebuilt when the active rows change in a way it cannot follow, when its columns run out, or when
-the history stops extending what the cache holds (``history`` caps the past at K steps).
+When a row's context is full, its oldest whole steps are dropped, down to half the room (a slide), and
+that row alone is re-encoded into its cache row, so the cost is amortised and the model always sees whole
+steps. The whole batch is re-encoded when every row slid, when the active rows change in a way the cache
+cannot follow, or when the history stops extending what the cache holds (``history`` caps the past at K
+steps); a cache out of columns is copied into a larger one.
 """
 
 from __future__ import annotations
 
 import torch
 
-from rig_core.inference.kv_cache import grow, rewind, select_rows
+from rig_core.inference.kv_cache import grow, rewind, select_rows, write_rows
 
 
 def newest_fitting(past: list[list[int]], room: int) -> int:
@@ -42,28 +43,29 @@ class StepCacheMixin:
         self._drop_step_cache()
 
     def _drop_step_cache(self) -> None:
+        self._groups: dict[tuple[int, ...], dict] = {}  # caches of row groups acted on separately, by their rows
         self._cache_rows: list[int] | None = None  # rows of the cache's batch, in order
         self._kept: list[list[int]] = []  # per cache row: the token ids the cache holds up to the act column
         self._act_col = 0  # the column of the last act's action: everything from it on is rewound
         self._past = self._static = None
 
-    def _first_step(self, b: int, past: list, room: int, compact: bool = False) -> int:
+    def _first_step(self, b: int, past: list, room: int) -> int:
         """Index of the oldest past step a row's context keeps. Full prefill: as many as fit. With the step
-        cache: the steps kept so far, and when they no longer fit, only the newest half of the room's worth.
-        ``compact``: every row is being re-encoded anyway, so any row past half the room slides now too (rows
-        then slide together, not each at its own step, which would re-encode the batch at every one)."""
+        cache: the steps kept so far, and when they no longer fit, only the newest half of the room's worth
+        (each row on its own: a row's context never depends on the others in its batch)."""
         if not self.step_cache:
             return newest_fitting(past, room)
         first = self._first_kept[b]
-        if sum(len(step) for step in past[first:]) > (room // 2 if compact else room):  # slide: to half the room
+        if sum(len(step) for step in past[first:]) > room:  # slide: drop oldest whole steps to half the room
             first = min(newest_fitting(past, room // 2), max(newest_fitting(past, room), len(past) - 1))
         self._first_kept[b] = first
         return first
 
-    def _resume(self, rows: list[int], contexts: list[list[int]], lookahead: int) -> torch.Tensor | None:
+    def _resume(self, rows: list[int], contexts: list[list[int]], lookahead: int, tail: int) -> torch.Tensor | None:
         """Feed only what each row's context adds to what the cache holds; None when it cannot (the caller
-        re-encodes every row)."""
-        if not self.step_cache or self._static is None or self._cache_rows is None:
+        re-encodes every row). A row whose context slid is re-encoded on its own up to its last ``tail`` tokens
+        (the new observation), into its cache row just before the act column."""
+        if not self.step_cache or not self._load_group(rows) or self._static is None:
             return None
         if rows != self._cache_rows:
             where = {r: i for i, r in enumerate(self._cache_rows)}
@@ -73,12 +75,13 @@ class StepCacheMixin:
             self._attn = self._attn[keep]
             self._kept = [self._kept[where[r]] for r in rows]
             self._cache_rows = list(rows)
-        if any(c[: len(k)] != k for c, k in zip(contexts, self._kept)):
-            return None  # a slide, or a history that no longer extends the cache
-        new = [c[len(k):] for c, k in zip(contexts, self._kept)]
-        if not rewind(self._static, self._attn.shape[1] - self._act_col):
+        slid = [i for i, (c, k) in enumerate(zip(contexts, self._kept)) if c[: len(k)] != k]
+        if len(slid) == len(rows) or not rewind(self._static, int(self._static.get_seq_length()) - self._act_col):
             return None
         self._attn = self._attn[:, : self._act_col]
+        if slid and not self._reencode_rows(slid, [contexts[i][:-tail] for i in slid]):
+            return None
+        new = [c[len(k):] for c, k in zip(contexts, self._kept)]
         need = self._act_col + max(len(x) for x in new) + self.budget.columns(lookahead)
         if need > self._static_columns:  # copy into a larger cache: attention runs over every column, so no spare
             bigger = grow(self._static, self.model, len(rows), need + self.spare_columns, self._act_col)
@@ -99,3 +102,34 @@ class StepCacheMixin:
         self._cache_rows = list(rows)
         self._act_col = self._attn.shape[1]
         self._kept = [c + t + [s["</think>"], s["<act>"]] for c, t in zip(contexts, thoughts)]
+        for key in [k for k in self._groups if set(k) & set(rows)]:  # what they held of these rows is stale now
+            del self._groups[key]
+        self._groups[tuple(rows)] = {"static": self._static, "columns": self._static_columns, "attn": self._attn,
+                                     "kept": self._kept, "act_col": self._act_col, "rows": self._cache_rows}
+
+    def _reencode_rows(self, slid: list[int], bases: list[list[int]]) -> bool:
+        """Encode the slid rows' contexts (without the new observation) apart and write them into their cache
+        rows, right-aligned at the act column; False where they do not fit or the cache cannot be written."""
+        n = max(len(b) for b in bases)
+        if n > self._act_col:
+            return False
+        sub, attn, _ = self._prefill(bases, [self.positions.layout.positions(b) for b in bases], n)
+        if sub is None or not write_rows(self._static, slid, sub, self._act_col - n, n):
+            return False
+        for i, b, a in zip(slid, bases, attn):
+            self._attn[i] = 0
+            self._attn[i, self._act_col - n:] = a
+            self._kept[i] = b
+        return True
+
+    def _load_group(self, rows: list[int]) -> bool:
+        """Make the cache of these rows (or of a group holding them all) the current one. Rows played in
+        separate groups (``play(imagine=...)`` decodes recorded episodes apart) each keep their own cache."""
+        key = tuple(rows) if tuple(rows) in self._groups else next(
+            (k for k in self._groups if set(rows) <= set(k)), None)
+        if key is None:
+            return False
+        g = self._groups.pop(key)
+        self._static, self._static_columns, self._attn = g["static"], g["columns"], g["attn"]
+        self._kept, self._act_col, self._cache_rows = g["kept"], g["act_col"], g["rows"]
+        return True
