@@ -9,7 +9,8 @@ imagined frame, further imagined steps, the review) is dropped by the rewind.
 
 When a row's context is full, its oldest whole steps are dropped, down to half the room (a slide), and
 that row alone is re-encoded into its cache row, so the cost is amortised and the model always sees whole
-steps. The whole batch is re-encoded when every row slid, when the active rows change in a way the cache
+steps. The whole batch is re-encoded when every row slid, when the masked columns such slides leave behind
+have grown the cache past a context and a step, when the active rows change in a way the cache
 cannot follow, or when the history stops extending what the cache holds (``history`` caps the past at K
 steps); a cache out of columns is copied into a larger one.
 """
@@ -76,6 +77,8 @@ class StepCacheMixin:
             self._kept = [self._kept[where[r]] for r in rows]
             self._cache_rows = list(rows)
         slid = [i for i, (c, k) in enumerate(zip(contexts, self._kept)) if c[: len(k)] != k]
+        if self._act_col > self.context + self.budget.step:  # masked holes of earlier slides: compact it all
+            return None
         if len(slid) == len(rows) or not rewind(self._static, int(self._static.get_seq_length()) - self._act_col):
             return None
         self._attn = self._attn[:, : self._act_col]
