@@ -105,6 +105,8 @@ class RigPolicy(StepCacheMixin):
         if self.history_steps is not None:  # --history K: at most the last K steps
             past = past[max(0, len(past) - self.history_steps):]
             first = newest_fitting(past, room)
+        elif lookahead:  # N > 0 re-encodes every step (see act): as many steps as fit
+            first = newest_fitting(past, room)
         else:
             first = self._first_step(b, past, room)
         ids = list(self.prefixes[b])
@@ -312,8 +314,8 @@ class RigPolicy(StepCacheMixin):
             logits = self._imagine_further(recs, logits, last=k + 1 == lookahead, review=review)
         if lookahead and review:
             self._decide(recs, logits, forced_actions)
-        if not self.step_cache:
-            self._past = self._static = None
+        if not self.step_cache or lookahead:
+            self._drop_step_cache()
         s = self.tok.special
         for b, r in zip(rows, recs):  # the history keeps a basic step with the action taken, as training data has
             self.history[b].append(r.basic_step(s["</imagine>"], s["<act>"]))
@@ -333,7 +335,7 @@ class RigPolicy(StepCacheMixin):
             self._observe_outcome(b, c)
         recs = [RowStep(obs=[s["<obs>"], *self.tok.images(c).tolist(), s["</obs>"]]) for c in codes]
         self._contexts = [self._context(b, r.obs + [s["<think>"]], lookahead) for b, r in zip(rows, recs)]
-        logits = self._resume(rows, self._contexts, lookahead, len(recs[0].obs) + 1)
+        logits = None if lookahead else self._resume(rows, self._contexts, lookahead, len(recs[0].obs) + 1)
         if logits is None:
             logits = self._start(self._contexts, lookahead)
         return recs, logits
@@ -343,7 +345,7 @@ class RigPolicy(StepCacheMixin):
         with ``more`` further imagined steps to come, open the next thought."""
         s = self.tok.special
         thoughts, closed, logits = self._text(logits, s["</think>"], [s["<act>"]])
-        self._remember_act_column(rows, self._contexts, thoughts)
+        self._remember_act_column(rows, self._contexts, thoughts, lookahead=int(more))
         acts, logits = self._action(logits, forced, [s["</act>"], s["<imagine>"]] if imagine else [])
         if imagine:
             images, logits = self._image(logits, [[s["</imagine>"], s["<think>"]]] * len(recs) if more else None)

@@ -96,10 +96,13 @@ class StepCacheMixin:
         return self._feed(new, positions=[self.positions.layout.positions(c)[len(k):].tolist()
                                           for c, k in zip(contexts, self._kept)])
 
-    def _remember_act_column(self, rows: list[int], contexts: list[list[int]], thoughts: list[list[int]]) -> None:
+    def _remember_act_column(self, rows: list[int], contexts: list[list[int]], thoughts: list[list[int]],
+                             lookahead: int = 0) -> None:
         """Called when every row's ``<act>`` has been fed: the cache holds each row's context and thought up
-        to here, the column the next act rewinds to."""
-        if not self.step_cache or self._static is None:
+        to here, the column the next act rewinds to. Steps with further imagined steps (N > 0) keep no cache:
+        their reserve leaves room for about one past step, so contexts slide at nearly every step and the
+        cache costs more than it saves."""
+        if not self.step_cache or self._static is None or lookahead:
             return
         s = self.tok.special
         self._cache_rows = list(rows)
