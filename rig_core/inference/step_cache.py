@@ -68,6 +68,8 @@ class StepCacheMixin:
         (the new observation), into its cache row just before the act column."""
         if not self.step_cache or not self._load_group(rows) or self._static is None:
             return None
+        if self._act_col > self.context + self.budget.step:  # masked holes of earlier slides: compact it all
+            return None
         if rows != self._cache_rows:
             where = {r: i for i, r in enumerate(self._cache_rows)}
             if not all(r in where for r in rows) or not select_rows(self._static, [where[r] for r in rows]):
@@ -77,8 +79,6 @@ class StepCacheMixin:
             self._kept = [self._kept[where[r]] for r in rows]
             self._cache_rows = list(rows)
         slid = [i for i, (c, k) in enumerate(zip(contexts, self._kept)) if c[: len(k)] != k]
-        if self._act_col > self.context + self.budget.step:  # masked holes of earlier slides: compact it all
-            return None
         if len(slid) == len(rows) or not rewind(self._static, int(self._static.get_seq_length()) - self._act_col):
             return None
         self._attn = self._attn[:, : self._act_col]
