@@ -30,8 +30,9 @@ def evaluate(
     imagination_episodes: int = typer.Option(10, help="Played episodes whose states start imagination rollouts "
                                              "(one every 10 steps)."),
     gifs: int = typer.Option(2, help="Episodes written as GIFs."),
-    temperature: float = typer.Option(0.0, help="0 = greedy decoding; > 0 samples thoughts, actions and "
-                                      "imagined frames (the policy's, not the expert's)."),
+    temperature: Optional[float] = typer.Option(None, help="0 = greedy decoding; > 0 samples thoughts, actions and "
+                                      "imagined frames (the policy's, not the expert's). Default: the model's own (generation_config.json; "
+                                      "greedy when it names none)."),
     seed: int = typer.Option(0, help="Sampling seed (with --temperature)."),
     review_threshold: Optional[float] = typer.Option(
         None, help="With N > 0: correct a proposal only when the review's P(correction) at its first word is at "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rig_cli import augment, collect, dataset, evaluate, export, imagine, play, train
+from rig_cli import augment, collect, dataset, evaluate, export, imagine, models, pipeline, play, train
 from rig_cli.common import STATE
 from rig_core import __version__
 
@@ -38,6 +38,8 @@ app.command("play")(play.play)
 app.command("imagine")(imagine.imagine)
 app.command("evaluate")(evaluate.evaluate)
 app.command("export")(export.export)
+app.command("pipeline")(pipeline.pipeline)
+app.command("models")(models.models)
 app.add_typer(dataset.app, name="dataset")
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,7 +20,8 @@ def play(
     live: bool = typer.Option(False, "--live", help="Show frame, imagination, thought and action as it plays."),
     record: Optional[Path] = typer.Option(None, help="Write a video (.gif, or .mp4 with imageio-ffmpeg)."),
     max_steps: Optional[int] = typer.Option(None, help="Step limit (default: the task's budget)."),
-    temperature: float = typer.Option(0.0, help="0 = greedy; > 0 samples."),
+    temperature: Optional[float] = typer.Option(None, help="0 = greedy; > 0 samples. Default: the model's own "
+                                                "(generation_config.json; greedy when it names none)."),
     max_think: int = typer.Option(64, help="Most tokens of thought per step."),
     review_threshold: Optional[float] = typer.Option(
         None, help="With --test-time-steps > 0: correct only when the review's P(correction) is at least this (0-1)."),

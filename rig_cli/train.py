@@ -19,7 +19,7 @@ def train(
         None, "--data", metavar="PATH", help="basic: a dataset with reasoning (rig augment --stage reason); "
                                              "lookahead: a review dataset (rig augment --stage review); repeat to "
                                              "mix several."),
-    init: Optional[Path] = typer.Option(None, "--init", help="[lookahead] The RIG-basic run (or checkpoint) to fine-tune."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from these weights: a run, a checkpoint or a shipped model (rig models). basic: continue training on --data; lookahead: the RIG-basic model to fine-tune."),
     finetune: Optional[str] = typer.Option(None, help="[lookahead] lora (default: an adapter on the basic model) or full."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory, e.g. runs/basic."),
     recipe: str = typer.Option("tiny", help="A shipped recipe (tiny, cpu-lookahead, cpu-small, gpu-lora, gpu-qlora) or a YAML file."),
@@ -28,6 +28,9 @@ def train(
     base: Optional[str] = typer.Option(None, help="Local Hugging Face causal LM to start from."),
     lora: Optional[bool] = typer.Option(None, "--lora/--no-lora", help="Train LoRA adapters (peft)."),
     qlora: Optional[bool] = typer.Option(None, "--qlora/--no-qlora", help="4-bit NF4 base + LoRA (bitsandbytes)."),
+    spans: Optional[str] = typer.Option(None, help="What each step holds and learns: act (behaviour cloning), "
+                                        "think,act, act,imagine or think,act,imagine (RIG-basic, the default). "
+                                        "Omitted spans are absent from the sequence."),
     context: Optional[int] = typer.Option(None, help="Context length in tokens."),
     batch_size: Optional[int] = typer.Option(None, help="Samples per micro-batch."),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate."),
@@ -49,7 +52,7 @@ def train(
     from rig_core.train.config import parse_sets, train_config
     from rig_core.train.run import resume_train, run_train
 
-    overrides = dict(stage=stage if stage != "basic" else None, size=size, base=base, lora=lora, qlora=qlora,
+    overrides = dict(stage=stage if stage != "basic" else None, spans=spans, size=size, base=base, lora=lora, qlora=qlora,
                      context=context, batch_size=batch_size, lr=lr, max_steps=max_steps, eval_every=eval_every,
                      save_every=save_every, seed=seed, mixed_precision=mixed_precision,
                      init=str(init) if init else None, finetune=finetune)

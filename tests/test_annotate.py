@@ -1,8 +1,5 @@
 """The rule annotator and the consistency check."""
 
-import json
-
-import numpy as np
 import pytest
 
 from rig_core.annotate.consistency import check, committed_action, ungrounded_mentions

@@ -18,7 +18,7 @@ LAYERS = [
     {"inference"},
     {"review"},
     {"train", "evaluate"},
-    {"diagnostics"},
+    {"diagnostics", "pipeline"},
 ]
 
 

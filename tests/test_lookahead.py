@@ -361,35 +361,3 @@ def test_lookahead_refuses_a_negative_relabel_share(review_dataset, tiny_checkpo
     line = _err(rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset, "--out", out,
                     "--set", "mix_relabel=-0.1"))
     assert "impossible mix" in line and "relabel -0.1" in line and not out.exists()
-
-
-def test_lookahead_chain_script_runs_end_to_end_and_continues(tmp_path):
-    """scripts/lookahead-chain.sh at toy size with two DAgger rounds: every stage, then the benchmark on the last
-    round's model; run again, it keeps what is done."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
-    work = tmp_path / "chain"
-    env = dict(os.environ, TINY="1", WORK=str(work), RIG=f"{sys.executable} -m rig_cli.main", PY=sys.executable,
-               STEPS="0,1", EVAL_EPISODES="1", IMAGINE_EPISODES="1", ROUNDS="2", COLUMNS="160")
-    first = subprocess.run(["bash", str(root / "scripts" / "lookahead-chain.sh")], env=env, capture_output=True,
-                           text=True, timeout=900)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    for d in ("data", "data-reason", "review", "review-2"):
-        assert json.loads((work / d / "dataset.json").read_text())["complete"]
-    source = lambda d: json.loads((work / d / "dataset.json").read_text())["source"]["checkpoint"]
-    assert source("review").startswith(str(work / "basic")) and source("review-2").startswith(str(work / "lookahead"))
-    second = json.loads((work / "lookahead-2" / "config.json").read_text())
-    assert second["init"].endswith("basic") and second["data"].endswith("review")
-    assert [Path(d).name for d in second["more_data"]] == ["review-2"]  # round 2 trains on both rounds' data
-    bench = json.loads((work / "bench" / "lookahead.json").read_text())
-    assert bench["lookahead"]["player"]["checkpoint"] == str(work / "lookahead-2")
-    assert [s["test_time_steps"] for s in bench["lookahead"]["sweep"]] == [0, 1]
-    assert bench["basic"]["episodes_per_task"] == 1 and bench["targets"]
-    again = subprocess.run(["bash", str(root / "scripts" / "lookahead-chain.sh")], env=env, capture_output=True,
-                           text=True, timeout=900)
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert all(f"kept {work / d}" in again.stdout for d in ("data", "data-reason", "review", "review-2"))

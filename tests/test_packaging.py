@@ -3,6 +3,7 @@ it reads at run time."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -43,8 +44,10 @@ def test_the_wheel_carries_recipes_and_rules(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for recipe in ("tiny", "cpu-lookahead", "cpu-small", "gpu-lora", "gpu-qlora"):
         assert f"rig_core/resources/recipes/{recipe}.yaml" in names
-    for rules in ("crafter_tasks", "crafter_expert", "reasoning", "review"):
+    for rules in ("crafter_tasks", "crafter_expert", "reasoning", "review", "pipeline_rates"):
         assert f"rig_core/resources/{rules}.yaml" in names
+    for part in ("model/model.safetensors", "model/config.json", "tokenizer/tokenizer.json", "card.json", "README.md"):
+        assert f"rig_core/resources/models/crafter-basic/{part}" in names
     # every file of the two packages, and nothing else: no data file left behind, no stale module
     assert {n for n in names if not n.startswith("rig-")} == _package_files(REPO)
 
@@ -67,6 +70,10 @@ def test_an_installed_wheel_trains_a_shipped_recipe_from_an_empty_folder(wheel, 
                        cwd=work, env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (work / "run" / "checkpoints" / "last" / "model" / "model.safetensors").exists()
+    r = subprocess.run([sys.executable, "-m", "rig_cli.main", "models", "--json"], cwd=work, env=env,
+                       capture_output=True, text=True, check=True)
+    (model,) = [m for m in json.loads(r.stdout) if m["name"] == "crafter-basic"]
+    assert Path(model["path"]).is_relative_to(target)  # the wheel's copy, usable by name
 
 
 def test_a_recipe_is_a_shipped_name_or_a_users_file(tmp_path, monkeypatch):

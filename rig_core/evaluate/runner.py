@@ -174,10 +174,19 @@ def summarize_results(results: list[dict], achievement_names: list[str]) -> dict
     return out
 
 
+def _imagines(checkpoint: Path) -> bool:
+    """Whether the checkpoint was trained to imagine frames (its --spans), so its imagination can be measured."""
+    from rig_core.model.checkpoint import find_checkpoint
+    from rig_core.model.load import load_tokenizers
+
+    _, _, meta = load_tokenizers(find_checkpoint(Path(checkpoint)) / "tokenizer")
+    return "imagine" in str(meta.get("spans", "imagine"))
+
+
 def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, episodes: int, test_time_steps: str,
                  workers: int = 1, batch: int = 8, out: Path, max_steps: int | None = None, seed: int = 0,
                  imagination_steps: int = 3, imagination_episodes: int = 10, gifs: int = 2,
-                 temperature: float = 0.0, compare_expert: bool = True, command: str = "",
+                 temperature: float | None = None, compare_expert: bool = True, command: str = "",
                  review_threshold: float | None = None, history: int | None = None,
                  seed_start: int = EVAL_SEED, step_cache: bool = True, quiet: bool = False) -> dict[str, Any]:
     from rig_core.envs import make_env
@@ -189,19 +198,22 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         raise RigError("pass --checkpoint RUN, or --agent expert|random", "e.g. rig evaluate --checkpoint runs/tiny")
     if episodes < 1 or workers < 1 or batch < 1:
         raise RigError("--episodes, --workers and --batch must be at least 1", "pass positive numbers")
-    if not temperature >= 0:
+    if temperature is not None and not temperature >= 0:
         raise RigError(f"--temperature {temperature} is negative", "pass 0 (greedy) or more (sampling)")
     tasks = resolve_suite(suite)
     sweep = parse_steps(test_time_steps)
     if checkpoint is not None:  # fail early: a basic checkpoint cannot look ahead
         from rig_core.inference.policy import RigPolicy
 
-        probe = RigPolicy.from_checkpoint(checkpoint, review_threshold=review_threshold, history=history)
+        probe = RigPolicy.from_checkpoint(checkpoint, review_threshold=review_threshold, history=history,
+                                          temperature=temperature)
+        temperature = probe.temperature  # the model's own when not given
         if max(sweep) > 0 and probe.stage != "lookahead":
             raise RigError(f"the checkpoint {probe.checkpoint} was trained without review data (stage '{probe.stage}'), "
                            f"so it cannot look ahead with --test-time-steps {test_time_steps}",
                            "evaluate with --test-time-steps 0, or a checkpoint from rig train --stage lookahead")
         del probe  # a single share plays in this process: do not hold a second copy of the model meanwhile
+    temperature = float(temperature or 0.0)
     out = ensure_writable_dir(Path(out), "evaluation output")
     if seed_start < 0:
         raise RigError(f"--seed-start {seed_start} is negative", f"pass a world seed of 0 or more (default {EVAL_SEED})")
@@ -237,11 +249,11 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         entry["actions_per_s"] = entry["steps"] / elapsed if elapsed > 0 else None
         entry["episodes"] = results
         report["sweep"].append(entry)
-    if checkpoint is not None and recorded and imagination_episodes > 0:
+    if checkpoint is not None and recorded and imagination_episodes > 0 and _imagines(checkpoint):
         from rig_core.evaluate.imagination import evaluate_imagination
         from rig_core.inference.policy import RigPolicy
 
-        policy = RigPolicy.from_checkpoint(checkpoint, seed=seed)
+        policy = RigPolicy.from_checkpoint(checkpoint, seed=seed, temperature=0.0)  # greedy imagination
         report["imagination"] = evaluate_imagination(policy, recorded[:imagination_episodes],
                                                      k=imagination_steps, limit=10 * imagination_episodes,
                                                      batch=batch)

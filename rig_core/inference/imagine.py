@@ -69,6 +69,9 @@ def imagine(policy, start: np.ndarray, actions: list[int | None], instruction: s
 
     ``past`` (frames, actions): real steps before ``start`` that the policy walks first (real frames,
     those actions, its own thoughts), so it imagines in context as it does when it plays."""
+    if not policy.imagines:
+        raise RigError(f"this model was trained with --spans {','.join(policy.builder.spans)}: it does not imagine "
+                       "frames", "imagine with a model trained with the imagine span (act,imagine or think,act,imagine)")
     policy.reset([instruction])
     if past is not None:
         for f, a in zip(*past):

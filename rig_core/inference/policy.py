@@ -16,36 +16,25 @@ import torch
 
 from rig_core.errors import RigError
 from rig_core.inference.step import RowStep, StepOutput, TokenBudget
+from rig_core.inference.history import StepHistoryMixin
 from rig_core.inference.step_cache import StepCacheMixin, newest_fitting
+from rig_core.inference.threads import set_cpu_threads
 from rig_core.inference.kv_cache import CACHE_ARG, KEEP_LAST, cache_of, positions_kwarg, static_cache
 from rig_core.model.constrain import SpanMasks, constrained_next
 from rig_core.tokenize.positions import PositionTracker
 from rig_core.tokenize.sequence import SequenceBuilder
 
 
-SMALL_MODEL = 5_000_000  # parameters: below this, one CPU thread decodes faster than several
-
-
-def set_cpu_threads(model, threads: int | str = "auto") -> int:
-    """Torch's CPU threads for decoding. Token-by-token decoding of a small model is dominated by thread
-    synchronisation: one thread is several times faster than two on a busy 2-core machine."""
-    if threads == "auto":
-        n = sum(p.numel() for p in model.parameters())
-        if n >= SMALL_MODEL:
-            return torch.get_num_threads()
-        threads = 1
-    torch.set_num_threads(int(threads))
-    return int(threads)
-
-
-class RigPolicy(StepCacheMixin):
+class RigPolicy(StepHistoryMixin, StepCacheMixin):
     def __init__(self, model, tok, image_tok, context: int, *, max_think: int = 64, temperature: float = 0.0,
                  seed: int = 0, device: str | torch.device = "cpu", stage: str = "basic", think_positions: int = 0,
                  image_row_stride: int = 0, review_cue: bool = False, review_threshold: float | None = None,
-                 history: int | None = None, step_cache: bool = True):
+                 history: int | None = None, step_cache: bool = True, spans: str = "think,act,imagine"):
         self.model = model.to(device).eval()
         self.tok, self.image_tok = tok, image_tok
-        self.builder = SequenceBuilder(tok, image_tok.tokens_per_frame, think_positions, image_row_stride, review_cue)
+        self.builder = SequenceBuilder(tok, image_tok.tokens_per_frame, think_positions, image_row_stride, review_cue,
+                                       spans=spans)
+        self.thinks, self.imagines = self.builder.thinks, self.builder.imagines  # the spans it was trained on
         self.positions = PositionTracker(self.builder.layout)  # the run's position ids, token by token
         self.context, self.max_think, self.temperature = context, max_think, temperature
         self.device = torch.device(device)
@@ -65,7 +54,7 @@ class RigPolicy(StepCacheMixin):
         self.prefixes: list[list[int]] = []
         self._static = None  # the preallocated KV cache of the current act (None: transformers' dynamic cache)
         self.history: list[list[list[int]]] = []
-        self.budget = TokenBudget(image_tok.tokens_per_frame, max_think)
+        self.budget = TokenBudget(image_tok.tokens_per_frame, max_think, self.thinks, self.imagines)
         self.step_cache = step_cache  # keep each row's KV cache across real steps (False: re-encode every step)
         self._reset_step_cache(0)
 
@@ -74,13 +63,15 @@ class RigPolicy(StepCacheMixin):
     def from_checkpoint(cls, path: Path, **kwargs) -> "RigPolicy":
         from rig_core.model.build import quiet_transformers
         from rig_core.model.checkpoint import find_checkpoint, run_of_checkpoint
-        from rig_core.model.load import load_tokenizers, load_trained, sequence_options
+        from rig_core.model.load import load_tokenizers, load_trained, recommended_temperature, sequence_options
         from rig_core.model.run_config import load_run_config
 
         quiet_transformers()
         path = Path(path)
         ckpt = find_checkpoint(path)
         threads = kwargs.pop("threads", "auto")
+        if kwargs.get("temperature") is None:  # the model's own decoding (its generation_config.json)
+            kwargs["temperature"] = recommended_temperature(ckpt / "model")
         run = run_of_checkpoint(ckpt)
         cfg = load_run_config(run)
         tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
@@ -307,6 +298,9 @@ class RigPolicy(StepCacheMixin):
         """
         if not imagine and lookahead:
             raise ValueError("lookahead needs the imagined frame")
+        if lookahead and not (self.thinks and self.imagines):
+            raise RigError(f"this model was trained with --spans {','.join(self.builder.spans)}: it cannot imagine "
+                           f"and review {lookahead} steps ahead", "play it with --test-time-steps 0")
         rows = list(range(len(self.prefixes))) if rows is None else list(rows)
         recs, logits = self._observe(frames, rows, lookahead)
         logits = self._propose(recs, logits, forced_actions, imagine, more=lookahead > 0, rows=rows)
@@ -317,8 +311,9 @@ class RigPolicy(StepCacheMixin):
         if not self.step_cache or lookahead:
             self._drop_step_cache()
         s = self.tok.special
+        close = s["</imagine>"] if self.imagines else s["</act>"]
         for b, r in zip(rows, recs):  # the history keeps a basic step with the action taken, as training data has
-            self.history[b].append(r.basic_step(s["</imagine>"], s["<act>"]))
+            self.history[b].append(r.basic_step(close, s["<act>"]))
         return [StepOutput(thought=self.tok.decode_text(r.thought), action=self.tok.action_index(r.taken),
                            imagined_codes=self.tok.codes(r.image), think_tokens=len(r.thought),
                            think_closed=r.thought_closed and r.ahead_closed, review=self.tok.decode_text(r.review),
@@ -328,13 +323,14 @@ class RigPolicy(StepCacheMixin):
     # -- the named steps of act ---------------------------------------------------------
     def _observe(self, frames: np.ndarray, rows: list[int], lookahead: int) -> tuple[list[RowStep], torch.Tensor]:
         """Encode the frames, put each into the last step's imagine span (what really came next), and prefill
-        every row's context up to ``<think>``."""
+        every row's context up to ``<think>`` (``<act>`` for a model trained without thoughts)."""
         s = self.tok.special
         codes = self.image_tok.encode(np.asarray(frames))
         for b, c in zip(rows, codes):
             self._observe_outcome(b, c)
         recs = [RowStep(obs=[s["<obs>"], *self.tok.images(c).tolist(), s["</obs>"]]) for c in codes]
-        self._contexts = [self._context(b, r.obs + [s["<think>"]], lookahead) for b, r in zip(rows, recs)]
+        opening = s["<think>"] if self.thinks else s["<act>"]
+        self._contexts = [self._context(b, r.obs + [opening], lookahead) for b, r in zip(rows, recs)]
         logits = None if lookahead else self._resume(rows, self._contexts, lookahead, len(recs[0].obs) + 1)
         if logits is None:
             logits = self._start(self._contexts, lookahead)
@@ -344,8 +340,13 @@ class RigPolicy(StepCacheMixin):
         """Think, act, and imagine the next frame (``imagine=False``: placeholders the real frame replaces);
         with ``more`` further imagined steps to come, open the next thought."""
         s = self.tok.special
-        thoughts, closed, logits = self._text(logits, s["</think>"], [s["<act>"]])
-        self._remember_act_column(rows, self._contexts, thoughts, lookahead=int(more))
+        imagine = imagine and self.imagines
+        if self.thinks:
+            thoughts, closed, logits = self._text(logits, s["</think>"], [s["<act>"]])
+            self._remember_act_column(rows, self._contexts, thoughts, lookahead=int(more))
+        else:  # the context already ends with <act>
+            thoughts, closed = [[] for _ in recs], [True] * len(recs)
+            self._remember_act_column(rows, self._contexts, thoughts, lookahead=int(more), closing=[])
         acts, logits = self._action(logits, forced, [s["</act>"], s["<imagine>"]] if imagine else [])
         if imagine:
             images, logits = self._image(logits, [[s["</imagine>"], s["<think>"]]] * len(recs) if more else None)
@@ -382,29 +383,6 @@ class RigPolicy(StepCacheMixin):
             r.review, r.p_worse, r.ahead_closed = t, p, r.ahead_closed and c
             r.fallback = self.guard and not r.ahead_closed and f is None
             r.taken = r.proposed if r.fallback else a
-
-    def _step_tail(self, thought: list[int], action: int, image) -> list[int]:
-        """``<think> text </think> <act> ACTION </act> <imagine> img </imagine>`` as token ids."""
-        s = self.tok.special
-        return [s["<think>"], *thought, s["</think>"], s["<act>"], action, s["</act>"], s["<imagine>"],
-                *image.tolist(), s["</imagine>"]]
-
-    def _observe_outcome(self, row: int, codes: np.ndarray) -> None:
-        """Put the frame that really followed the last step into its imagine span.
-
-        In the training data a step's imagine span holds the real next frame, so the context the
-        policy acts on keeps what happened, not what it imagined would happen.
-        """
-        if not self.history[row]:
-            return
-        step = self.history[row][-1]
-        start = step.index(self.tok.special["<imagine>"]) + 1
-        step[start : start + len(codes)] = self.tok.images(codes).tolist()
-
-    def rewrite_last_action(self, row: int, action: int) -> None:
-        """Record in the history that ``action`` was taken at the last step (not the one proposed)."""
-        step = self.history[row][-1]
-        step[step.index(self.tok.special["<act>"]) + 1] = self.tok.action(action)
 
     def decode_frames(self, codes: np.ndarray) -> np.ndarray:
         return self.image_tok.decode(codes)

@@ -18,6 +18,8 @@ class TokenBudget:
 
     frame: int
     think: int
+    thinks: bool = True  # the model writes a thought each step (--spans)
+    imagines: bool = True  # and imagines the next frame
 
     @property
     def further_step(self) -> int:
@@ -26,8 +28,8 @@ class TokenBudget:
 
     @property
     def step(self) -> int:
-        """A real step: the observed frame, then think, act and imagine."""
-        return self.frame + TAGS + self.further_step
+        """A real step: the observed frame, then think, act and imagine (the spans the model has)."""
+        return self.frame + TAGS + (self.think + TAGS) * self.thinks + ACT_SPAN + (self.frame + TAGS) * self.imagines
 
     @property
     def review(self) -> int:

@@ -97,7 +97,7 @@ class StepCacheMixin:
                                           for c, k in zip(contexts, self._kept)])
 
     def _remember_act_column(self, rows: list[int], contexts: list[list[int]], thoughts: list[list[int]],
-                             lookahead: int = 0) -> None:
+                             lookahead: int = 0, closing: list[int] | None = None) -> None:
         """Called when every row's ``<act>`` has been fed: the cache holds each row's context and thought up
         to here, the column the next act rewinds to. Steps with further imagined steps (N > 0) keep no cache:
         their reserve leaves room for about one past step, so contexts slide at nearly every step and the
@@ -107,7 +107,8 @@ class StepCacheMixin:
         s = self.tok.special
         self._cache_rows = list(rows)
         self._act_col = self._attn.shape[1]
-        self._kept = [c + t + [s["</think>"], s["<act>"]] for c, t in zip(contexts, thoughts)]
+        closing = [s["</think>"], s["<act>"]] if closing is None else closing  # what follows the thought
+        self._kept = [c + t + closing for c, t in zip(contexts, thoughts)]
         for key in [k for k in self._groups if set(k) & set(rows)]:  # what they held of these rows is stale now
             del self._groups[key]
         self._groups[tuple(rows)] = {"static": self._static, "columns": self._static_columns, "attn": self._attn,

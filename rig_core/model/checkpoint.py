@@ -127,6 +127,12 @@ def _last_name(root: Path) -> str | None:
     return None
 
 
+def last_step(run_dir: Path) -> int | None:
+    """The step of a run's newest checkpoint (``checkpoints/last``), or None before the first one."""
+    name = _last_name(Path(run_dir) / "checkpoints")
+    return int(name) if name and name.isdigit() else None
+
+
 def save_checkpoint(run_dir: Path, step: int, model, write_tokenizer: Callable[[Path], None] | None,
                     state: dict[str, Any], keep_last: int = 3) -> Path:
     """Write checkpoints/<step:06d> atomically (temp dir, then rename) and point ``last`` at it.
@@ -162,11 +168,15 @@ def save_checkpoint(run_dir: Path, step: int, model, write_tokenizer: Callable[[
 
 
 def find_checkpoint(path: Path) -> Path:
-    """A checkpoint directory from a run directory (its ``last``) or a checkpoint directory itself."""
-    path = Path(path)
+    """A checkpoint directory from a run directory (its ``last``), a checkpoint directory itself, or a
+    shipped model's name (a stand-alone checkpoint: ``model/`` and ``tokenizer/`` without training state)."""
+    from rig_core.model.shipped import resolve_model
+
+    path = resolve_model(path)
     if not path.exists():
-        raise RigError(f"{path} does not exist", "pass a run directory (runs/<name>) or one of its checkpoints")
-    if (path / "model").is_dir() and (path / "state").is_dir():
+        raise RigError(f"{path} does not exist",
+                       "pass a run directory (runs/<name>), one of its checkpoints, or a shipped model (rig models)")
+    if (path / "model").is_dir() and ((path / "state").is_dir() or (path / "tokenizer").is_dir()):
         return path
     root = path / "checkpoints"
     name = _last_name(root)

@@ -24,15 +24,29 @@ def load_tokenizers(directory: Path) -> tuple[RigTokenizer, GridImageTokenizer, 
 
 def sequence_options(meta: dict) -> dict[str, Any]:
     """SequenceBuilder's format options as a run's rig.json records them (a key a run lacks takes its
-    default: positions count tokens, no review cue)."""
+    default: positions count tokens, no review cue, every span)."""
     return {"think_positions": int(meta.get("think_positions", 0)),
             "image_row_stride": int(meta.get("image_row_stride", 0)),
-            "review_cue": bool(meta.get("review_cue", False))}
+            "review_cue": bool(meta.get("review_cue", False)),
+            "spans": str(meta.get("spans", "think,act,imagine"))}
 
 
 def sequence_builder(tok: RigTokenizer, image_tok: GridImageTokenizer, meta: dict) -> SequenceBuilder:
     """The sequence format a run was trained with."""
     return SequenceBuilder(tok, image_tok.tokens_per_frame, **sequence_options(meta))
+
+
+def recommended_temperature(model_dir: Path) -> float:
+    """The sampling temperature a model's ``generation_config.json`` recommends (``do_sample`` with a
+    ``temperature``), else 0 (greedy)."""
+    import json
+
+    path = Path(model_dir) / "generation_config.json"
+    try:
+        doc = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise RigError(f"{path} is corrupt ({exc.__class__.__name__})", "fix or remove it (greedy decoding)") from exc
+    return float(doc.get("temperature") or 0.0) if doc.get("do_sample") else 0.0
 
 
 def init_run(cfg: TrainConfig) -> tuple[TrainConfig, Path]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rig_core.errors import RigError
+from rig_core.tokenize.sequence import parse_spans
 
 REVIEW_FRAMES = ("imagined", "real", "both")
 
@@ -27,6 +28,7 @@ class TrainConfig:
     context: int = 640  # tokens per training sample (and the policy's context at play time)
     think_positions: int = 0  # position ids reserved per think/review text (0: one per token); see tokenize/positions.py
     image_row_stride: int = 0  # position ids per frame row (0: one per image token); see tokenize/positions.py
+    spans: str = "think,act,imagine"  # what each step holds and learns: act | think,act | act,imagine | think,act,imagine
     batch_size: int = 4  # samples per micro-batch
     grad_accum: int = 1  # micro-batches per optimizer step
     lr: float = 3e-3  # peak learning rate (linear warm-up, then cosine decay)
@@ -42,11 +44,12 @@ class TrainConfig:
     tokenizer_iters: int = 6  # k-means iterations fitting the image codebook
     fit_frames: int = 20000  # frames sampled to fit the image codebook
     val_fraction: float = 0.1  # share of episodes held out for evaluation
+    data_fraction: float = 1.0  # share of the other episodes trained on (nested: a smaller share is inside a larger)
     num_workers: int = 0  # DataLoader worker processes
     mixed_precision: str = "auto"  # auto | no | bf16 | fp16
     max_grad_norm: float = 1.0  # gradient clipping
     # -- lookahead stage: fine-tune a basic checkpoint on review data --------------------------------
-    init: str | None = None  # the RIG-basic run (or checkpoint) to start from
+    init: str | None = None  # the run, checkpoint or shipped model to start from (lookahead: the RIG-basic model)
     init_checkpoint: str | None = None  # the exact checkpoint directory it resolved to (set when the run starts)
     finetune: str = "lora"  # lora | full
     more_data: list[str] = field(default_factory=list)  # further review datasets (--data given again), mixed in
@@ -75,11 +78,13 @@ class TrainConfig:
             if self.review_frames not in REVIEW_FRAMES:
                 raise RigError(f"unknown review_frames '{self.review_frames}'",
                                "set review_frames to imagined, real or both (recipe, or --set review_frames=real)")
-        elif self.init:
-            raise RigError("--init applies to --stage lookahead", "drop --init, or pass --stage lookahead")
         elif self.more_data:
             raise RigError("--stage basic trains on one dataset (got several --data)",
                            "pass one --data, or --stage lookahead to mix several review datasets")
+        self.spans = ",".join(parse_spans(self.spans))
+        if self.stage == "lookahead" and self.spans != "think,act,imagine":
+            raise RigError(f"--stage lookahead reviews imagined steps, which --spans {self.spans} leaves out",
+                           "train the lookahead stage with every span (--spans think,act,imagine)")
         if self.model not in ("scratch", "base"):
             raise RigError(f"unknown model kind '{self.model}'", "use --model scratch, or --base PATH")
         if self.model == "base" and not self.base:
@@ -98,6 +103,9 @@ class TrainConfig:
                            "--set image_row_stride=16")
         if self.context < 64:
             raise RigError(f"--context {self.context} is too short", "use at least a few hundred tokens")
+        if not 0 < self.data_fraction <= 1:
+            raise RigError(f"data_fraction {self.data_fraction} is outside (0, 1]",
+                           "set a share of the training episodes, e.g. --set data_fraction=0.25")
         if not 0 <= self.val_fraction < 1:
             raise RigError("--val-fraction must be in [0, 1)", "pass e.g. 0.1")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):

@@ -31,6 +31,19 @@ from rig_core.tokenize.vocab import RigTokenizer
 IGNORE = -100
 SPAN_CONTEXT, SPAN_THINK, SPAN_ACT, SPAN_IMAGINE, SPAN_REVIEW = 0, 1, 2, 3, 4
 SPAN_NAMES = {SPAN_THINK: "think", SPAN_ACT: "act", SPAN_IMAGINE: "imagine", SPAN_REVIEW: "review"}
+# What a step can hold (``--spans``): the action always, the thought and the imagined frame optionally.
+ALL_SPANS = ("think", "act", "imagine")
+SPAN_VARIANTS = ("act", "think,act", "act,imagine", "think,act,imagine")
+
+
+def parse_spans(text: str) -> tuple[str, ...]:
+    """``think,act,imagine`` and its variants as a tuple in step order; one clear error for anything else."""
+    names = [t.strip() for t in str(text).split(",") if t.strip()]
+    spans = tuple(s for s in ALL_SPANS if s in names)
+    if "act" not in names or len(spans) != len(names) or len(set(names)) != len(names):
+        raise RigError(f"--spans {text!r} is not a step layout",
+                       f"choose one of: {', '.join(SPAN_VARIANTS)} (every step holds its action)")
+    return spans
 
 
 @dataclass
@@ -68,8 +81,10 @@ class Piece:
 
 class SequenceBuilder:
     def __init__(self, tok: RigTokenizer, tokens_per_frame: int, think_positions: int = 0, image_row_stride: int = 0,
-                 review_cue: bool = False):
+                 review_cue: bool = False, spans: str = "think,act,imagine"):
         self.tok = tok
+        self.spans = parse_spans(spans)
+        self.thinks, self.imagines = "think" in self.spans, "imagine" in self.spans
         self.review_cue = bool(review_cue)
         self.tpf = tokens_per_frame
         self.s = tok.special
@@ -138,14 +153,18 @@ class SequenceBuilder:
 
     def step(self, obs_codes: np.ndarray, text: str, action_index: int, next_codes: np.ndarray | None) -> Piece:
         """One real step: observe, think, act, imagine the next frame (``next_codes`` None: end after the
-        action, for a step whose next frame is not the outcome of that action)."""
-        p = self.observation(obs_codes).extend(self.think(self._text_ids(text))).extend(self.act(action_index))
-        return p if next_codes is None else p.extend(self.imagine(next_codes))
+        action, for a step whose next frame is not the outcome of that action). Spans the builder's layout
+        leaves out (``spans``) are absent, not masked."""
+        p = self.observation(obs_codes)
+        if self.thinks:
+            p.extend(self.think(self._text_ids(text)))
+        p.extend(self.act(action_index))
+        return p if next_codes is None or not self.imagines else p.extend(self.imagine(next_codes))
 
     # -- sizes ------------------------------------------------------------------------
     def step_length(self, text_tokens: int) -> int:
         """Tokens of one step whose think text has ``text_tokens`` tokens."""
-        return (self.tpf + 2) + (text_tokens + 2) + 3 + (self.tpf + 2)
+        return (self.tpf + 2) + (text_tokens + 2) * self.thinks + 3 + (self.tpf + 2) * self.imagines
 
     def sample(self, instruction: str, steps: list[tuple[np.ndarray, str, int, np.ndarray]],
                max_len: int | None = None) -> dict[str, np.ndarray]:

@@ -84,6 +84,15 @@ def split_episodes(indices: list[int], val_fraction: float, seed: int) -> tuple[
     return sorted(int(i) for i in order[n_val:]), sorted(int(i) for i in order[:n_val])
 
 
+def nested_subset(episodes: list[int], fraction: float, seed: int) -> list[int]:
+    """The first ceil(fraction * n) episodes of one seeded order: for the same episodes and seed, a smaller
+    fraction is always inside a larger one (``data_fraction``: data-efficiency curves on nested subsets)."""
+    if fraction >= 1:
+        return list(episodes)
+    order = np.random.default_rng([int(seed), 20]).permutation(sorted(int(e) for e in episodes))
+    return sorted(int(e) for e in order[: max(1, int(np.ceil(fraction * len(order))))])
+
+
 class SequenceDataset(torch.utils.data.Dataset):
     """Samples built on demand; HDF5 files are opened lazily in each DataLoader worker."""
 

@@ -125,6 +125,9 @@ def setup_lookahead(cfg: TrainConfig, run: Path, command: str, progress=None) ->
     _, ckpt = init_run(cfg)
     cfg.init_checkpoint = str(ckpt.resolve())
     tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
+    if meta.get("spans", "think,act,imagine") != "think,act,imagine":
+        raise RigError(f"--init {cfg.init} was trained with --spans {meta['spans']}: it does not think and imagine, "
+                       "so it has nothing to review", "start the lookahead stage from a RIG-basic model with every span")
     cfg.think_positions = int(meta.get("think_positions", 0))  # the sequence format is the basic run's
     cfg.image_row_stride = int(meta.get("image_row_stride", 0))
     meta = {**meta, "review_cue": bool(cfg.review_cue), "review_openings": review_openings(cfg, tok)}

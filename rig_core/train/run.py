@@ -18,7 +18,7 @@ from rig_core.tokenize.sequence import SequenceBuilder
 from rig_core.model.run_config import TrainConfig, load_run_config
 from rig_core.train.data import check_training_data, encode_dataset
 from rig_core.train.loop import Trainer
-from rig_core.model.load import load_tokenizers, load_trained, sequence_builder
+from rig_core.model.load import init_run, load_init_model, load_tokenizers, load_trained, sequence_builder
 from rig_core.train.models import build_model, memory_report
 from rig_core.train.setup import Prepared, finish_windows, prepare, save_tokenizers, tokenizer_meta
 from rig_core.ui import console, progress
@@ -133,6 +133,8 @@ def _new_run(cfg: TrainConfig, run: Path, command: str, quiet: bool):
 
 
 def _setup(ds: Dataset, cfg: TrainConfig, run: Path, command: str, quiet: bool):
+    if cfg.init:
+        return _setup_from_init(ds, cfg, run, command, quiet)
     check_training_data(ds)
     ensure_writable_dir(run, "run")
     _seed_all(cfg.seed)
@@ -143,13 +145,48 @@ def _setup(ds: Dataset, cfg: TrainConfig, run: Path, command: str, quiet: bool):
     model, tok = build_model(cfg, prepared.tokenizer, ds.action_names, prepared.image_tokenizer.codebook_size)
     prepared.tokenizer = tok
     prepared.builder = SequenceBuilder(tok, prepared.image_tokenizer.tokens_per_frame, cfg.think_positions,
-                                       cfg.image_row_stride)
+                                       cfg.image_row_stride, spans=cfg.spans)
     finish_windows(prepared, ds, cfg)
-    meta = tokenizer_meta(ds, prepared.image_tokenizer, cfg.think_positions, cfg.image_row_stride)
+    meta = tokenizer_meta(ds, prepared.image_tokenizer, cfg.think_positions, cfg.image_row_stride, cfg.spans)
     save_tokenizers(run / "tokenizer", tok, prepared.image_tokenizer, meta)
     _encode(ds, prepared.image_tokenizer, run, quiet)
     atomic_write_json(run / "tokenizer_report.json",
                       {"psnr_db_heldout": prepared.tokenizer_psnr, "codebook_size": prepared.image_tokenizer.codebook_size})
+    return model, prepared, meta, start
+
+
+# What a basic run started from other weights takes from them: the model and the sequence format.
+INHERITED = ("model", "size", "base", "think_positions", "image_row_stride", "codebook_size", "text_vocab", "spans")
+
+
+def _setup_from_init(ds: Dataset, cfg: TrainConfig, run: Path, command: str, quiet: bool):
+    """A basic run that continues from a trained model's weights and tokenizers (``--init``: a run, a
+    checkpoint or a shipped model) on this dataset, with a fresh optimizer and schedule."""
+    init_cfg, ckpt = init_run(cfg)
+    if init_cfg.stage != "basic" or init_cfg.lora or init_cfg.qlora:
+        raise RigError(f"--init {cfg.init} is a {init_cfg.stage} run{' with LoRA' if init_cfg.lora or init_cfg.qlora else ''}; "
+                       "a basic run continues from full RIG-basic weights",
+                       "pass a basic run trained without LoRA (or rig export --merge it first)")
+    tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
+    check_training_data(ds, tok.action_names)
+    if list(meta.get("frame_shape", ds.manifest["frame_shape"])) != list(ds.manifest["frame_shape"]):
+        raise RigError(f"dataset {ds.root} has frames of another shape than --init {cfg.init} was trained on",
+                       "collect the data with the same environment settings")
+    cfg.init_checkpoint = str(ckpt.resolve())
+    for name in INHERITED:
+        setattr(cfg, name, getattr(init_cfg, name))
+    ensure_writable_dir(run, "run")
+    _seed_all(cfg.seed)
+    atomic_write_json(run / "config.json", {**cfg.to_dict(), "command": command})
+    atomic_write_json(run / "versions.json", versions())
+    start = time.perf_counter()
+    prepared = Prepared(tok, image_tok, sequence_builder(tok, image_tok, meta), [], [], 0)
+    finish_windows(prepared, ds, cfg)
+    save_tokenizers(run / "tokenizer", tok, image_tok, meta)
+    _encode(ds, image_tok, run, quiet)
+    model = load_init_model(cfg)
+    for p in model.parameters():
+        p.requires_grad_(True)
     return model, prepared, meta, start
 
 

@@ -11,10 +11,10 @@ import numpy as np
 from rig_core.data.reader import Dataset
 from rig_core.errors import RigError
 from rig_core.tokenize.image import GridImageTokenizer, psnr
-from rig_core.tokenize.sequence import SequenceBuilder
+from rig_core.tokenize.sequence import SequenceBuilder, parse_spans
 from rig_core.tokenize.vocab import RigTokenizer, train_text_tokenizer
 from rig_core.model.run_config import TrainConfig
-from rig_core.train.data import Window, make_windows, split_episodes
+from rig_core.train.data import Window, make_windows, nested_subset, split_episodes
 
 
 @dataclass
@@ -36,6 +36,13 @@ def _evenly(indices: list[int], lengths: dict[int, int], budget: int) -> list[tu
     total = sum(lengths[i] + 1 for i in indices) or 1
     stride = max(1, total // max(budget, 1))
     return [(i, np.arange(0, lengths[i] + 1, stride)) for i in indices]
+
+
+def training_split(ds: Dataset, cfg: TrainConfig) -> tuple[list[int], list[int]]:
+    """(training episodes, held-out episodes): the held-out split, then the run's nested ``data_fraction`` of
+    the rest (the held-out episodes are the same whatever the fraction)."""
+    train_eps, val_eps = split_episodes(ds.indices(), cfg.val_fraction, cfg.seed)
+    return nested_subset(train_eps, cfg.data_fraction, cfg.seed), val_eps
 
 
 def fit_image_tokenizer(ds: Dataset, cfg: TrainConfig, train_eps: list[int], val_eps: list[int],
@@ -82,31 +89,32 @@ def prepare(ds: Dataset, cfg: TrainConfig, log=None) -> Prepared:
     """A new run's tokenizers: the image codebook and (from scratch) the BPE, fitted on training episodes.
 
     With a base model the text tokenizer comes from the base (``build_model``); the caller sets it."""
-    train_eps, val_eps = split_episodes(ds.indices(), cfg.val_fraction, cfg.seed)
+    train_eps, val_eps = training_split(ds, cfg)
     image_tok, score = fit_image_tokenizer(ds, cfg, train_eps, val_eps, log=log)
     tokenizer = None
     if cfg.model == "scratch":
         tokenizer = train_text_tokenizer(texts_of(ds, train_eps), ds.action_names, image_tok.codebook_size,
                                          vocab_size=cfg.text_vocab)
-    builder = (SequenceBuilder(tokenizer, image_tok.tokens_per_frame, cfg.think_positions, cfg.image_row_stride)
-               if tokenizer else None)
+    builder = (SequenceBuilder(tokenizer, image_tok.tokens_per_frame, cfg.think_positions, cfg.image_row_stride,
+                               spans=cfg.spans) if tokenizer else None)
     return Prepared(tokenizer, image_tok, builder, [], [], 0, score)
 
 
 def finish_windows(prepared: Prepared, ds: Dataset, cfg: TrainConfig) -> Prepared:
-    train_eps, val_eps = split_episodes(ds.indices(), cfg.val_fraction, cfg.seed)
+    train_eps, val_eps = training_split(ds, cfg)
     prepared.train_windows, prepared.val_windows, prepared.steps_per_sample = plan_windows(
         ds, prepared.builder, cfg, train_eps, val_eps)
     return prepared
 
 
 def tokenizer_meta(ds: Dataset, image_tok: GridImageTokenizer, think_positions: int = 0,
-                   image_row_stride: int = 0) -> dict[str, Any]:
+                   image_row_stride: int = 0, spans: str = "think,act,imagine") -> dict[str, Any]:
     """What the tokenizer directory records of the sequence format (a lookahead run copies it)."""
     return {"env": ds.manifest["env"], "frame_shape": ds.manifest["frame_shape"],
             "image_tokenizer": {"kind": image_tok.kind, "grid": image_tok.grid, "cell": image_tok.cell,
                                 "tokens_per_frame": image_tok.tokens_per_frame},
-            "think_positions": int(think_positions), "image_row_stride": int(image_row_stride)}
+            "think_positions": int(think_positions), "image_row_stride": int(image_row_stride),
+            "spans": ",".join(parse_spans(spans))}
 
 
 def save_tokenizers(directory: Path, tok: RigTokenizer, image_tok: GridImageTokenizer, meta: dict) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -184,4 +185,40 @@ def print_paired(result: dict[str, Any]) -> None:
                   f"{r['reward_diff']:+.2f} [{r['reward_diff_ci95'][0]:+.2f}, {r['reward_diff_ci95'][1]:+.2f}]",
                   f"{r['achievements_diff']:+.2f}",
                   "-" if r["episodes_to_separate"] is None else f"~{r['episodes_to_separate']}")
+    stdout_console().print(t)
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def print_pipeline_plan(s: dict[str, Any]) -> None:
+    """The plan of `rig pipeline`: each stage kept, resumed, run or redone, why, and its estimated time."""
+    t = Table(title=f"pipeline {Path(s['recipe']).name} -> {s['out']}" + (" (dry run)" if s["dry_run"] else ""))
+    for col in ("stage", "runs", "plan", "why", "est. time"):
+        t.add_column(col, justify="right" if col == "est. time" else "left")
+    colour = {"keep": "green", "resume": "yellow", "run": "cyan", "redo": "magenta"}
+    for r in s["stages"]:
+        t.add_row(r["stage"], r["run"], f"[{colour[r['action']]}]{r['action']}[/]", r["why"],
+                  "-" if r["action"] == "keep" else _minutes(r["estimate_s"]))
+    t.caption = f"estimated total {_minutes(s['estimate_s'])} (rates measured on 2 CPU cores, or in this folder)"
+    stdout_console().print(t)
+
+
+def print_models(rows: list[dict[str, Any]]) -> None:
+    """`rig models`: each shipped model's stage, size and evaluation with its interval."""
+    t = Table(title="shipped models (use the name as --checkpoint / --init)", title_justify="left")
+    for col in ("name", "stage", "parameters", "steps", "suite", "episodes", "success", "95% CI", "model card"):
+        t.add_column(col, justify="left" if col in ("name", "model card") else "right")
+    for r in rows:
+        ev = r.get("evaluation") or {}
+        lo, hi = ev.get("success_ci95", [None, None])
+        pct = lambda x: "-" if x is None else f"{100 * x:.0f}%"
+        t.add_row(r["name"], str(r.get("stage")), f"{(r.get('parameters') or 0) / 1e6:.1f}M",
+                  str(r.get("training_steps")), str(ev.get("suite", "-")), str(ev.get("episodes", "-")),
+                  pct(ev.get("success")), f"{pct(lo)}-{pct(hi)}", f"{r['path']}/README.md")
+    if not rows:
+        t.caption = "no shipped models in this installation"
     stdout_console().print(t)

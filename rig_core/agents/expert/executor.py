@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from rig_core.agents.expert.knowledge import DIRS, Knowledge
-from rig_core.agents.expert.memory import WorldMemory, dilate
+from rig_core.agents.expert.memory import WorldMemory
 from rig_core.agents.expert.navigation import flat
 from rig_core.agents.expert.planner import FAR_STATION, Context, Goal, Planner
 from rig_core.agents.expert.shelter import Shelter
