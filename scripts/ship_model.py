@@ -225,7 +225,7 @@ Command: `{ev['command']}`
 {runs}
 - {c['training_steps']} optimizer steps in all, {c['training_compute_s'] / 60:.0f} min of training compute on 2 CPU cores ({c['precision']}).
 - Held out (10 % of the last run's episodes, its last evaluation): {held}.
-- Commit `{c['commit']}`.
+- Code: commit `{c['commit']}` (the recipe above reproduces the model with it).
 
 ## Limits
 
