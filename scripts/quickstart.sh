@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One command from nothing: install, then the quickstart pipeline (about 5 minutes on 2 CPU cores): the
+# One command from nothing: install, then the quickstart pipeline (about 4 minutes with the install on 2 CPU cores): the
 # shipped crafter-basic plays a world it never saw (shown live, recorded), is evaluated next to the expert
 # and the random agent on the same seeds, then a tiny model of your own is trained from scratch.
 # Rerunning keeps what is done.
