@@ -197,3 +197,28 @@ def test_the_data_multiple_reads_the_baseline_curve_in_log_episodes():
     assert data_multiple(curve, 0.05, 100)[0] == 1.0
     multiple, why = data_multiple(curve, 0.6, 100)
     assert multiple is None and "more than 8x" in why
+
+
+def test_a_checkpoint_input_is_known_by_its_weights_not_its_file_times(tiny_checkpoint, tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_checkpoint, model, symlinks=True)
+    recipe = tmp_path / "watch.yaml"
+    recipe.write_text(f"stages:\n  watch: {{run: play, checkpoint: {model}, max_steps: 2, temperature: 0}}\n")
+    out = tmp_path / "run"
+    r = rig("pipeline", recipe, "--out", out, "--quiet")
+    assert r.exit_code == 0, r.output
+
+    def plan():
+        r = rig("pipeline", recipe, "--out", out, "--dry-run", "--json")
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)["stages"][0]
+
+    shutil.rmtree(model)
+    shutil.copytree(tiny_checkpoint, model, symlinks=True)  # the same bytes, new file times (a reinstall)
+    assert plan()["action"] == "keep"
+    weights = next(model.rglob("model.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")  # other weights
+    step = plan()
+    assert step["action"] == "redo" and "input checkpoint" in step["why"]

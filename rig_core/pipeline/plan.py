@@ -23,6 +23,7 @@ from rig_core.pipeline.stages import AGENTS
 
 STATE = "pipeline.json"
 STATE_FORMAT = "rig-pipeline"
+CONTENT_HASH_LIMIT = 256 * 2**20  # checkpoints up to this size are identified by their weights' bytes
 
 
 @dataclass
@@ -76,6 +77,13 @@ def path_identity(value: str) -> str:
     except RigError:
         return f"path:{p.resolve()}"
     weights = sorted((ckpt / "model").glob("*.safetensors"))
+    if sum(w.stat().st_size for w in weights) <= CONTENT_HASH_LIMIT:  # by content: a reinstall keeps it
+        digest = hashlib.sha256()
+        for w in weights:
+            with open(w, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        return "checkpoint:" + digest.hexdigest()[:16]
     return "checkpoint:" + _hash([(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights])
 
 
@@ -97,7 +105,7 @@ def plan(recipe: Recipe, out: Path, until: str | None = None, workers: int = 1) 
         fp = _hash({"run": stage.kind.name, "settings": _non_default(stage, settings), "inputs": identities})
         fingerprints[name] = fp
         rec = state.get(name)
-        action, why = _decide(stage, folder, rec, fp, settings, changed)
+        action, why = _decide(stage, folder, rec, fp, settings, changed, identities)
         if action in ("run", "redo"):
             changed.add(name)
         step = Step(stage, action, why, fp, settings, resolve_inputs(recipe, stage, out), identities)
@@ -125,7 +133,8 @@ def _non_default(stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if k not in defaults or defaults[k] != v}
 
 
-def _decide(stage: Stage, folder: Path, rec: dict | None, fp: str, settings: dict, changed: set[str]):
+def _decide(stage: Stage, folder: Path, rec: dict | None, fp: str, settings: dict, changed: set[str],
+            identities: dict[str, list[str]]):
     exists = folder.exists()
     if rec is None:
         if exists and any(folder.iterdir()):
@@ -135,7 +144,7 @@ def _decide(stage: Stage, folder: Path, rec: dict | None, fp: str, settings: dic
     if rec.get("fingerprint") != fp:
         if not exists:
             return "run", "changed, and its folder is gone"
-        return "redo", _what_changed(stage, rec, settings, changed)
+        return "redo", _what_changed(stage, rec, settings, changed, identities)
     if not exists:
         return "run", "its folder is gone"
     if rec.get("status") == "complete":
@@ -145,13 +154,17 @@ def _decide(stage: Stage, folder: Path, rec: dict | None, fp: str, settings: dic
     return "redo", "interrupted (starts over)"
 
 
-def _what_changed(stage: Stage, rec: dict, settings: dict, changed: set[str]) -> str:
+def _what_changed(stage: Stage, rec: dict, settings: dict, changed: set[str], identities: dict[str, list[str]]) -> str:
     old = rec.get("settings", {})
     diffs = [f"{k} {old.get(k)!r} -> {v!r}" for k, v in settings.items() if k in old and old[k] != v]
     diffs += [f"{k} removed" for k in old if k not in settings]
     ups = [v for vals in stage.inputs.values() for v in vals if v in changed]
     if ups:
         diffs.append(f"input {', '.join(ups)} is rebuilt")
+    else:
+        old_ids = rec.get("identities", {})
+        diffs += [f"input {key} ({', '.join(stage.inputs.get(key, []))}) changed" for key in identities
+                  if old_ids.get(key) != identities[key]]
     return "changed: " + ("; ".join(diffs) if diffs else "an input changed")
 
 
