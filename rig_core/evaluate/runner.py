@@ -174,15 +174,6 @@ def summarize_results(results: list[dict], achievement_names: list[str]) -> dict
     return out
 
 
-def _imagines(checkpoint: Path) -> bool:
-    """Whether the checkpoint was trained to imagine frames (its --spans), so its imagination can be measured."""
-    from rig_core.model.checkpoint import find_checkpoint
-    from rig_core.model.load import load_tokenizers
-
-    _, _, meta = load_tokenizers(find_checkpoint(Path(checkpoint)) / "tokenizer")
-    return "imagine" in str(meta.get("spans", "imagine"))
-
-
 def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, episodes: int, test_time_steps: str,
                  workers: int = 1, batch: int = 8, out: Path, max_steps: int | None = None, seed: int = 0,
                  imagination_steps: int = 3, imagination_episodes: int = 10, gifs: int = 2,
@@ -202,6 +193,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         raise RigError(f"--temperature {temperature} is negative", "pass 0 (greedy) or more (sampling)")
     tasks = resolve_suite(suite)
     sweep = parse_steps(test_time_steps)
+    imagines = False  # whether the player imagines frames, so its imagination can be measured
     if checkpoint is not None:  # fail early: a basic checkpoint cannot look ahead
         from rig_core.inference.policy import RigPolicy
 
@@ -212,6 +204,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
             raise RigError(f"the checkpoint {probe.checkpoint} was trained without review data (stage '{probe.stage}'), "
                            f"so it cannot look ahead with --test-time-steps {test_time_steps}",
                            "evaluate with --test-time-steps 0, or a checkpoint from rig train --stage lookahead")
+        imagines = probe.imagines  # the checkpoint's --spans
         del probe  # a single share plays in this process: do not hold a second copy of the model meanwhile
     temperature = float(temperature or 0.0)
     out = ensure_writable_dir(Path(out), "evaluation output")
@@ -249,7 +242,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         entry["actions_per_s"] = entry["steps"] / elapsed if elapsed > 0 else None
         entry["episodes"] = results
         report["sweep"].append(entry)
-    if checkpoint is not None and recorded and imagination_episodes > 0 and _imagines(checkpoint):
+    if checkpoint is not None and recorded and imagination_episodes > 0 and imagines:
         from rig_core.evaluate.imagination import evaluate_imagination
         from rig_core.inference.policy import RigPolicy
 

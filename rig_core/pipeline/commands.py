@@ -3,7 +3,6 @@ call that runs (or resumes) it into the stage's folder."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from rig_core.errors import RigError
 from rig_core.pipeline.recipe import Recipe, Stage
 from rig_core.pipeline.stages import AGENTS
 
-TRAIN_PATHS = ("data", "more_data", "out", "recipe", "init", "init_checkpoint", "command", "merged_from")
+TRAIN_PATHS = ("data", "more_data", "out", "recipe", "init", "init_checkpoint")
 
 
 def resolve_inputs(recipe: Recipe, stage: Stage, out: Path) -> dict[str, list[str]]:
@@ -177,9 +176,3 @@ def clear(folder: Path) -> None:
     elif folder.exists():
         shutil.rmtree(folder)
 
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None

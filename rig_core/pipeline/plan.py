@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 
 from rig_core.errors import RigError
-from rig_core.pipeline.commands import check_stage, effective_settings, read_json, resolve_inputs
+from rig_core.fsutil import read_json
+from rig_core.pipeline.commands import check_stage, effective_settings, resolve_inputs
 from rig_core.pipeline.recipe import Recipe, Stage, load_pipeline
 from rig_core.pipeline.stages import AGENTS
 
@@ -47,14 +48,20 @@ def load_checked(recipe: str | Path, sets: list[str] | None = None) -> Recipe:
 
 
 def read_state(out: Path) -> dict[str, Any]:
-    doc = read_json(out / STATE)
-    if doc is None:
-        if (out / STATE).exists():
-            raise RigError(f"{out / STATE} is corrupt", "remove it to rebuild every stage, or restore it")
+    if not (out / STATE).exists():
         return {"format": STATE_FORMAT, "version": 1, "stages": {}}
-    if doc.get("format") != STATE_FORMAT:
+    doc = read_json(out / STATE, "remove it to rebuild every stage, or restore it")
+    if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT:
         raise RigError(f"{out / STATE} is not a rig pipeline state", "choose another --out")
     return doc
+
+
+def _json_or_none(path: Path) -> Any:
+    """A JSON file for an estimate, or None where it is missing or unreadable (the estimate does without)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _hash(obj: Any) -> str:
@@ -95,12 +102,15 @@ def plan(recipe: Recipe, out: Path, until: str | None = None, workers: int = 1) 
     rates = load_rates(state)
     by_folder: dict[str, dict] = {}
     fingerprints: dict[str, str] = {}
+    known: dict[str, str] = {}  # path identities (a shipped model read by several stages is hashed once)
     changed: set[str] = set()
     steps: list[Step] = []
     for name, stage in recipe.stages.items():
         folder = out / name
         settings = effective_settings(recipe, stage, folder)
-        identities = {k: [f"stage:{fingerprints[v]}" if v in recipe.stages else path_identity(v) for v in vals]
+        for v in {v for vals in stage.inputs.values() for v in vals} - set(recipe.stages) - set(known):
+            known[v] = path_identity(v)
+        identities = {k: [f"stage:{fingerprints[v]}" if v in recipe.stages else known[v] for v in vals]
                       for k, vals in stage.inputs.items()}
         fp = _hash({"run": stage.kind.name, "settings": _non_default(stage, settings), "inputs": identities})
         fingerprints[name] = fp
@@ -109,9 +119,7 @@ def plan(recipe: Recipe, out: Path, until: str | None = None, workers: int = 1) 
         if action in ("run", "redo"):
             changed.add(name)
         step = Step(stage, action, why, fp, settings, resolve_inputs(recipe, stage, out), identities)
-        step.estimate_s = estimate(step, folder, rates, by_folder, workers)
-        if action == "keep":
-            step.estimate_s = 0.0
+        step.estimate_s = 0.0 if action == "keep" else estimate(step, folder, rates, by_folder, workers)
         by_folder[str(folder)] = settings
         steps.append(step)
         if name == until:
@@ -206,7 +214,7 @@ def _model_size(value: str, steps_by_folder: dict[str, dict]) -> str:
         from rig_core.model.checkpoint import find_checkpoint, run_of_checkpoint
 
         try:
-            settings = read_json(run_of_checkpoint(find_checkpoint(Path(value))) / "config.json") or {}
+            settings = _json_or_none(run_of_checkpoint(find_checkpoint(Path(value))) / "config.json") or {}
         except RigError:
             settings = {}
     return "base" if settings.get("model") == "base" else str(settings.get("size", "tiny"))
@@ -216,7 +224,7 @@ def _episodes_of(value: str, steps_by_folder: dict[str, dict]) -> int:
     settings = steps_by_folder.get(value)
     if settings is not None:
         return int(settings.get("episodes", 0))
-    manifest = read_json(Path(value) / "dataset.json") or {}
+    manifest = _json_or_none(Path(value) / "dataset.json") or {}
     return int(manifest.get("episodes", 0) or len(manifest.get("episode_index", []) or []))
 
 

@@ -37,9 +37,6 @@ class Stage:
     inputs: dict[str, list[str]]  # input key -> the stages / paths / names it reads
     given: dict[str, Any] = field(default_factory=dict)  # what the recipe wrote (after variables)
 
-    def upstream(self, stages: dict[str, "Stage"]) -> list[str]:
-        return [v for values in self.inputs.values() for v in values if v in stages]
-
 
 @dataclass
 class Recipe:
