@@ -70,3 +70,47 @@ def show(
         print_json(step_record(path, episode, step))
         return
     Console().print(render_step(path, episode, step) if step is not None else render_episode(path, episode, limit))
+
+
+@app.command("export")
+@handle_errors
+def export(
+    fmt: str = typer.Option(..., "--format", "-f", help="minari or lerobot."),
+    path: Path = typer.Argument(..., help="rig dataset directory."),
+    out: str = typer.Argument(..., help="minari: a dataset id (namespace/name-v0); lerobot: a new folder."),
+    root: Path = typer.Option(None, help="minari: the datasets folder (default: $MINARI_DATASETS_PATH or "
+                                          "~/.minari/datasets)."),
+    fps: int = typer.Option(10, help="lerobot: frames per second written in meta/info.json."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    json_output: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+) -> None:
+    """Write a dataset in another format, losslessly: frames, actions, rewards, terminations, truncations,
+    tasks, reasoning and every other per-step array survive a round trip."""
+    from rig_core.exchange import export_dataset
+
+    result = export_dataset(fmt, path, out, root=root, fps=fps, quiet=quiet or json_output)
+    if json_output:
+        print_json(result)
+    else:
+        typer.echo(f"wrote {result['out']} ({result['episodes']} episodes, {fmt})")
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    fmt: str = typer.Option(..., "--format", "-f", help="minari or lerobot."),
+    src: str = typer.Argument(..., help="minari: a dataset id; lerobot: the dataset's root folder."),
+    out: Path = typer.Argument(..., help="New rig dataset directory."),
+    root: Path = typer.Option(None, help="minari: the datasets folder (default: Minari's own)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    json_output: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+) -> None:
+    """Read a Minari or LeRobot dataset into a rig dataset (one exported by rig comes back identical;
+    others need RGB frames and discrete actions)."""
+    from rig_core.exchange import import_dataset
+
+    result = import_dataset(fmt, src, out, root=root, quiet=quiet or json_output)
+    if json_output:
+        print_json(result)
+    else:
+        typer.echo(f"wrote {result['out']} ({result['episodes']} episodes from {fmt})")

@@ -14,7 +14,7 @@ LAYERS = [
     {"fsutil", "versions", "ui", "config", "records", "stats"},
     {"envs", "tasks", "tokenize"},
     {"agents", "data", "model"},
-    {"annotate", "collect", "viz"},
+    {"annotate", "collect", "viz", "exchange"},
     {"inference"},
     {"review"},
     {"train", "evaluate"},

@@ -56,6 +56,12 @@ class Episode:
         self._group.visit(lambda n: out.append(n) if isinstance(self._group[n], h5py.Dataset) else None)
         return out
 
+    def linked_keys(self) -> list[str]:
+        """Every dataset path, those behind (external) links included, sorted."""
+        out: list[str] = []
+        self._group.visit_links(lambda n: out.append(n) if isinstance(self._group.get(n), h5py.Dataset) else None)
+        return sorted(out)
+
     def raw_attrs(self) -> dict[str, Any]:
         """The group's attributes as stored (numpy types kept), for copying."""
         return dict(self._group.attrs)

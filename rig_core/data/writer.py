@@ -83,6 +83,13 @@ def write_frames(group: h5py.Group, name: str, frames: np.ndarray) -> h5py.Datas
     return ds
 
 
+def _attr(value):
+    """Text arrays go to HDF5 as UTF-8 strings (numpy's fixed-width unicode has no HDF5 type)."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "OU":
+        return np.asarray(value.astype(object), dtype=_STR)
+    return value
+
+
 def tmp_shard_path(root: Path, first_episode: int) -> Path:
     return Path(root) / f".{shard_name(first_episode)}{TMP_SUFFIX}"
 
@@ -108,27 +115,38 @@ class ShardWriter:
         self.frames = 0
 
     def write_episode(self, index: int, record: EpisodeRecord) -> None:
+        dataset_attrs: dict[str, dict] = {"inventory": {"names": np.asarray(record.item_names, dtype=_STR)}}
+        if record.vital_names:
+            dataset_attrs["privileged/vitals"] = {"names": np.asarray(record.vital_names, dtype=_STR)}
+        self.write_arrays(index, record.arrays(), record.attrs, dataset_attrs)
+
+    def write_arrays(self, index: int, arrays: dict[str, np.ndarray], attrs: dict, dataset_attrs: dict | None = None,
+                     ) -> None:
+        """Write one episode group from its datasets by path (text arrays of ``str`` or ``object``), the
+        datasets' attributes and the group's; ``length`` and ``index`` are set from the arrays."""
         group = self._file["episodes"].create_group(episode_key(index))
-        for name, data in record.arrays().items():
+        for name, data in arrays.items():
             if name == "frames":
                 ds = write_frames(group, name, data)
                 self.frame_bytes += ds.id.get_storage_size()
                 self.frames += len(data)
-            elif data.dtype == object:
-                group.create_dataset(name, data=data.astype(_STR), dtype=_STR)
+            elif data.dtype.kind in "OU":
+                group.create_dataset(name, data=data.astype(object).astype(_STR), dtype=_STR)
             elif data.ndim >= 1 and data.size > 64:
                 group.create_dataset(name, data=data, compression="gzip", compression_opts=4)
             else:
                 group.create_dataset(name, data=data)
-        group["inventory"].attrs["names"] = np.asarray(record.item_names, dtype=_STR)
-        if record.vital_names and "privileged/vitals" in group:
-            group["privileged/vitals"].attrs["names"] = np.asarray(record.vital_names, dtype=_STR)
-        for key, value in record.attrs.items():
-            group.attrs[key] = value
-        group.attrs["length"] = record.length
+        for name, values in (dataset_attrs or {}).items():
+            if name in group:
+                for key, value in values.items():
+                    group[name].attrs[key] = _attr(value)
+        for key, value in attrs.items():
+            group.attrs[key] = _attr(value)
+        length = int(len(arrays["actions"]))
+        group.attrs["length"] = length
         group.attrs["index"] = index
         self.episodes.append(index)
-        self.steps += record.length
+        self.steps += length
 
     def close(self) -> Path:
         """Flush, fsync and rename to the final name; returns the final path."""
