@@ -8,6 +8,7 @@ import sys
 from typing import Any, Callable
 
 import typer
+from rich.markup import escape
 
 from rig_core.errors import CollectInterrupted, RigError
 from rig_core.ui import console
@@ -26,7 +27,7 @@ def handle_errors(fn: Callable) -> Callable:
         except RigError as exc:
             if STATE["debug"]:
                 raise
-            console.print(f"[bold red]error:[/] {exc.line()}", highlight=False, soft_wrap=True)
+            console.print(f"[bold red]error:[/] {escape(exc.line())}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=exc.exit_code) from None
         except CollectInterrupted as exc:  # Ctrl-C: what is saved stays; the message names the resume command
             console.print(f"[yellow]{exc}[/]")

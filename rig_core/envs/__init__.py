@@ -9,20 +9,19 @@ ENV_IDS = ("crafter", "minerl")
 
 
 def make_env(env_id: str = "crafter", **kwargs) -> Env:
-    """Build an environment by id; a clear error for unknown or absent backends."""
+    """Build an environment by id; a clear error for unknown or absent backends.
+
+    ``minerl`` takes ``factory`` (a callable ``factory(gym_id) -> env`` or ``"module:function"``; default
+    ``$RIG_MINERL_FACTORY``, else the installed minerl's ``gym.make``), ``length`` and ``size``.
+    """
     if env_id == "crafter":
         from rig_core.envs.crafter import CrafterEnv
 
         return CrafterEnv(**kwargs)
     if env_id == "minerl":
-        try:
-            import minerl  # noqa: F401
-        except ImportError as exc:
-            raise RigError(
-                "the MineRL backend is not installed",
-                "install it with: pip install 'rig[minerl]' (needs Java 8), or use --env crafter",
-            ) from exc
-        raise RigError("the MineRL backend is not available in this release", "use --env crafter")
+        from rig_core.envs.minerl import MineRLEnv
+
+        return MineRLEnv(**kwargs)
     raise RigError(f"unknown environment '{env_id}'", f"choose one of: {', '.join(ENV_IDS)}")
 
 
