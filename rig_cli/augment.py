@@ -33,6 +33,11 @@ def augment(
     seed: Optional[int] = typer.Option(None, help="Seed (reason: phrasing choice, default 0; review: first world "
                                        "seed and phrasing, default 500000)."),
     workers: int = typer.Option(1, help="Parallel worker processes (one shard each)."),
+    backend: str = typer.Option("process", help="[review] Where episodes run: process (worker processes here) or ray "
+                                "(Ray tasks; needs pip install 'rig[ray]')."),
+    address: Optional[str] = typer.Option(None, help="[review] With --backend ray: an existing Ray cluster "
+                                          "(ray://HEAD:10001, or auto); default: a local Ray with --workers CPUs, "
+                                          "shut down after."),
     copy_frames: bool = typer.Option(False, "--copy-frames", help="Copy frames instead of linking to the input."),
     model: Optional[str] = typer.Option(None, help="VLM model name (with --annotator vlm)."),
     base_url: Optional[str] = typer.Option(None, help="VLM endpoint, e.g. http://127.0.0.1:8000/v1."),
@@ -48,7 +53,7 @@ def augment(
         rcfg = ReviewConfig(out=str(out), data=str(data), checkpoint=str(checkpoint or ""), episodes=episodes,
                             seed=500_000 if seed is None else seed, workers=workers, horizon=horizon,
                             confirm_share=confirm_share, confirm_floor=confirm_floor, follow=follow,
-                            batch=batch, max_steps=max_steps)
+                            batch=batch, max_steps=max_steps, backend=backend, address=address)
         from rig_core.review.runner import run_review
 
         summary = run_review(rcfg, command=command_line(), resume=resume, quiet=quiet or json_output)
@@ -59,6 +64,8 @@ def augment(
         return
     if stage != "reason":
         raise RigError(f"unknown stage '{stage}'", "use --stage reason or --stage review")
+    if backend != "process" or address is not None:
+        raise RigError("--backend and --address apply to --stage review only", "drop them for --stage reason")
     cfg = ReasonConfig(data=str(data), out=str(out), annotator=annotator, seed=seed or 0, workers=workers,
                        copy_frames=copy_frames, model=model, base_url=base_url, api_key_env=api_key_env,
                        cache_dir=str(cache_dir) if cache_dir else None, concurrency=concurrency)

@@ -26,6 +26,10 @@ def collect(
     max_steps: Optional[int] = typer.Option(None, help="Step limit per episode (default: the task's budget)."),
     oracle: bool = typer.Option(False, "--oracle", help="Let the expert see the whole map, not only what it has seen."),
     episodes_per_shard: int = typer.Option(8, help="Episodes per HDF5 shard."),
+    backend: str = typer.Option("process", help="Where episodes run: process (worker processes here) or ray "
+                                "(Ray tasks; needs pip install 'rig[ray]')."),
+    address: Optional[str] = typer.Option(None, help="With --backend ray: an existing Ray cluster (ray://HEAD:10001, "
+                                          "or auto); default: a local Ray with --workers CPUs, shut down after."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted collection in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
@@ -33,7 +37,7 @@ def collect(
     """Run an existing agent in an environment and store its trajectories as an HDF5 dataset."""
     cfg = CollectConfig(out=str(out), env=env, agent=agent, task=task, episodes=episodes, seed=seed,
                         workers=workers, epsilon=epsilon, max_steps=max_steps, oracle=oracle,
-                        episodes_per_shard=episodes_per_shard)
+                        episodes_per_shard=episodes_per_shard, backend=backend, address=address)
     summary = run_collect(cfg, command=command_line(), resume=resume, quiet=quiet or json_output)
     if json_output:
         print_json(summary)

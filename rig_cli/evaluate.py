@@ -24,6 +24,10 @@ def evaluate(
                                    "from rig collect counts up from 0). Keep seed ranges you never tune on."),
     test_time_steps: str = typer.Option("0", help="Comma-separated lookahead steps to sweep, e.g. 0,1,2,3."),
     workers: int = typer.Option(1, help="Parallel processes."),
+    backend: str = typer.Option("process", help="Where episodes run: process (worker processes here) or ray "
+                                "(Ray tasks; needs pip install 'rig[ray]')."),
+    address: Optional[str] = typer.Option(None, help="With --backend ray: an existing Ray cluster (ray://HEAD:10001, "
+                                          "or auto); default: a local Ray with --workers CPUs, shut down after."),
     batch: int = typer.Option(8, help="Environments per batched forward pass."),
     max_steps: Optional[int] = typer.Option(None, help="Step limit per episode (default: each task's budget)."),
     imagination_steps: int = typer.Option(3, help="Horizon of the imagination rollouts."),
@@ -72,7 +76,7 @@ def evaluate(
                     temperature=temperature, imagination_steps=imagination_steps,
                     imagination_episodes=imagination_episodes, gifs=gifs, command=command_line(),
                     review_threshold=review_threshold, history=history, seed_start=seed_start,
-                    step_cache=not full_prefill, quiet=quiet or json_output)
+                    step_cache=not full_prefill, quiet=quiet or json_output, backend=backend, address=address)
     checkpoints, agents = list(checkpoint or []), list(agent or [])
     if len(checkpoints) + len(agents) > 1:
         from rig_core.evaluate.players import run_players

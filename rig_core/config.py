@@ -8,9 +8,21 @@ from typing import Any
 from rig_core.errors import RigError
 
 # Options that only change how a run executes, never what it produces; a resumed run may change them.
-RUNTIME_ONLY = {"workers", "quiet", "json_output", "resume", "out"}
+RUNTIME_ONLY = {"workers", "quiet", "json_output", "resume", "out", "backend", "address"}
+# Where rollouts run: worker processes on this machine, or Ray tasks (rig[ray]) on a local Ray or a cluster.
+BACKENDS = ("process", "ray")
 # Which action a review rollout takes after judging a proposal.
 FOLLOW = ("corrected", "policy", "expert")
+
+
+def check_backend(backend: str, address: str | None) -> None:
+    """Validate ``--backend`` and ``--address`` (Ray itself is checked when it is about to be used)."""
+    if backend not in BACKENDS:
+        raise RigError(f"unknown --backend '{backend}'", f"choose one of: {', '.join(BACKENDS)}")
+    if address is not None and backend != "ray":
+        raise RigError("--address applies to --backend ray only", "add --backend ray, or drop --address")
+    if address is not None and not str(address).strip():
+        raise RigError("--address is empty", "pass a Ray cluster address such as ray://head:10001, or auto")
 
 
 class ConfigBase:
@@ -43,8 +55,11 @@ class CollectConfig(ConfigBase):
     max_steps: int | None = None
     oracle: bool = False
     episodes_per_shard: int = 8
+    backend: str = "process"  # process or ray (a run's execution only: resume may change it)
+    address: str | None = None  # an existing Ray cluster (with backend ray); None starts a local Ray
 
     def validate(self) -> "CollectConfig":
+        check_backend(self.backend, self.address)
         if self.episodes < 1:
             raise RigError(f"--episodes {self.episodes} must be at least 1", "pass --episodes 1 or more")
         if self.workers < 1:
@@ -80,8 +95,11 @@ class ReviewConfig(ConfigBase):
     batch: int = 8
     max_steps: int | None = None
     episodes_per_shard: int = 8  # set to --batch: a shard is the episodes one worker plays in lock-step
+    backend: str = "process"
+    address: str | None = None
 
     def validate(self) -> "ReviewConfig":
+        check_backend(self.backend, self.address)
         if self.episodes < 1:
             raise RigError(f"--episodes {self.episodes} must be at least 1", "pass --episodes 1 or more")
         if self.workers < 1:

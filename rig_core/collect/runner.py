@@ -62,6 +62,10 @@ class Collection:
 
     def _prepare(self, cfg, resume: bool):
         cfg.validate()
+        if cfg.backend == "ray":  # missing Ray: one line before anything is written
+            from rig_core.collect.ray_backend import require_ray
+
+            require_ray()
         self.meta = self.check(cfg)
         exists = self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir()))
         if resume:
@@ -77,6 +81,7 @@ class Collection:
                 raise RigError(f"--resume with options that differ from the stored run ({pretty})",
                                "drop those options to continue the stored run, or collect into a new --out")
             stored.workers, stored.out = cfg.workers, str(self.root)
+            stored.backend, stored.address = cfg.backend, cfg.address
             cfg = stored
             self.created = doc.get("producer", {}).get("created")
         elif exists:
@@ -153,8 +158,9 @@ class Collection:
     # -- running ------------------------------------------------------------------
     def run(self, work: Callable, worker_target: Callable, description: str, note: Callable[[dict], str],
             resume_command: str, quiet: bool) -> tuple[list[int], float]:
-        """Play every episode not saved yet: ``work(cfg, chunks, emit)`` in this process, or worker processes
-        running ``worker_target``; the manifest follows every closed shard. Returns (episodes played, seconds)."""
+        """Play every episode not saved yet: ``work(cfg, chunks, emit)`` in this process, worker processes
+        running ``worker_target``, or (``cfg.backend == "ray"``) one Ray task per chunk running ``work``; the
+        manifest follows every closed shard. Returns (episodes played, seconds)."""
         cfg = self.cfg
         try:
             self.write_manifest(complete=False)
@@ -173,7 +179,11 @@ class Collection:
                         self.add_shard(payload)
 
                 try:
-                    if cfg.workers == 1 or len(chunks) <= 1:
+                    if cfg.backend == "ray":
+                        from rig_core.collect.ray_backend import run_ray_chunks
+
+                        run_ray_chunks(cfg, chunks, on_event, work)
+                    elif cfg.workers == 1 or len(chunks) <= 1:
                         work(cfg, chunks, on_event)
                     else:
                         run_processes(cfg, chunks, on_event, target=worker_target)
@@ -191,6 +201,13 @@ class Collection:
         return todo, elapsed
 
 
+def backend_flags(cfg) -> str:
+    """The options of a resume hint that keep the run on its backend."""
+    if cfg.backend == "process":
+        return ""
+    return f" --backend {cfg.backend}" + (f" --address {cfg.address}" if cfg.address else "")
+
+
 def run_collect(cfg: CollectConfig, *, command: str = "rig collect", resume: bool = False,
                 quiet: bool = False) -> dict[str, Any]:
     """Collect ``cfg.episodes`` episodes into ``cfg.out`` (resuming if asked); returns the summary."""
@@ -198,7 +215,7 @@ def run_collect(cfg: CollectConfig, *, command: str = "rig collect", resume: boo
     cfg = col.cfg
     todo, elapsed = col.run(collect_chunks, worker_main, "collect",
                             lambda p: f"last: {p['task']} {'ok' if p['success'] else '--'}",
-                            f"rig collect --out {cfg.out} --resume", quiet)
+                            f"rig collect --out {cfg.out} --resume{backend_flags(cfg)}", quiet)
     summary = summarize(cfg.out)
     summary["elapsed_s"] = round(elapsed, 3)
     new_steps = sum(s["steps"] for s in col.shards.values() if set(s["episodes"]) & set(todo))

@@ -38,17 +38,19 @@ def plan_players(checkpoints: list[Path], agents: list[str], test_time_steps: st
 def run_players(checkpoints: list[Path], agents: list[str], test_time_steps: str, out: Path,
                 **settings) -> dict[str, Any]:
     """Evaluate every player into ``out/<player>`` on the same seeds, then compare them all against the first."""
+    from rig_core.collect.ray_backend import session_for
     from rig_core.evaluate.compare import compare_players, markdown
     from rig_core.evaluate.runner import run_evaluate
 
     plan = plan_players(checkpoints, agents, test_time_steps)
     out = ensure_writable_dir(Path(out), "evaluation output")
     dirs = []
-    for p in plan:
-        folder = out / p["folder"]
-        run_evaluate(checkpoint=p["checkpoint"], agent=p["agent"], out=folder,
-                     test_time_steps=",".join(str(n) for n in p["steps"]), **settings)
-        dirs.append(folder)
+    with session_for(settings.get("backend", "process"), settings.get("workers", 1), settings.get("address")):
+        for p in plan:  # with --backend ray: one Ray for every player
+            folder = out / p["folder"]
+            run_evaluate(checkpoint=p["checkpoint"], agent=p["agent"], out=folder,
+                         test_time_steps=",".join(str(n) for n in p["steps"]), **settings)
+            dirs.append(folder)
     result = compare_players(dirs, out=out)
     result["players"] = [{"folder": str(d), "test_time_steps": p["steps"]} for d, p in zip(dirs, plan)]
     plot_players(dirs, result, out / "players.png")

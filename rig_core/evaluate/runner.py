@@ -104,8 +104,20 @@ class _Ticks:
         self.rep.add("episodes", n)
 
 
-def _run_shares(args: list[tuple], rep) -> list:
-    """Play the shares (in this process, or one worker process each); the bar advances per episode."""
+def _share_task(args: tuple, emit) -> tuple[list[dict], list[dict], float, int]:
+    """A share as a Ray task: ``emit.put(1)`` per finished episode reaches the bar."""
+    return _play_share(args + (emit,))
+
+
+def _run_shares(args: list[tuple], rep, backend: str = "process", address: str | None = None) -> list:
+    """Play the shares (in this process, one worker process each, or one Ray task each); the bar advances per
+    episode."""
+    if backend == "ray":
+        from rig_core.collect.ray_backend import run_tasks
+
+        ticks = _Ticks(rep)
+        return run_tasks(_share_task, [(a,) for a in args], lambda e: ticks.put(e[1]), workers=len(args),
+                         address=address, describe=lambda i: f"evaluation share {i}")
     if len(args) == 1:
         return [_play_share(args[0] + (_Ticks(rep),))]
     ctx = mp.get_context("spawn")
@@ -179,7 +191,10 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
                  imagination_steps: int = 3, imagination_episodes: int = 10, gifs: int = 2,
                  temperature: float | None = None, compare_expert: bool = True, command: str = "",
                  review_threshold: float | None = None, history: int | None = None,
-                 seed_start: int = EVAL_SEED, step_cache: bool = True, quiet: bool = False) -> dict[str, Any]:
+                 seed_start: int = EVAL_SEED, step_cache: bool = True, quiet: bool = False,
+                 backend: str = "process", address: str | None = None) -> dict[str, Any]:
+    from rig_core.collect.ray_backend import session_for
+    from rig_core.config import check_backend
     from rig_core.envs import make_env
     from rig_core.evaluate.report import write_report
     from rig_core.fsutil import atomic_write_json, ensure_writable_dir
@@ -189,6 +204,11 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         raise RigError("pass --checkpoint RUN, or --agent expert|random", "e.g. rig evaluate --checkpoint runs/tiny")
     if episodes < 1 or workers < 1 or batch < 1:
         raise RigError("--episodes, --workers and --batch must be at least 1", "pass positive numbers")
+    check_backend(backend, address)
+    if backend == "ray":  # missing Ray: one line before anything runs
+        from rig_core.collect.ray_backend import require_ray
+
+        require_ray()
     if temperature is not None and not temperature >= 0:
         raise RigError(f"--temperature {temperature} is negative", "pass 0 (greedy) or more (sampling)")
     tasks = resolve_suite(suite)
@@ -222,26 +242,27 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         "command": command, "versions": versions(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "sweep": []}
     recorded: list[dict] = []
-    for n in sweep:
-        shares = [pairs[w::workers] for w in range(workers)]
-        args = [(str(checkpoint) if checkpoint else None, agent, share, n, batch, max_steps,
-                 compare_expert and n == sweep[0],
-                 (max(gifs, imagination_episodes) if (w == 0 and n == sweep[0]) else 0), seed, temperature,
-                 review_threshold, history, step_cache)
-                for w, share in enumerate(shares) if share]
-        start = time.perf_counter()
-        results: list[dict] = []
-        with progress(f"evaluate N={n}", len(pairs), quiet=quiet, rate_field="episodes",
-                      rate_unit="episodes/s") as rep:
-            parts = _run_shares(args, rep)
-        for res, rec, _, _ in parts:
-            results.extend(res)
-            recorded.extend(rec)
-        elapsed = time.perf_counter() - start
-        entry = {"test_time_steps": n, **summarize_results(results, names), "seconds": elapsed}
-        entry["actions_per_s"] = entry["steps"] / elapsed if elapsed > 0 else None
-        entry["episodes"] = results
-        report["sweep"].append(entry)
+    with session_for(backend, workers, address):  # one Ray for the whole sweep
+        for n in sweep:
+            shares = [pairs[w::workers] for w in range(workers)]
+            args = [(str(checkpoint) if checkpoint else None, agent, share, n, batch, max_steps,
+                     compare_expert and n == sweep[0],
+                     (max(gifs, imagination_episodes) if (w == 0 and n == sweep[0]) else 0), seed, temperature,
+                     review_threshold, history, step_cache)
+                    for w, share in enumerate(shares) if share]
+            start = time.perf_counter()
+            results: list[dict] = []
+            with progress(f"evaluate N={n}", len(pairs), quiet=quiet, rate_field="episodes",
+                          rate_unit="episodes/s") as rep:
+                parts = _run_shares(args, rep, backend, address)
+            for res, rec, _, _ in parts:
+                results.extend(res)
+                recorded.extend(rec)
+            elapsed = time.perf_counter() - start
+            entry = {"test_time_steps": n, **summarize_results(results, names), "seconds": elapsed}
+            entry["actions_per_s"] = entry["steps"] / elapsed if elapsed > 0 else None
+            entry["episodes"] = results
+            report["sweep"].append(entry)
     if checkpoint is not None and recorded and imagination_episodes > 0 and imagines:
         from rig_core.evaluate.imagination import evaluate_imagination
         from rig_core.inference.policy import RigPolicy

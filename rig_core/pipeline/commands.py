@@ -47,7 +47,7 @@ def train_config(recipe: Recipe, stage: Stage, inputs: dict[str, list[str]], fol
 def command_config(recipe: Recipe, stage: Stage, inputs: dict[str, list[str]], folder: Path, workers: int = 1):
     """The configuration object of the stage's command (validated): what it will run with."""
     from rig_core.annotate.augment import ReasonConfig
-    from rig_core.config import CollectConfig, ReviewConfig
+    from rig_core.config import CollectConfig, ReviewConfig, check_backend
 
     s, kind = stage.settings, stage.kind.name
     if kind == "collect":
@@ -66,6 +66,7 @@ def command_config(recipe: Recipe, stage: Stage, inputs: dict[str, list[str]], f
         parse_steps(str(s["test_time_steps"]))
         if int(s["episodes"]) < 1 or int(s["batch"]) < 1:
             raise RigError(f"stage '{stage.name}': episodes and batch must be at least 1", "pass positive numbers")
+        check_backend(str(s.get("backend", "process")), s.get("address"))
         return dict(s)
     if kind == "ablation":
         from rig_core.tokenize.sequence import parse_spans
@@ -142,7 +143,7 @@ def _evaluate(s: dict[str, Any], inputs: dict[str, list[str]], folder: Path, wor
                     imagination_steps=int(s["imagination_steps"]), imagination_episodes=int(s["imagination_episodes"]),
                     gifs=int(s["gifs"]), command=command, review_threshold=s["review_threshold"],
                     history=s["history"], seed_start=int(s["seed_start"]), step_cache=not s["full_prefill"],
-                    quiet=quiet)
+                    quiet=quiet, backend=s.get("backend", "process"), address=s.get("address"))
     steps = str(s["test_time_steps"])
     if len(players) > 1:
         return run_players(checkpoints, agents, steps, folder, **settings)

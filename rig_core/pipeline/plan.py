@@ -25,6 +25,7 @@ from rig_core.pipeline.stages import AGENTS
 STATE = "pipeline.json"
 STATE_FORMAT = "rig-pipeline"
 CONTENT_HASH_LIMIT = 256 * 2**20  # checkpoints up to this size are identified by their weights' bytes
+EXECUTION = ("backend", "address")  # settings of where a stage runs, never of what it makes
 
 
 @dataclass
@@ -129,7 +130,8 @@ def plan(recipe: Recipe, out: Path, until: str | None = None, workers: int = 1) 
 
 def _non_default(stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
     """The settings that differ from the command's defaults: what identifies a stage, so that a setting a later
-    version of rig adds (at its default) leaves every finished stage kept."""
+    version of rig adds (at its default) leaves every finished stage kept. Where it runs (``EXECUTION``) is not
+    part of it: a stage collected with processes is kept when the recipe switches to Ray."""
     if stage.kind.name == "train":
         from dataclasses import asdict
 
@@ -138,7 +140,7 @@ def _non_default(stage: Stage, settings: dict[str, Any]) -> dict[str, Any]:
         defaults = asdict(TrainConfig())
     else:
         defaults = stage.kind.settings
-    return {k: v for k, v in settings.items() if k not in defaults or defaults[k] != v}
+    return {k: v for k, v in settings.items() if k not in EXECUTION and (k not in defaults or defaults[k] != v)}
 
 
 def _decide(stage: Stage, folder: Path, rec: dict | None, fp: str, settings: dict, changed: set[str],

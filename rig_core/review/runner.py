@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rig_core.collect.runner import Collection
+from rig_core.collect.runner import Collection, backend_flags
 from rig_core.collect.worker import serve_chunks
 from rig_core.config import ReviewConfig
 from rig_core.data.reader import Dataset
@@ -112,7 +112,7 @@ def run_review(cfg: ReviewConfig, *, command: str = "rig augment --stage review"
     _, elapsed = col.run(review_chunks, review_worker_main, "review",
                          lambda p: f"last: {p['task']} {p['corrections']} corrections",
                          f"rig augment --stage review --checkpoint {cfg.checkpoint} --data {cfg.data} "
-                         f"--out {cfg.out} --resume", quiet)
+                         f"--out {cfg.out} --resume{backend_flags(cfg)}", quiet)
     summary = review_summary(cfg.out)
     summary["elapsed_s"] = round(elapsed, 2)
     return summary
