@@ -44,6 +44,10 @@ def train(
     set_: Optional[list[str]] = typer.Option(
         None, "--set", metavar="KEY=VALUE", help="Set any recipe field, e.g. --set mix_review=0.3 --set "
         "think_positions=64 (repeatable; the fields are listed in docs/cli.md)."),
+    processes: int = typer.Option(1, "--processes", help="Data-parallel processes on this machine (accelerate "
+                                  "launch: one per GPU, or CPU processes over gloo); the batch is the global batch."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="With --processes: CPU threads per process "
+                                          "(default: the cores shared out evenly)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
@@ -51,6 +55,13 @@ def train(
     RIG-lookahead on review data (--stage lookahead --init BASIC)."""
     from rig_core.train.config import parse_sets, train_config
     from rig_core.train.run import resume_train, run_train
+
+    if processes != 1:
+        import sys
+
+        from rig_core.train.launch import launch
+
+        raise typer.Exit(code=launch(processes, sys.argv, threads))
 
     overrides = dict(stage=stage if stage != "basic" else None, spans=spans, size=size, base=base, lora=lora, qlora=qlora,
                      context=context, batch_size=batch_size, lr=lr, max_steps=max_steps, eval_every=eval_every,
@@ -71,6 +82,8 @@ def train(
         cfg = train_config(recipe, {**overrides, "data": str(data[0]), "more_data": [str(d) for d in data[1:]],
                                     "out": str(out)})
         summary = run_train(cfg, command=command_line(), quiet=quiet)
+    if summary is None:  # a process other than the first of a data-parallel run: the first one reports
+        return
     if json_output:
         print_json(summary)
     elif not quiet:

@@ -12,7 +12,11 @@ import torch
 
 from rig_core.model.run_config import TrainConfig
 from rig_core.train.data import SequenceDataset, batches, batches_per_epoch, collate
+from rig_core.train.distributed import Sync, share
 from rig_core.train.losses import action_accuracy, token_losses
+from rig_core.tokenize.sequence import SPAN_NAMES
+
+SPANS = sorted(SPAN_NAMES.values())
 from rig_core.train.setup import Prepared
 from rig_core.ui import progress
 
@@ -45,6 +49,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, run_dir: Path, prepared: Prepared, model, accelerator, quiet: bool):
         self.cfg, self.run, self.p, self.quiet = cfg, Path(run_dir), prepared, quiet
         self.acc = accelerator
+        self.sync = Sync(accelerator)
         self.model = model
         params = [p for p in model.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]
@@ -96,7 +101,7 @@ class Trainer:
         correct = acts = 0
         order = [list(range(i, min(i + self.cfg.batch_size, len(self.val_set))))
                  for i in range(0, len(self.val_set), self.cfg.batch_size)]
-        for batch in self._loader(self.val_set, order):
+        for batch in self._loader(self.val_set, share(order, self.sync)):  # each process its share of batches
             batch = {k: v.to(self.acc.device) for k, v in batch.items()}
             logits, loss, n, sp = self._forward(batch)
             total += float(loss) * n
@@ -104,6 +109,8 @@ class Trainer:
             _add_spans(parts, sp)
             c_, a_ = action_accuracy(logits, batch["labels"], self.action_ids)
             correct, acts = correct + c_, acts + a_
+        total, count, correct, acts = self.sync.sum(total, count, correct, acts)
+        parts = self.sync.sum_parts(parts, SPANS)
         self.model.train()
         out = {"split": "val", "step": self.step, "loss": total / max(count, 1)}
         out.update(_span_means(parts))
@@ -136,7 +143,7 @@ class Trainer:
                     tc = time.perf_counter()
                     data_s += tc - td
                     _, loss, n, sp = self._forward(batch)
-                    self.acc.backward(loss / cfg.grad_accum)
+                    self.acc.backward(loss * self.sync.loss_scale(n) / cfg.grad_accum)
                     compute_s += time.perf_counter() - tc
                     loss_sum += float(loss.detach()) * n
                     tokens += int(batch["attention_mask"].sum())
@@ -150,8 +157,11 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 compute_s += time.perf_counter() - tc
                 self.step += 1
+                tokens = int(self.sync.sum(tokens)[0])
                 self.tokens_seen += tokens
+                parts = self.sync.sum_parts(parts, SPANS)
                 n_lab = sum(c for _, c in parts.values()) or 1
+                loss_sum = self.sync.sum(loss_sum)[0]
                 rec = {"split": "train", "step": self.step, "epoch": self.epoch,
                        "loss": loss_sum / n_lab, "lr": self.scheduler.get_last_lr()[0], "tokens": tokens,
                        "tokens_per_s": tokens / max(time.perf_counter() - t0, 1e-9),

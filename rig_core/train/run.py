@@ -17,6 +17,7 @@ from rig_core.fsutil import atomic_write_json, atomic_write_text, ensure_writabl
 from rig_core.tokenize.sequence import SequenceBuilder
 from rig_core.model.run_config import TrainConfig, load_run_config
 from rig_core.train.data import check_training_data, encode_dataset
+from rig_core.train.distributed import Sync
 from rig_core.train.loop import Trainer
 from rig_core.model.load import init_run, load_init_model, load_tokenizers, load_trained, sequence_builder
 from rig_core.train.models import build_model, memory_report
@@ -99,7 +100,10 @@ def _print_plan(cfg: TrainConfig, mem: dict[str, Any], prepared, mp: str, quiet:
                   f"vocabulary {prepared.tokenizer.vocab_size}")
 
 
-def run_train(cfg: TrainConfig, *, command: str = "rig train", quiet: bool = False) -> dict[str, Any]:
+def run_train(cfg: TrainConfig, *, command: str = "rig train", quiet: bool = False) -> dict[str, Any] | None:
+    """Train a new run. Under several processes (accelerate launch) the first sets the run up while the
+    others wait, then each builds the same model and data plan from what it wrote; only the first writes
+    checkpoints and metrics and returns the summary (the others return None)."""
     cfg.validate()
     quiet_transformers()
     run = Path(cfg.out)
@@ -107,17 +111,53 @@ def run_train(cfg: TrainConfig, *, command: str = "rig train", quiet: bool = Fal
         raise RigError(f"run directory {run} already exists", f"continue it with: rig train --resume {run}, "
                        "or choose another --out")
     acc, mp = _accelerator(cfg)  # a precision this machine cannot do stops before anything is written
-    created = not run.exists()
-    try:
-        model, prepared, meta, start = _new_run(cfg, run, command, quiet)
-    except BaseException:
-        if created:  # a run that failed while being set up leaves nothing behind
-            shutil.rmtree(run, ignore_errors=True)
-        raise
-    _print_plan(cfg, memory_report(model, cfg, mp), prepared, mp, quiet)
+    sync = Sync(acc)
+    sync.barrier()  # every process has looked at the run directory before the first one writes it
+    if sync.main:
+        created = not run.exists()
+        try:
+            model, prepared, meta, start = _new_run(cfg, run, command, quiet)
+        except BaseException:
+            if created:  # a run that failed while being set up leaves nothing behind
+                shutil.rmtree(run, ignore_errors=True)
+            sync.barrier()
+            raise
+        sync.barrier()
+        _print_plan(cfg, memory_report(model, cfg, mp), prepared, mp, quiet)
+    else:
+        sync.barrier()
+        cfg, model, prepared, meta, start = _replica(run)
     trainer = Trainer(cfg, run, prepared, model, acc, quiet)
     result = trainer.train(_saver(meta, prepared.image_tokenizer))
-    return _summary(run, cfg, result, time.perf_counter() - start, prepared, mp)
+    if not sync.main:
+        return None
+    return _summary(run, cfg, result, time.perf_counter() - start, prepared, mp, sync.world)
+
+
+def _replica(run: Path):
+    """What a process other than the first trains with: the run's config and tokenizers as the first one
+    wrote them, the same data plan, and a model of the same shape (its weights are replaced by the first
+    process's when Accelerate wraps it for data parallelism)."""
+    if not (run / "config.json").exists() or not (run / "tokenizer").exists():
+        raise RigError(f"the first process could not set up {run}", "see its error above")
+    start = time.perf_counter()
+    cfg = load_run_config(run)
+    tok, image_tok, meta = load_tokenizers(run / "tokenizer")
+    _seed_all(cfg.seed)
+    if cfg.stage == "lookahead":
+        from rig_core.train.lookahead import build_lookahead_model, prepare_lookahead
+
+        return cfg, build_lookahead_model(cfg), prepare_lookahead(cfg, run, tok, image_tok, meta), meta, start
+    with Dataset(Path(cfg.data)) as ds:
+        prepared = Prepared(tok, image_tok, sequence_builder(tok, image_tok, meta), [], [], 0)
+        finish_windows(prepared, ds, cfg)
+        if cfg.init:
+            model = load_init_model(cfg)
+            for p in model.parameters():
+                p.requires_grad_(True)
+        else:
+            model, _ = build_model(cfg, tok, ds.action_names, image_tok.codebook_size)
+    return cfg, model, prepared, meta, start
 
 
 def _new_run(cfg: TrainConfig, run: Path, command: str, quiet: bool):
@@ -207,7 +247,11 @@ def resume_train(run_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
     quiet_transformers()
     run = Path(run_dir)
     cfg = load_run_config(run)
-    clean_partial(run)
+    acc, mp = _accelerator(cfg)
+    sync = Sync(acc)
+    if sync.main:
+        clean_partial(run)
+    sync.barrier()
     ckpt = load_checkpoint(run)
     tok, image_tok, meta = load_tokenizers(ckpt["tokenizer_dir"])
     start = time.perf_counter()
@@ -220,20 +264,24 @@ def resume_train(run_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
             check_training_data(ds, tok.action_names)
             prepared = Prepared(tok, image_tok, sequence_builder(tok, image_tok, meta), [], [], 0)
             finish_windows(prepared, ds, cfg)
-            _encode(ds, image_tok, run, quiet)
+            if sync.main:
+                _encode(ds, image_tok, run, quiet)
+            sync.barrier()
     model = load_trained(cfg, ckpt["model_dir"], trainable=True)
-    acc, mp = _accelerator(cfg)
     trainer = Trainer(cfg, run, prepared, model, acc, quiet)
     state = ckpt["state"]
     restore_optimizer(trainer.optimizer, state)
     restore_scheduler(trainer.scheduler, state)
     trainer.set_position(state["position"])
     restore_rng(state)
-    _truncate_metrics(run / "metrics.jsonl", trainer.step)
-    if not quiet:
+    if sync.main:
+        _truncate_metrics(run / "metrics.jsonl", trainer.step)
+    if not quiet and sync.main:
         console.print(f"resuming {run} at step {trainer.step} of {cfg.max_steps}")
     result = trainer.train(_saver(meta, image_tok))
-    return _summary(run, cfg, result, time.perf_counter() - start, prepared, mp)
+    if not sync.main:
+        return None
+    return _summary(run, cfg, result, time.perf_counter() - start, prepared, mp, sync.world)
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -244,9 +292,10 @@ def _truncate_metrics(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(ln + "\n" for ln in keep))
 
 
-def _summary(run: Path, cfg: TrainConfig, result: dict, elapsed: float, prepared, mp: str) -> dict[str, Any]:
+def _summary(run: Path, cfg: TrainConfig, result: dict, elapsed: float, prepared, mp: str,
+             processes: int = 1) -> dict[str, Any]:
     extra = {"mix": prepared.mix_counts} if prepared.mix_counts is not None else {}
     return {**extra, "run": str(run), "stage": cfg.stage, "precision": "fp32" if mp == "no" else mp,
-            "steps": result["step"], "train_loss": result["train_loss"],
+            "processes": processes, "steps": result["step"], "train_loss": result["train_loss"],
             "val": result["val"], "tokens_seen": result["tokens_seen"], "elapsed_s": round(elapsed, 2),
             "tokenizer_psnr_db": prepared.tokenizer_psnr, "checkpoint": str(run / "checkpoints" / "last")}

@@ -1,0 +1,56 @@
+"""Data-parallel training across processes (Accelerate: gloo on CPUs, NCCL on GPUs): sums across
+processes, and what each process must see so that N processes train exactly like one with the same
+global batch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+class Sync:
+    """The few collective operations the loop needs; free when there is one process."""
+
+    def __init__(self, accelerator):
+        self.acc = accelerator
+        self.world = accelerator.num_processes
+        self.rank = accelerator.process_index
+
+    @property
+    def main(self) -> bool:
+        return self.acc.is_main_process
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            self.acc.wait_for_everyone()
+
+    def sum(self, *values: float) -> list[float]:
+        """Each value summed over all processes (float64 on the device)."""
+        if self.world == 1:
+            return [float(v) for v in values]
+        t = torch.tensor([float(v) for v in values], dtype=torch.float64, device=self.acc.device)
+        torch.distributed.all_reduce(t)
+        return t.tolist()
+
+    def sum_parts(self, parts: dict[str, list[float]], names: list[str]) -> dict[str, list[float]]:
+        """Per-span (loss sum, token count) pairs summed over processes; spans no process saw are left out."""
+        if self.world == 1:
+            return parts
+        flat = self.sum(*[x for n in names for x in parts.get(n, [0.0, 0])])
+        out = {n: [flat[2 * i], int(flat[2 * i + 1])] for i, n in enumerate(names)}
+        return {n: v for n, v in out.items() if v[1]}
+
+    def loss_scale(self, local_tokens: int) -> float:
+        """The factor that turns this process's mean token loss into its share of the global mean: DDP
+        averages gradients over processes, so scaling by n_local * world / n_global gives the gradient
+        of the mean over every trained token of the global batch, as one process would compute it."""
+        if self.world == 1:
+            return 1.0
+        (total,) = self.sum(local_tokens)
+        return local_tokens * self.world / max(total, 1.0)
+
+
+def share(items: list[Any], sync: Sync) -> list[Any]:
+    """This process's part of a list (every world-th item from its rank on)."""
+    return items[sync.rank::sync.world]
