@@ -57,8 +57,8 @@ def evaluate(
 ) -> None:
     """Evaluate a policy or a baseline: every number of a comparison comes from this one evaluator."""
     from rig_core.evaluate.compare import compare_players
+    from rig_core.evaluate.players import evaluate as run_evaluation
     from rig_core.evaluate.report import compare as compare_results
-    from rig_core.evaluate.runner import run_evaluate
     from rig_core.viz.tables import print_compare, print_eval, print_paired
 
     if compare:
@@ -77,19 +77,14 @@ def evaluate(
                     imagination_episodes=imagination_episodes, gifs=gifs, command=command_line(),
                     review_threshold=review_threshold, history=history, seed_start=seed_start,
                     step_cache=not full_prefill, quiet=quiet or json_output, backend=backend, address=address)
-    checkpoints, agents = list(checkpoint or []), list(agent or [])
-    if len(checkpoints) + len(agents) > 1:
-        from rig_core.evaluate.players import run_players
-
-        paired = run_players(checkpoints, agents, test_time_steps, out, **settings)
+    several, result = run_evaluation(list(checkpoint or []), list(agent or []), test_time_steps, out, **settings)
+    if several:
         if json_output:
-            print_json(paired)
+            print_json(result)
         elif not quiet:
-            print_paired(paired)
+            print_paired(result)
             print(f"wrote {out}/report.md, players.png, compare.json and one folder per player")
         return
-    result = run_evaluate(checkpoint=checkpoints[0] if checkpoints else None, agent=agents[0] if agents else None,
-                          test_time_steps=test_time_steps, out=out, **settings)
     if json_output:
         print_json({k: v for k, v in result.items() if k != "sweep"} |
                    {"sweep": [{k: v for k, v in e.items() if k != "episodes"} for e in result["sweep"]]})

@@ -99,3 +99,16 @@ def plot_players(dirs: list[Path], result: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def evaluate(checkpoints: list[Path], agents: list[str], test_time_steps: str, out: Path,
+             **settings) -> tuple[bool, dict[str, Any]]:
+    """`rig evaluate`'s one entry: several players are played on the same seeds and compared
+    (``(True, paired)``), one player is evaluated alone (``(False, result)``)."""
+    from rig_core.evaluate.runner import run_evaluate
+
+    if len(checkpoints) + len(agents) > 1:
+        return True, run_players(checkpoints, agents, test_time_steps, out, **settings)
+    return False, run_evaluate(checkpoint=checkpoints[0] if checkpoints else None,
+                               agent=agents[0] if agents else None, test_time_steps=test_time_steps, out=out,
+                               **settings)

@@ -132,8 +132,7 @@ def run_stage(recipe: Recipe, stage: Stage, inputs: dict[str, list[str]], folder
 
 def _evaluate(s: dict[str, Any], inputs: dict[str, list[str]], folder: Path, workers: int, command: str,
               quiet: bool) -> dict[str, Any]:
-    from rig_core.evaluate.players import run_players
-    from rig_core.evaluate.runner import run_evaluate
+    from rig_core.evaluate.players import evaluate
 
     players = inputs["players"]
     checkpoints = [Path(p) for p in players if p not in AGENTS]
@@ -144,12 +143,8 @@ def _evaluate(s: dict[str, Any], inputs: dict[str, list[str]], folder: Path, wor
                     gifs=int(s["gifs"]), command=command, review_threshold=s["review_threshold"],
                     history=s["history"], seed_start=int(s["seed_start"]), step_cache=not s["full_prefill"],
                     quiet=quiet, backend=s.get("backend", "process"), address=s.get("address"))
-    steps = str(s["test_time_steps"])
-    if len(players) > 1:
-        return run_players(checkpoints, agents, steps, folder, **settings)
-    result = run_evaluate(checkpoint=checkpoints[0] if checkpoints else None, agent=agents[0] if agents else None,
-                          test_time_steps=steps, out=folder, **settings)
-    return {"success_rate": [e.get("success_rate") for e in result["sweep"]]}
+    several, result = evaluate(checkpoints, agents, str(s["test_time_steps"]), folder, **settings)
+    return result if several else {"success_rate": [e.get("success_rate") for e in result["sweep"]]}
 
 
 def _play(s: dict[str, Any], inputs: dict[str, list[str]], folder: Path, quiet: bool) -> dict[str, Any]:
