@@ -113,7 +113,7 @@ class Dataset:
                 if "episodes" not in f:
                     raise RigError(f"{self.root / name} is not a rig shard", "re-collect the dataset")
                 for key, group in f["episodes"].items():
-                    attrs = {k: _plain(v) for k, v in group.attrs.items()}
+                    attrs = {k: plain(v) for k, v in group.attrs.items()}
                     refs[int(key)] = EpisodeRef(int(key), name, attrs)
             self._refs = dict(sorted(refs.items()))
         return self._refs
@@ -156,7 +156,8 @@ def opened(source: "Dataset | str | Path") -> AbstractContextManager["Dataset"]:
     return nullcontext(source) if isinstance(source, Dataset) else Dataset(Path(source))
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """An HDF5 attribute value as plain Python (bytes decoded, numpy scalars unwrapped)."""
     if isinstance(value, bytes):
         return value.decode("utf-8")
     if isinstance(value, np.generic):

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from rig_core.data.reader import Dataset, Episode
+from rig_core.data.reader import Dataset, Episode, plain
 from rig_core.data.schema import FORMAT, MANIFEST, SCHEMA_VERSION
 from rig_core.data.writer import ShardWriter
 from rig_core.errors import RigError
@@ -126,14 +126,6 @@ def restore_array(values: Any, spec: dict[str, Any]) -> np.ndarray:
 
 def json_text(doc: Any) -> str:
     return json.dumps(doc, sort_keys=True, separators=(",", ":"))
-
-
-def plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def producer(command: str) -> dict[str, Any]:

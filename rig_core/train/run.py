@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -81,13 +82,14 @@ def _saver(ds_meta: dict, image_tok):
     return save
 
 
-def _print_plan(cfg: TrainConfig, mem: dict[str, Any], prepared, mp: str, quiet: bool) -> None:
+def _print_plan(cfg: TrainConfig, mem: dict[str, Any], prepared, mp: str, quiet: bool, processes: int = 1) -> None:
     if quiet:
         return
     gb = 1024**3
     console.print(
         f"[bold]model[/] {mem['parameters'] / 1e6:.2f}M parameters ({mem['trainable'] / 1e6:.2f}M trainable), "
         f"precision {'fp32' if mp == 'no' else mp}; [bold]memory estimate[/] {mem['total_bytes'] / gb:.2f} GiB "
+        f"{'per process ' if processes > 1 else ''}"
         f"(weights {mem['weights_bytes'] / gb:.2f}, optimizer {mem['optimizer_bytes'] / gb:.2f}, "
         f"activations {mem['activations_bytes'] / gb:.2f})")
     if prepared.mix_counts is not None:
@@ -123,7 +125,8 @@ def run_train(cfg: TrainConfig, *, command: str = "rig train", quiet: bool = Fal
             sync.barrier()
             raise
         sync.barrier()
-        _print_plan(cfg, memory_report(model, cfg, mp), prepared, mp, quiet)
+        per_device = dataclasses.replace(cfg, batch_size=-(-cfg.batch_size // sync.world))  # each its share
+        _print_plan(cfg, memory_report(model, per_device, mp), prepared, mp, quiet, sync.world)
     else:
         sync.barrier()
         cfg, model, prepared, meta, start = _replica(run)
