@@ -105,6 +105,7 @@ def main(argv=None) -> dict:
     p.add_argument("--steps-n", default="0,2", help="test-time steps N to measure")
     p.add_argument("--batches", default="1,16")
     p.add_argument("--max-think", type=int, default=32)
+    p.add_argument("--slide-keep", default="0.5", help="shares of the context a slide keeps, one cache run each")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/play_speed.json"))
     a = p.parse_args(argv)
     torch.manual_seed(0)
@@ -125,24 +126,26 @@ def main(argv=None) -> dict:
                 ours, plain = generate_rate(policy, b, new_tokens=a.max_think + 2 + 3 + policy.image_tok.tokens_per_frame)
                 for n in [int(x) for x in a.steps_n.split(",")]:
                     policy.stage = "lookahead" if n else "basic"  # decoding mechanics; speed does not depend on training
-                    rates = {}
-                    for cache in (True, False):
-                        policy.step_cache = cache
-                        rates[cache] = loop_rate(policy, b, a.steps, n)
-                    res["rows"].append({"recipe": name, "B": b, "N": n, "actions_per_s": rates[True][0],
-                                        "actions_per_s_full_prefill": rates[False][0],
-                                        "speedup": rates[True][0] / rates[False][0],
-                                        "loop_tokens_per_s": rates[True][1], "ours_tokens_per_s": ours if n == 0 else None,
-                                        "generate_tokens_per_s": plain if n == 0 else None,
-                                        "ratio": ours / plain if n == 0 else None})
+                    policy.step_cache = False
+                    full = loop_rate(policy, b, a.steps, n)
+                    policy.step_cache = True
+                    for keep in [float(x) for x in a.slide_keep.split(",")]:
+                        policy.slide_keep = keep
+                        cached = loop_rate(policy, b, a.steps, n)
+                        res["rows"].append({"recipe": name, "B": b, "N": n, "slide_keep": keep,
+                                            "actions_per_s": cached[0], "actions_per_s_full_prefill": full[0],
+                                            "speedup": cached[0] / full[0], "loop_tokens_per_s": cached[1],
+                                            "ours_tokens_per_s": ours if n == 0 else None,
+                                            "generate_tokens_per_s": plain if n == 0 else None,
+                                            "ratio": ours / plain if n == 0 else None})
     t = Table(title=f"play speed (raw environment: {res['raw_env_steps_per_s']:,.0f} steps/s, one process)",
               title_justify="left")
-    for col in ("model", "B", "N", "actions/s", "full prefill", "speed-up", "ours tokens/s", "generate tokens/s",
+    for col in ("model", "B", "N", "slide keeps", "actions/s", "full prefill", "speed-up", "ours tokens/s", "generate tokens/s",
                 "ratio"):
         t.add_column(col, justify="left" if col == "model" else "right")
     for r in res["rows"]:
         f = lambda x, fmt: "" if x is None else format(x, fmt)
-        t.add_row(r["recipe"], str(r["B"]), str(r["N"]), f"{r['actions_per_s']:.2f}",
+        t.add_row(r["recipe"], str(r["B"]), str(r["N"]), f"{r['slide_keep']:.2f}", f"{r['actions_per_s']:.2f}",
                   f"{r['actions_per_s_full_prefill']:.2f}", f"{r['speedup']:.2f}x", f(r["ours_tokens_per_s"], ",.0f"),
                   f(r["generate_tokens_per_s"], ",.0f"), f(r["ratio"], ".2f"))
     out.print(t)

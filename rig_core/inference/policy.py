@@ -56,6 +56,7 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin):
         self.history: list[list[list[int]]] = []
         self.budget = TokenBudget(image_tok.tokens_per_frame, max_think, self.thinks, self.imagines)
         self.step_cache = step_cache  # keep each row's KV cache across real steps (False: re-encode every step)
+        self.slide_keep = 0.5  # share of the context a slide keeps (newest whole steps)
         self._reset_step_cache(0)
 
     # -- loading ------------------------------------------------------------------------

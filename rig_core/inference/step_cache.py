@@ -52,13 +52,14 @@ class StepCacheMixin:
 
     def _first_step(self, b: int, past: list, room: int) -> int:
         """Index of the oldest past step a row's context keeps. Full prefill: as many as fit. With the step
-        cache: the steps kept so far, and when they no longer fit, only the newest half of the room's worth
+        cache: the steps kept so far, and when they no longer fit, only the newest ``slide_keep`` of the room's worth
         (each row on its own: a row's context never depends on the others in its batch)."""
         if not self.step_cache:
             return newest_fitting(past, room)
         first = self._first_kept[b]
         if sum(len(step) for step in past[first:]) > room:  # slide: drop oldest whole steps to half the room
-            first = min(newest_fitting(past, room // 2), max(newest_fitting(past, room), len(past) - 1))
+            first = min(newest_fitting(past, int(room * self.slide_keep)),
+                        max(newest_fitting(past, room), len(past) - 1))
         self._first_kept[b] = first
         return first
 
