@@ -77,6 +77,13 @@ def test_lerobot_round_trip_is_exact(fixture, request, tmp_path):
     info = json.loads((out / "meta" / "info.json").read_text())
     assert info["codebase_version"] == "v3.0" and info["features"]["observation.image"]["dtype"] == "image"
     assert info["total_frames"] == sum(ep.length + 1 for ep in Dataset(data))
+    stats = json.loads((out / "meta" / "stats.json").read_text())  # LeRobot normalises with these
+    with Dataset(data) as ds:
+        frames = np.concatenate([ep.read("frames") for ep in ds]).reshape(-1, 3) / 255
+        rewards = np.concatenate([np.append(ep.read("rewards"), 0.0) for ep in ds])
+    assert np.allclose(np.ravel(stats["observation.image"]["mean"]), frames.mean(0))
+    assert np.allclose(np.ravel(stats["observation.image"]["std"]), frames.std(0), atol=1e-6)
+    assert np.allclose(stats["next.reward"]["mean"], [rewards.mean()])
     r = rig("dataset", "import", "--format", "lerobot", out, tmp_path / "back", "--json")
     assert r.exit_code == 0, r.output
     assert_same_episodes(data, tmp_path / "back")

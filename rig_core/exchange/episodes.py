@@ -8,7 +8,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -60,11 +60,6 @@ def read_episode(ep: Episode) -> EpisodeArrays:
         if ep[name].attrs:
             dattrs[name] = dict(ep[name].attrs)
     return EpisodeArrays(ep.index, arrays, ep.raw_attrs(), dattrs)
-
-
-def dataset_episodes(ds: Dataset) -> Iterator[EpisodeArrays]:
-    for ep in ds:
-        yield read_episode(ep)
 
 
 # -- lossless JSON for attributes -------------------------------------------------------------------------
@@ -119,8 +114,7 @@ def episode_extras(ep: EpisodeArrays) -> dict[str, Any]:
 def restore_array(values: Any, spec: dict[str, Any]) -> np.ndarray:
     """An array read back from another format, in the dtype and shape the rig dataset stored."""
     if spec["dtype"] == "str":
-        flat = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in np.asarray(values, dtype=object).ravel()]
-        return np.asarray(flat, dtype=str).reshape(spec["shape"]) if flat else np.zeros(spec["shape"], dtype=str)
+        return _texts(np.asarray(values, dtype=object)).reshape(spec["shape"])
     return np.asarray(values).astype(np.dtype(spec["dtype"]), copy=False).reshape(spec["shape"])
 
 
@@ -134,10 +128,19 @@ def producer(command: str) -> dict[str, Any]:
 
 
 # -- building a rig dataset ------------------------------------------------------------------------------
-def check_new_output(out: Path) -> None:
+def check_new_output(out: Path, what: str = "imports") -> None:
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise RigError(f"output {out} already exists and is not empty", "choose another OUT (imports never overwrite)")
+        raise RigError(f"output {out} already exists and is not empty", f"choose another OUT ({what} never overwrite)")
+
+
+def complete_dataset(data: Path) -> Dataset:
+    """The rig dataset at ``data``, open, once it is known to be complete (exports read finished data only)."""
+    ds = Dataset(Path(data))
+    if not ds.complete:
+        ds.close()
+        raise RigError(f"dataset {data} is incomplete", f"finish it first: rig collect --out {data} --resume")
+    return ds
 
 
 def write_dataset(out: Path, manifest: dict[str, Any], episodes: Iterable[EpisodeArrays], *, command: str,
@@ -157,7 +160,6 @@ def write_dataset(out: Path, manifest: dict[str, Any], episodes: Iterable[Episod
     count = steps = 0
 
     def close() -> None:
-        info = writer.info() if writer is not None else None
         if writer is not None:
             writer.close()
             info = writer.info()

@@ -21,10 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from rig_core.data.reader import Dataset
 from rig_core.errors import RigError
-from rig_core.exchange.episodes import (CORE, EpisodeArrays, encode_value, episode_extras, is_text, json_text,
-                                        producer, read_episode)
+from rig_core.exchange.episodes import (CORE, EpisodeArrays, check_new_output, complete_dataset, encode_value,
+                                        episode_extras, is_text, json_text, producer, read_episode)
 
 CODEBASE_VERSION = "v3.0"
 FORMAT_VERSION = 1
@@ -149,8 +148,7 @@ def _arrow_type(pa, ft: dict[str, Any]):
 
 def check_export(out: Path) -> None:
     arrow_libs()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise RigError(f"output {out} already exists and is not empty", "choose another OUT (exports never overwrite)")
+    check_new_output(out, "exports")
 
 
 def export_lerobot(data: Path, out: Path, *, fps: int = 10, repo_id: str | None = None, on_episode=None) -> dict[str, Any]:
@@ -161,9 +159,7 @@ def export_lerobot(data: Path, out: Path, *, fps: int = 10, repo_id: str | None 
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        with Dataset(Path(data)) as ds:
-            if not ds.complete:
-                raise RigError(f"dataset {data} is incomplete", f"finish it first: rig collect --out {data} --resume")
+        with complete_dataset(data) as ds:
             man = ds.manifest
             if len(ds) == 0:
                 raise RigError(f"dataset {data} has no episodes", "collect some first: rig collect")
@@ -192,7 +188,7 @@ def export_lerobot(data: Path, out: Path, *, fps: int = 10, repo_id: str | None 
                                  schema=schema)
                 writer.write_table(table)
                 file_bytes += table.nbytes
-                stats.add(cols)
+                stats.add(cols, e.arrays["frames"])
                 extras = episode_extras(e)
                 extras["other"] = {p: encode_value(e.arrays[p]) for p in e.arrays
                                    if p not in CORE and (p not in layout.columns or p in moved)}
@@ -248,19 +244,18 @@ class _Stats:
         self.keys = [k for k, ft in layout.features.items() if ft["dtype"] not in ("string",)]
         self.sums: dict[str, list] = {}
 
-    def add(self, cols: dict[str, Any]) -> None:
+    def add(self, cols: dict[str, Any], frames: np.ndarray) -> None:
+        """Add one episode's rows (``frames``: its uint8 frames, the image column's pixels)."""
         for k in self.keys:
             if k == IMAGE:
-                from PIL import Image
-
-                x = np.stack([np.asarray(Image.open(io.BytesIO(c["bytes"]))) for c in cols[k]]).astype(np.float64) / 255
-                x = x.reshape(-1, x.shape[-1])
+                x = frames.reshape(-1, frames.shape[-1]).astype(np.float64) / 255
+            elif any(v is None for v in cols[k]):
+                continue
             else:
-                if any(v is None for v in cols[k]):
-                    continue
-                x = np.asarray(cols[k], dtype=np.float64)
-                x = x.reshape(len(x), -1)
-            s = self.sums.setdefault(k, [x.min(0), x.max(0), x.sum(0), (x ** 2).sum(0), 0])
+                x = np.asarray(cols[k], dtype=np.float64).reshape(len(cols[k]), -1)
+            if k not in self.sums:
+                self.sums[k] = [x.min(0), x.max(0), np.zeros(x.shape[1]), np.zeros(x.shape[1]), 0]
+            s = self.sums[k]
             s[0], s[1] = np.minimum(s[0], x.min(0)), np.maximum(s[1], x.max(0))
             s[2], s[3], s[4] = s[2] + x.sum(0), s[3] + (x ** 2).sum(0), s[4] + len(x)
 

@@ -21,10 +21,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from rig_core.data.reader import Dataset
 from rig_core.errors import RigError
 from rig_core.exchange.episodes import (CORE, EpisodeArrays, decode_attrs, episode_extras, is_text, json_text,
-                                        plain, producer, read_episode, restore_array)
+                                        complete_dataset, plain, producer, read_episode,
+                                        restore_array)
 
 FORMAT_VERSION = 1
 _OBS_KEYS = ("frame", "pixels", "image", "rgb", "pov", "observation")
@@ -121,9 +121,7 @@ def export_minari(data: Path, dataset_id: str, *, root: Path | None = None, batc
     from minari.namespace import create_namespace, list_local_namespaces
 
     root, final = check_export(dataset_id, root)
-    with Dataset(Path(data)) as ds:
-        if not ds.complete:
-            raise RigError(f"dataset {data} is incomplete", f"finish it first: rig collect --out {data} --resume")
+    with complete_dataset(data) as ds:
         man = ds.manifest
         shape = tuple(man["frame_shape"])
         items = list(man.get("item_names", []))
