@@ -33,13 +33,16 @@ class Sync:
         torch.distributed.all_reduce(t)
         return t.tolist()
 
-    def sum_parts(self, parts: dict[str, list[float]], names: list[str]) -> dict[str, list[float]]:
-        """Per-span (loss sum, token count) pairs summed over processes; spans no process saw are left out."""
+    def sum_with_parts(self, values: list[float], parts: dict[str, list[float]], names: list[str]
+                       ) -> tuple[list[float], dict[str, list[float]]]:
+        """``values`` and the per-span (loss sum, token count) pairs summed over processes in one reduction;
+        spans no process saw are left out."""
         if self.world == 1:
-            return parts
-        flat = self.sum(*[x for n in names for x in parts.get(n, [0.0, 0])])
-        out = {n: [flat[2 * i], int(flat[2 * i + 1])] for i, n in enumerate(names)}
-        return {n: v for n, v in out.items() if v[1]}
+            return [float(v) for v in values], parts
+        flat = self.sum(*values, *[x for n in names for x in parts.get(n, [0.0, 0])])
+        k = len(values)
+        summed = {n: [flat[k + 2 * i], int(flat[k + 2 * i + 1])] for i, n in enumerate(names)}
+        return flat[:k], {n: v for n, v in summed.items() if v[1]}
 
     def loss_scale(self, local_tokens: int) -> float:
         """The factor that turns this process's mean token loss into its share of the global mean: DDP

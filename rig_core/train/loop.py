@@ -13,12 +13,12 @@ import torch
 from rig_core.model.run_config import TrainConfig
 from rig_core.train.data import SequenceDataset, batches, batches_per_epoch, collate
 from rig_core.train.distributed import Sync, share
-from rig_core.train.losses import action_accuracy, token_losses
 from rig_core.tokenize.sequence import SPAN_NAMES
-
-SPANS = sorted(SPAN_NAMES.values())
+from rig_core.train.losses import action_accuracy, token_losses
 from rig_core.train.setup import Prepared
 from rig_core.ui import progress
+
+SPANS = sorted(SPAN_NAMES.values())  # every span's loss is summed over processes in this order
 
 
 def lr_lambda(warmup: int, total: int):
@@ -109,8 +109,8 @@ class Trainer:
             _add_spans(parts, sp)
             c_, a_ = action_accuracy(logits, batch["labels"], self.action_ids)
             correct, acts = correct + c_, acts + a_
-        total, count, correct, acts = self.sync.sum(total, count, correct, acts)
-        parts = self.sync.sum_parts(parts, SPANS)
+        (total, count, correct, acts), parts = self.sync.sum_with_parts([total, count, correct, acts], parts,
+                                                                        SPANS)
         self.model.train()
         out = {"split": "val", "step": self.step, "loss": total / max(count, 1)}
         out.update(_span_means(parts))
@@ -157,11 +157,10 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 compute_s += time.perf_counter() - tc
                 self.step += 1
-                tokens = int(self.sync.sum(tokens)[0])
+                (tokens, loss_sum), parts = self.sync.sum_with_parts([tokens, loss_sum], parts, SPANS)
+                tokens = int(tokens)
                 self.tokens_seen += tokens
-                parts = self.sync.sum_parts(parts, SPANS)
                 n_lab = sum(c for _, c in parts.values()) or 1
-                loss_sum = self.sync.sum(loss_sum)[0]
                 rec = {"split": "train", "step": self.step, "epoch": self.epoch,
                        "loss": loss_sum / n_lab, "lr": self.scheduler.get_last_lr()[0], "tokens": tokens,
                        "tokens_per_s": tokens / max(time.perf_counter() - t0, 1e-9),

@@ -152,15 +152,24 @@ def _replica(run: Path):
 
         return cfg, build_lookahead_model(cfg), prepare_lookahead(cfg, run, tok, image_tok, meta), meta, start
     with Dataset(Path(cfg.data)) as ds:
-        prepared = Prepared(tok, image_tok, sequence_builder(tok, image_tok, meta), [], [], 0)
-        finish_windows(prepared, ds, cfg)
-        if cfg.init:
-            model = load_init_model(cfg)
-            for p in model.parameters():
-                p.requires_grad_(True)
-        else:
-            model, _ = build_model(cfg, tok, ds.action_names, image_tok.codebook_size)
+        prepared = _planned(ds, cfg, tok, image_tok, meta)
+        model = _init_model(cfg) if cfg.init else build_model(cfg, tok, ds.action_names, image_tok.codebook_size)[0]
     return cfg, model, prepared, meta, start
+
+
+def _planned(ds: Dataset, cfg: TrainConfig, tok, image_tok, meta: dict) -> Prepared:
+    """A basic run's data plan from its saved tokenizers (the windows are a pure function of the config)."""
+    prepared = Prepared(tok, image_tok, sequence_builder(tok, image_tok, meta), [], [], 0)
+    finish_windows(prepared, ds, cfg)
+    return prepared
+
+
+def _init_model(cfg: TrainConfig):
+    """The weights ``--init`` names, every parameter trainable."""
+    model = load_init_model(cfg)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model
 
 
 def _new_run(cfg: TrainConfig, run: Path, command: str, quiet: bool):
@@ -223,14 +232,10 @@ def _setup_from_init(ds: Dataset, cfg: TrainConfig, run: Path, command: str, qui
     atomic_write_json(run / "config.json", {**cfg.to_dict(), "command": command})
     atomic_write_json(run / "versions.json", versions())
     start = time.perf_counter()
-    prepared = Prepared(tok, image_tok, sequence_builder(tok, image_tok, meta), [], [], 0)
-    finish_windows(prepared, ds, cfg)
+    prepared = _planned(ds, cfg, tok, image_tok, meta)
     save_tokenizers(run / "tokenizer", tok, image_tok, meta)
     _encode(ds, image_tok, run, quiet)
-    model = load_init_model(cfg)
-    for p in model.parameters():
-        p.requires_grad_(True)
-    return model, prepared, meta, start
+    return _init_model(cfg), prepared, meta, start
 
 
 def _encode(ds: Dataset, image_tok, run: Path, quiet: bool) -> None:
@@ -265,8 +270,7 @@ def resume_train(run_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
     else:
         with Dataset(Path(cfg.data)) as ds:
             check_training_data(ds, tok.action_names)
-            prepared = Prepared(tok, image_tok, sequence_builder(tok, image_tok, meta), [], [], 0)
-            finish_windows(prepared, ds, cfg)
+            prepared = _planned(ds, cfg, tok, image_tok, meta)
             if sync.main:
                 _encode(ds, image_tok, run, quiet)
             sync.barrier()
