@@ -15,14 +15,24 @@ BACKENDS = ("process", "ray")
 FOLLOW = ("corrected", "policy", "expert")
 
 
+def ray_missing() -> RigError:
+    return RigError("--backend ray needs Ray, which is not installed", "pip install 'rig[ray]'")
+
+
 def check_backend(backend: str, address: str | None) -> None:
-    """Validate ``--backend`` and ``--address`` (Ray itself is checked when it is about to be used)."""
+    """Validate ``--backend`` and ``--address``, and that Ray is installed when it is asked for: one line
+    before anything is written."""
     if backend not in BACKENDS:
         raise RigError(f"unknown --backend '{backend}'", f"choose one of: {', '.join(BACKENDS)}")
     if address is not None and backend != "ray":
         raise RigError("--address applies to --backend ray only", "add --backend ray, or drop --address")
     if address is not None and not str(address).strip():
         raise RigError("--address is empty", "pass a Ray cluster address such as ray://head:10001, or auto")
+    if backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ray_missing() from None
 
 
 class ConfigBase:

@@ -25,10 +25,12 @@ POLL_S = 0.25
 
 def require_ray():
     """The ``ray`` module, or a one-line error naming the extra to install."""
+    from rig_core.config import ray_missing
+
     try:
         import ray
     except ImportError:
-        raise RigError("--backend ray needs Ray, which is not installed", "pip install 'rig[ray]'") from None
+        raise ray_missing() from None
     return ray
 
 

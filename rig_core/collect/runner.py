@@ -61,11 +61,7 @@ class Collection:
         return _env_meta(env)
 
     def _prepare(self, cfg, resume: bool):
-        cfg.validate()
-        if cfg.backend == "ray":  # missing Ray: one line before anything is written
-            from rig_core.collect.ray_backend import require_ray
-
-            require_ray()
+        cfg.validate()  # also: Ray installed when --backend ray asks for it
         self.meta = self.check(cfg)
         exists = self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir()))
         if resume:

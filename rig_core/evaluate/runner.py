@@ -204,11 +204,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         raise RigError("pass --checkpoint RUN, or --agent expert|random", "e.g. rig evaluate --checkpoint runs/tiny")
     if episodes < 1 or workers < 1 or batch < 1:
         raise RigError("--episodes, --workers and --batch must be at least 1", "pass positive numbers")
-    check_backend(backend, address)
-    if backend == "ray":  # missing Ray: one line before anything runs
-        from rig_core.collect.ray_backend import require_ray
-
-        require_ray()
+    check_backend(backend, address)  # Ray installed when asked for: one line before anything runs
     if temperature is not None and not temperature >= 0:
         raise RigError(f"--temperature {temperature} is negative", "pass 0 (greedy) or more (sampling)")
     tasks = resolve_suite(suite)
