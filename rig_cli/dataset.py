@@ -44,10 +44,7 @@ def gif(
 ) -> None:
     """Write an episode as a GIF with the action written under each frame."""
     result = episode_gif(path, episode, out, scale=scale, fps=fps, start=start, stop=stop)
-    if json_output:
-        print_json(result)
-    else:
-        typer.echo(f"wrote {result['out']} ({result['frames']} frames)")
+    _wrote(result, json_output, f"{result['frames']} frames")
 
 
 @app.command("show")
@@ -89,10 +86,7 @@ def export(
     from rig_core.exchange import export_dataset
 
     result = export_dataset(fmt, path, out, root=root, fps=fps, quiet=quiet or json_output)
-    if json_output:
-        print_json(result)
-    else:
-        typer.echo(f"wrote {result['out']} ({result['episodes']} episodes, {fmt})")
+    _wrote(result, json_output, f"{result['episodes']} episodes, {fmt}")
 
 
 @app.command("import")
@@ -110,7 +104,12 @@ def import_(
     from rig_core.exchange import import_dataset
 
     result = import_dataset(fmt, src, out, root=root, quiet=quiet or json_output)
+    _wrote(result, json_output, f"{result['episodes']} episodes from {fmt}")
+
+
+def _wrote(result: dict, json_output: bool, what: str) -> None:
+    """What a writing command made: its JSON, or one line naming the output."""
     if json_output:
         print_json(result)
     else:
-        typer.echo(f"wrote {result['out']} ({result['episodes']} episodes from {fmt})")
+        typer.echo(f"wrote {result['out']} ({what})")
