@@ -51,8 +51,10 @@ def loop_rate(policy: RigPolicy, b: int, steps: int, n: int = 0) -> tuple[float,
     """(actions/s, generated tokens/s) of the full loop: env stepping included."""
     envs = [make_env(length=None) for _ in range(b)]
     frames = np.stack([e.reset(2_000_000 + i).frame for i, e in enumerate(envs)])
-    policy.reset(["Collect wood."] * b)
     imagine = n > 0  # N = 0: as rig evaluate decodes the episodes it does not record
+    policy.reset(["Collect wood."] * b)
+    policy.act(frames, lookahead=n, imagine=imagine)  # warm-up, untimed: each path starts warm
+    policy.reset(["Collect wood."] * b)
     tokens = 0
     per_image = policy.image_tok.tokens_per_frame + 2
     start = time.perf_counter()

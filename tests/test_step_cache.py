@@ -38,6 +38,43 @@ def test_identical_greedy_outputs_before_any_slide(tiny_checkpoint, imagine):
     assert cached == full
 
 
+def test_packing_the_cache_keeps_the_outputs(tiny_checkpoint, monkeypatch):
+    """Rows with thoughts of different lengths leave masked holes; packing each row's columns together
+    (here at every step) changes no greedy output."""
+    import rig_core.inference.step_cache as step_cache
+
+    packed = []
+    real = step_cache.compact
+    monkeypatch.setattr(step_cache, "compact", lambda *a: packed.append(a[2]) or real(*a))
+    monkeypatch.setattr(step_cache.StepCacheMixin, "compact_share", 0.0)
+    full, _ = _play(tiny_checkpoint, False, steps=3, finish_row=1)
+    cached, policy = _play(tiny_checkpoint, True, steps=3, finish_row=1)
+    assert packed, "no step had holes to pack"
+    assert policy._first_kept == [0, 0, 0]
+    assert cached == full
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_rows_that_closed_their_thought_leave_the_batch(tiny_checkpoint, monkeypatch, cache):
+    """Rows still writing a thought decode apart from those that closed theirs (here as soon as one row
+    closes), and what they write is copied back: the outputs are those of decoding the whole batch."""
+    import rig_core.inference.narrow as narrow
+
+    taken = []
+    real = narrow.take_rows
+    monkeypatch.setattr(narrow, "take_rows", lambda *a: taken.append(a[2]) or real(*a))
+    monkeypatch.setattr(narrow.NarrowMixin, "narrow_below", 0.0)
+    whole, _ = _play(tiny_checkpoint, cache, steps=3, rows=4, finish_row=1, max_think=12,
+                     instructions=["Collect wood.", "Collect a sapling.", "Drink water.", "Eat a cow."])
+    assert not taken
+    monkeypatch.setattr(narrow.NarrowMixin, "narrow_below", 1.0)
+    narrowed, policy = _play(tiny_checkpoint, cache, steps=3, rows=4, finish_row=1, max_think=12,
+                             instructions=["Collect wood.", "Collect a sapling.", "Drink water.", "Eat a cow."])
+    assert taken, "no row closed its thought before the others"
+    assert policy.live_rows is None  # the whole batch again after every span
+    assert narrowed == whole
+
+
 def test_lookahead_steps_with_the_cache(tiny_checkpoint):
     full, _ = _play(tiny_checkpoint, False, steps=2, lookahead=2)
     cached, policy = _play(tiny_checkpoint, True, steps=2, lookahead=2)

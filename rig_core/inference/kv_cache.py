@@ -5,6 +5,11 @@ cache concatenates every layer's keys and values at each new token, which copies
 cache: with 50 rows of ~1,000 tokens that copy was 80 % of a decoding step on the CPU (a
 2M-parameter model: 250 ms per token with the dynamic cache, 56 ms with the static one, the
 same logits). Where a StaticCache cannot be made, decoding falls back to the dynamic cache.
+
+Attention runs over the filled columns only (transformers' static layer attends to every
+preallocated column, masked): decoding one token for 50 rows reads the whole cache, so a cache
+twice the filled length costs twice the time. ``compact`` packs each row's columns together
+when the masked holes of uneven rows (thoughts of different lengths, re-encoded rows) grow.
 """
 
 from __future__ import annotations
@@ -32,6 +37,30 @@ def cache_of(out):
     return getattr(out, "cache", None) if CACHE_ARG == "cache" else out.past_key_values
 
 
+def _filled_layer_class():
+    """A static cache layer whose attention covers the filled columns only (None before transformers 5)."""
+    try:
+        from transformers.cache_utils import StaticLayer
+    except ImportError:  # pragma: no cover - transformers 4.x: attention over every column
+        return None
+
+    class FilledStaticLayer(StaticLayer):
+        is_compileable = False  # its key length changes with every token
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            keys, values = super().update(key_states, value_states, *args, **kwargs)
+            n = int(self.cumulative_length)
+            return keys[:, :, :n], values[:, :, :n]
+
+        def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+            return int(self.cumulative_length) + query_length, 0
+
+    return FilledStaticLayer
+
+
+_FILLED = _filled_layer_class()
+
+
 def static_cache(model, batch: int, length: int):
     """A preallocated cache of ``length`` positions for ``batch`` rows, or None where this transformers
     version (or model) has none."""
@@ -39,6 +68,14 @@ def static_cache(model, batch: int, length: int):
         from transformers import StaticCache
     except ImportError:  # pragma: no cover - every supported version has it
         return None
+    cache = _static_cache(StaticCache, model, batch, length)
+    for layer in getattr(cache, "layers", None) or []:
+        if _FILLED is not None and type(layer) is _FILLED.__base__:  # plain full-attention layers only
+            layer.__class__ = _FILLED
+    return cache
+
+
+def _static_cache(StaticCache, model, batch: int, length: int):
     config = model.config
     params = inspect.signature(StaticCache.__init__).parameters
     try:
@@ -93,32 +130,76 @@ def select_rows(cache, keep: list[int]) -> bool:
 def grow(cache, model, batch: int, length: int, keep: int):
     """A static cache of ``length`` columns holding the first ``keep`` columns of ``cache`` (copied, not
     recomputed), or None where this transformers version's cache cannot be copied so."""
-    bigger = static_cache(model, batch, length)
+    return take_rows(cache, model, list(range(batch)), keep, length)
+
+
+def take_rows(cache, model, rows: list[int], keep: int, length: int):
+    """A static cache of ``length`` columns holding the first ``keep`` columns of the batch rows ``rows`` of
+    ``cache`` (copied, not recomputed), or None where this transformers version's cache cannot be copied so."""
+    bigger = static_cache(model, len(rows), length)
     old, new = getattr(cache, "layers", None), getattr(bigger, "layers", None)
     if bigger is None or not old or not new or len(old) != len(new):
         return None
+    index = None if rows == list(range(len(rows))) and len(rows) == old[0].keys.shape[0] else torch.tensor(rows)
     try:
         for a, b in zip(old, new):
-            b.lazy_initialization(a.keys[:, :, :keep], a.values[:, :, :keep])
-            b.keys[:, :, :keep] = a.keys[:, :, :keep]
-            b.values[:, :, :keep] = a.values[:, :, :keep]
+            k, v = a.keys[:, :, :keep], a.values[:, :, :keep]
+            if index is not None:
+                k, v = k[index.to(k.device)], v[index.to(v.device)]
+            b.lazy_initialization(k, v)
+            b.keys[:, :, :keep] = k
+            b.values[:, :, :keep] = v
             b.cumulative_length.fill_(keep)
     except (AttributeError, RuntimeError, TypeError):  # pragma: no cover - older cache APIs
         return None
     return bigger
 
 
-def write_rows(cache, rows: list[int], source, start: int, n: int) -> bool:
-    """Copy columns ``[0, n)`` of ``source``'s rows into ``rows`` of ``cache`` at columns ``[start, start + n)``;
-    False where this transformers version's cache cannot be written so."""
+def write_rows(cache, rows: list[int], source, start: int, n: int, source_start: int = 0) -> bool:
+    """Copy columns ``[source_start, source_start + n)`` of ``source``'s rows into ``rows`` of ``cache`` at columns
+    ``[start, start + n)``; False where this transformers version's cache cannot be written so."""
     old, new = getattr(source, "layers", None), getattr(cache, "layers", None)
     if not old or not new or len(old) != len(new):
         return False
     index = torch.tensor(rows)
     try:
         for a, b in zip(old, new):
-            b.keys[index, :, start:start + n] = a.keys[:, :, :n].to(b.keys.dtype)
-            b.values[index, :, start:start + n] = a.values[:, :, :n].to(b.values.dtype)
+            b.keys[index, :, start:start + n] = a.keys[:, :, source_start:source_start + n].to(b.keys.dtype)
+            b.values[index, :, start:start + n] = a.values[:, :, source_start:source_start + n].to(b.values.dtype)
     except (AttributeError, RuntimeError, IndexError):  # pragma: no cover - older cache APIs
         return False
     return True
+
+
+def set_filled(cache, columns: int) -> None:
+    """Mark the first ``columns`` of every layer as filled (the next token is written after them)."""
+    for layer in getattr(cache, "layers", None) or []:
+        if hasattr(layer, "cumulative_length"):
+            layer.cumulative_length.fill_(columns)
+
+
+def compact(cache, attn: torch.Tensor, columns: int) -> torch.Tensor | None:
+    """Pack each row's unmasked columns of ``[0, columns)`` together, right-aligned at the longest row's
+    length; returns the new attention mask (the cache's fill is set to its width), or None where this
+    transformers version's cache cannot be rewritten so. Token order and position ids are unchanged (the
+    rotary positions live in the keys), so the logits are those of the uncompacted cache."""
+    layers = getattr(cache, "layers", None)
+    if not layers or not all(hasattr(layer, "cumulative_length") for layer in layers):
+        return None
+    mask = attn[:, :columns].bool()
+    lengths = mask.sum(1)
+    width = int(lengths.max())
+    # per row: masked columns first, then its own in order; the last ``width`` are some masked columns (never
+    # attended) and then all of its own
+    index = torch.argsort(mask.to(torch.int8), dim=1, stable=True)[:, columns - width:]
+    new = torch.arange(width, device=attn.device)[None, :] >= (width - lengths)[:, None]
+    try:
+        for layer in layers:
+            for name in ("keys", "values"):
+                t = getattr(layer, name)
+                g = index.to(t.device)[:, None, :, None].expand(t.shape[0], t.shape[1], width, t.shape[3])
+                t[:, :, :width] = t.gather(2, g)
+            layer.cumulative_length.fill_(width)
+    except (AttributeError, RuntimeError):  # pragma: no cover - older cache APIs
+        return None
+    return new.to(attn.dtype)

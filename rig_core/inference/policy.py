@@ -17,6 +17,7 @@ import torch
 from rig_core.errors import RigError
 from rig_core.inference.step import RowStep, StepOutput, TokenBudget
 from rig_core.inference.history import StepHistoryMixin
+from rig_core.inference.narrow import NarrowMixin
 from rig_core.inference.step_cache import StepCacheMixin, newest_fitting
 from rig_core.inference.threads import set_cpu_threads
 from rig_core.inference.kv_cache import CACHE_ARG, KEEP_LAST, cache_of, positions_kwarg, static_cache
@@ -25,7 +26,7 @@ from rig_core.tokenize.positions import PositionTracker
 from rig_core.tokenize.sequence import SequenceBuilder
 
 
-class RigPolicy(StepHistoryMixin, StepCacheMixin):
+class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin):
     def __init__(self, model, tok, image_tok, context: int, *, max_think: int = 64, temperature: float = 0.0,
                  seed: int = 0, device: str | torch.device = "cpu", stage: str = "basic", think_positions: int = 0,
                  image_row_stride: int = 0, review_cue: bool = False, review_threshold: float | None = None,
@@ -143,41 +144,51 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin):
         ids = torch.full((len(rows), n), self.tok.pad_id, dtype=torch.long)
         new = torch.zeros((len(rows), n), dtype=torch.long)
         pos = torch.zeros((len(rows), n), dtype=torch.long)  # masked padding: any position
+        batch_row = self.live_rows or range(len(rows))  # the position tracker counts rows of the whole batch
         for i, r in enumerate(rows):
             if r:
                 ids[i, n - len(r):] = torch.tensor(r)
                 new[i, n - len(r):] = 1
-                pos[i, n - len(r):] = torch.tensor(self.positions.feed(i, r) if positions is None else positions[i])
+                pos[i, n - len(r):] = torch.tensor(self.positions.feed(batch_row[i], r) if positions is None
+                                                   else positions[i])
         ids, new, pos = ids.to(self.device), new.to(self.device), pos.to(self.device)
         at = positions_kwarg(self._static, self._attn.shape[1], n, self.device)
         self._attn = torch.cat([self._attn, new], dim=1)
         out = self.model(input_ids=ids, attention_mask=self._attn, position_ids=pos, use_cache=True,
-                         **{CACHE_ARG: self._past}, **at)
+                         **{CACHE_ARG: self._past}, **at, **KEEP_LAST)
         self._keep_cache(out)
         return out.logits[:, -1]
 
     # -- spans --------------------------------------------------------------------------
     def _text(self, logits, close: int, then: list[int]):
-        """Decode a text span per row until ``close`` (at most max_think tokens), then feed ``then``."""
+        """Decode a text span per row until ``close`` (at most max_think tokens), then feed ``then``. Rows
+        still writing go on in a smaller batch once most have closed (``NarrowMixin``)."""
         B = logits.shape[0]
         mask = self.masks.text_until(close)
         texts: list[list[int]] = [[] for _ in range(B)]
         done = [False] * B
+        writing = list(range(B))  # batch rows of the current cache (and of ``logits``)
         for _ in range(self.max_think):
             nxt = constrained_next(logits, mask, self.temperature, self.generator).tolist()
             feed = []
-            for i in range(B):
+            for i, t in zip(writing, nxt):
                 if done[i]:
                     feed.append([])
                     continue
-                feed.append([nxt[i]])
-                if nxt[i] == close:
+                feed.append([t])
+                if t == close:
                     done[i] = True
                 else:
-                    texts[i].append(nxt[i])
+                    texts[i].append(t)
             if all(done):
-                return texts, done, self._feed([f + then for f in feed])
+                self._widen()
+                last = dict(zip(writing, feed))
+                return texts, done, self._feed([last.get(i, []) + then for i in range(B)])
             logits = self._feed(feed)
+            going = [k for k, i in enumerate(writing) if not done[i]]
+            if len(going) <= self.narrow_below * len(writing) and self._narrow([writing[k] for k in going]):
+                writing, logits = [writing[k] for k in going], logits[going]
+        self._widen()
         closed = list(done)
         return texts, closed, self._feed([([] if done[i] else [close]) + then for i in range(len(done))])
 

@@ -9,9 +9,10 @@ imagined frame, further imagined steps, the review) is dropped by the rewind.
 
 When a row's context is full, its oldest whole steps are dropped, down to half the room (a slide), and
 that row alone is re-encoded into its cache row, so the cost is amortised and the model always sees whole
-steps. The whole batch is re-encoded when every row slid, when the masked columns such slides leave behind
-have grown the cache past a context and a step, when the active rows change in a way the cache
-cannot follow, or when the history stops extending what the cache holds (``history`` caps the past at K
+steps. The masked columns such slides leave behind, and those of thoughts shorter than the batch's longest, are
+packed away (each row's columns moved together, in order) once they pass a sixteenth of the cache, so
+decoding reads little more than the longest row. The whole batch is re-encoded when every row slid, when
+the active rows change in a way the cache cannot follow, or when the history stops extending what the cache holds (``history`` caps the past at K
 steps); a cache out of columns is copied into a larger one.
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from rig_core.inference.kv_cache import grow, rewind, select_rows, write_rows
+from rig_core.inference.kv_cache import compact, grow, rewind, select_rows, write_rows
 
 
 def newest_fitting(past: list[list[int]], room: int) -> int:
@@ -33,6 +34,8 @@ def newest_fitting(past: list[list[int]], room: int) -> int:
 
 class StepCacheMixin:
     """Cross-step cache state for ``RigPolicy`` (``step_cache=True``)."""
+
+    compact_share = 1 / 16  # pack the cache once masked holes pass this share of its columns
 
     @property
     def spare_columns(self) -> int:
@@ -69,8 +72,6 @@ class StepCacheMixin:
         (the new observation), into its cache row just before the act column."""
         if not self.step_cache or not self._load_group(rows) or self._static is None:
             return None
-        if self._act_col > self.context + self.budget.step:  # masked holes of earlier slides: compact it all
-            return None
         if rows != self._cache_rows:
             where = {r: i for i, r in enumerate(self._cache_rows)}
             if not all(r in where for r in rows) or not select_rows(self._static, [where[r] for r in rows]):
@@ -85,9 +86,11 @@ class StepCacheMixin:
         self._attn = self._attn[:, : self._act_col]
         if slid and not self._reencode_rows(slid, [contexts[i][:-tail] for i in slid]):
             return None
+        if not self._compact():
+            return None
         new = [c[len(k):] for c, k in zip(contexts, self._kept)]
         need = self._act_col + max(len(x) for x in new) + self.budget.columns(lookahead)
-        if need > self._static_columns:  # copy into a larger cache: attention runs over every column, so no spare
+        if need > self._static_columns:  # copy into a larger cache, with room for the next steps
             bigger = grow(self._static, self.model, len(rows), need + self.spare_columns, self._act_col)
             if bigger is None:
                 return None
@@ -114,6 +117,19 @@ class StepCacheMixin:
             del self._groups[key]
         self._groups[tuple(rows)] = {"static": self._static, "columns": self._static_columns, "attn": self._attn,
                                      "kept": self._kept, "act_col": self._act_col, "rows": self._cache_rows}
+
+    def _compact(self) -> bool:
+        """Pack the rows' cached columns together when the masked holes (thoughts shorter than the batch's
+        longest, rows re-encoded after a slide) have grown past ``compact_share`` of the cache: decoding reads every
+        column up to the act column. False where there are too many holes and the cache cannot be packed."""
+        width = int(self._attn.sum(1).max())
+        if self._act_col - width <= self._act_col * self.compact_share:
+            return True
+        attn = compact(self._static, self._attn, self._act_col)
+        if attn is None:  # pragma: no cover - older cache APIs: re-encode once the holes outgrow a step
+            return self._act_col <= self.context + self.budget.step
+        self._attn, self._act_col = attn, width
+        return True
 
     def _reencode_rows(self, slid: list[int], bases: list[list[int]]) -> bool:
         """Encode the slid rows' contexts (without the new observation) apart and write them into their cache
