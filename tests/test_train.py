@@ -245,3 +245,33 @@ def test_mixed_precision_the_cpu_cannot_do_is_one_line(reasoned_dataset, tmp_pat
     monkeypatch.setattr(train_run, "cpu_bf16_supported", lambda: False)
     line = _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "b", *FAST, "--mixed-precision", "bf16"))
     assert "no native bf16" in line and "--mixed-precision no" in line
+
+
+def test_keep_best_and_patience(reasoned_dataset, tmp_path):
+    """The checkpoint of the lowest held-out loss is kept as checkpoints/best (through pruning), patience stops
+    a run whose held-out loss stopped improving, and a resumed stopped run has nothing left to do."""
+    run = tmp_path / "best"
+    r = rig("train", "--data", reasoned_dataset, "--out", run, *FAST, "--max-steps", 60, "--eval-every", 2,
+            "--save-every", 50, "--lr", "0.05", "--set", "keep_best=loss_act", "--set", "patience=2",
+            "--set", "keep_checkpoints=1", "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    val = [m for m in metrics(run) if m["split"] == "val"]
+    best = min(val, key=lambda m: m["loss_act"])
+    assert out["best"]["step"] == best["step"] and out["best"]["value"] == pytest.approx(best["loss_act"])
+    assert os.readlink(run / "checkpoints" / "best") == f"{best['step']:06d}"
+    assert (run / "checkpoints" / "best" / "model" / "model.safetensors").is_file()  # kept through pruning
+    later = [m["loss_act"] for m in val if m["step"] > best["step"]]
+    assert out["stopped_early"] and len(later) == 2 and out["steps"] == val[-1]["step"] < 60
+    assert metrics(run)[-1] == {"split": "early_stop", "step": out["steps"], "best_step": best["step"],
+                                "loss_act": best["loss_act"]}
+    again = rig("train", "--resume", run, "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["steps"] == out["steps"]
+    # the checkpoint plays like any other
+    assert rig("evaluate", "--checkpoint", run / "checkpoints" / "best", "--suite", "basic", "--episodes", 1,
+               "--max-steps", 2, "--imagination-episodes", 0, "--gifs", 0, "--quiet", "--out", tmp_path / "eval").exit_code == 0
+    for bad, words in ((["--set", "keep_best=accuracy"], "not a held-out loss"),
+                       (["--set", "patience=2"], "needs keep_best"),
+                       (["--spans", "act", "--set", "keep_best=loss_think"], "has no think span")):
+        assert words in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "x", *FAST, *bad))

@@ -104,22 +104,23 @@ def find_pickles(directory: Path) -> list[Path]:
     return sorted(f for f in Path(directory).rglob("*") if f.is_file() and f.suffix.lower() in PICKLE_SUFFIXES)
 
 
-def _point_last(root: Path, name: str) -> None:
-    """Make ``checkpoints/last`` name ``name`` atomically: a symlink, or a text file where symlinks fail."""
-    tmp = root / f".last.{os.getpid()}.tmp"
+def _point_last(root: Path, name: str, link: str = "last") -> None:
+    """Make ``checkpoints/<link>`` (``last``, ``best``) name ``name`` atomically: a symlink, or a text file where
+    symlinks fail."""
+    tmp = root / f".{link}.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)
     try:
         os.symlink(name, tmp)
     except (OSError, NotImplementedError):
         tmp.write_text(name + "\n")
-    last = root / "last"
+    last = root / link
     if last.is_dir() and not last.is_symlink():  # never clobber a real directory named 'last'
-        raise RigError(f"{last} is a directory, not a link", "move it away; rig keeps checkpoints/last as a link")
+        raise RigError(f"{last} is a directory, not a link", f"move it away; rig keeps checkpoints/{link} as a link")
     os.replace(tmp, last)
 
 
-def _last_name(root: Path) -> str | None:
-    last = root / "last"
+def _last_name(root: Path, link: str = "last") -> str | None:
+    last = root / link
     if last.is_symlink():
         return os.readlink(last).rstrip("/").split("/")[-1]
     if last.is_file():
@@ -134,13 +135,14 @@ def last_step(run_dir: Path) -> int | None:
 
 
 def save_checkpoint(run_dir: Path, step: int, model, write_tokenizer: Callable[[Path], None] | None,
-                    state: dict[str, Any], keep_last: int = 3) -> Path:
+                    state: dict[str, Any], keep_last: int = 3, best: bool = False) -> Path:
     """Write checkpoints/<step:06d> atomically (temp dir, then rename) and point ``last`` at it.
 
     ``model/`` is the Hugging Face layout (``save_pretrained``, safetensors; a peft model writes its
     adapter), ``tokenizer/`` is whatever ``write_tokenizer(dir)`` writes, ``state/`` holds ``state``
     (optimizer/scheduler state dicts, data position, ...) plus the RNG states, as safetensors + JSON.
-    Only the newest ``keep_last`` checkpoints are kept (0 or less keeps all)."""
+    Only the newest ``keep_last`` checkpoints are kept (0 or less keeps all), and the one ``best`` names:
+    ``best=True`` points ``checkpoints/best`` at this one."""
     root = Path(run_dir) / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     name = f"{step:06d}"
@@ -159,10 +161,12 @@ def save_checkpoint(run_dir: Path, step: int, model, write_tokenizer: Callable[[
     else:
         os.replace(tmp, final)
     _point_last(root, name)
+    if best:
+        _point_last(root, name, "best")
     if keep_last > 0:
         steps = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and p.name.isdigit())
         for old in steps[:-keep_last]:
-            if old.name != name:
+            if old.name not in (name, _last_name(root, "best")):
                 shutil.rmtree(old)
     return final
 

@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from rig_core.errors import RigError
-from rig_core.tokenize.sequence import parse_spans
+from rig_core.tokenize.sequence import SPAN_NAMES, parse_spans
+
+# the held-out losses a run can keep its best checkpoint by (lower is better)
+BEST_METRICS = ("loss", *(f"loss_{name}" for name in SPAN_NAMES.values()))
 
 REVIEW_FRAMES = ("imagined", "real", "both")
 
@@ -38,6 +41,8 @@ class TrainConfig:
     eval_every: int = 30  # held-out evaluation every N steps
     save_every: int = 30  # checkpoint every N steps
     keep_checkpoints: int = 3  # newest checkpoints kept on disk
+    keep_best: str = ""  # held-out loss whose lowest value's checkpoint is kept as checkpoints/best: loss, loss_act, ...
+    patience: int = 0  # with keep_best: stop after this many held-out evaluations without a new best (0: never)
     seed: int = 0  # data split, order and initialisation
     codebook_size: int = 256  # image codebook entries (at most 4096)
     text_vocab: int = 384  # byte-level BPE vocabulary of the text (scratch models)
@@ -108,6 +113,20 @@ class TrainConfig:
                            "set a share of the training episodes, e.g. --set data_fraction=0.25")
         if not 0 <= self.val_fraction < 1:
             raise RigError("--val-fraction must be in [0, 1)", "pass e.g. 0.1")
+        if self.keep_best and self.keep_best not in BEST_METRICS:
+            raise RigError(f"keep_best '{self.keep_best}' is not a held-out loss",
+                           f"choose one of: {', '.join(BEST_METRICS)}")
+        if self.patience < 0 or (self.patience and not self.keep_best):
+            raise RigError(f"patience {self.patience} needs keep_best and a count of evaluations",
+                           "set e.g. --set keep_best=loss_act --set patience=3")
+        span = self.keep_best.removeprefix("loss_") if self.keep_best.startswith("loss_") else None
+        if span is not None and span != "review" and span not in parse_spans(self.spans):
+            raise RigError(f"keep_best {self.keep_best}: --spans {self.spans} has no {span} span",
+                           "keep the best by loss, or by the loss of a span the model learns")
+        if span == "review" and self.stage != "lookahead":
+            raise RigError("keep_best loss_review needs --stage lookahead", "keep the best by loss or loss_act")
+        if self.keep_best and not self.val_fraction:
+            raise RigError("keep_best needs held-out episodes (val_fraction is 0)", "set e.g. --val-fraction 0.1")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise RigError(f"unknown --mixed-precision {self.mixed_precision}", "use auto, no, bf16 or fp16")
         return self

@@ -66,6 +66,8 @@ class Trainer:
                                                            prepared.val_windows, cfg.context)
         self.action_ids = torch.as_tensor(prepared.tokenizer.action_ids, device=self.acc.device)
         self.step, self.epoch, self.batch, self.tokens_seen = 0, 0, 0, 0
+        self.best: dict[str, Any] | None = None  # with keep_best: {"step", "value"} of the lowest held-out figure
+        self.stale = 0  # held-out evaluations since the best
 
     # -- data -------------------------------------------------------------------------
     def _loader(self, dataset, index_lists):
@@ -131,7 +133,7 @@ class Trainer:
         rec: dict[str, Any] | None = None  # stays None when a resumed run has no step left
         with progress("train", cfg.max_steps, done=self.step, quiet=self.quiet or not self.acc.is_main_process,
                       rate_field="tokens", rate_unit="tok/s") as rep:
-            while self.step < cfg.max_steps:
+            while self.step < cfg.max_steps and not self.stopped_early:
                 t0 = time.perf_counter()
                 data_s = compute_s = 0.0
                 loss_sum = tokens = 0
@@ -170,21 +172,45 @@ class Trainer:
                 rep.add("tokens", tokens)
                 rep.advance(1)
                 rep.note(f"loss {rec['loss']:.3f}  data {data_s:.2f}s / compute {compute_s:.2f}s")
+                improved = False
                 if self.step % cfg.eval_every == 0 or self.step == cfg.max_steps:
                     last_eval = self.evaluate()
                     if last_eval:
                         self.log(last_eval)
-                if self.step % cfg.save_every == 0 or self.step == cfg.max_steps:
-                    save(self)
+                        improved = self._track_best(last_eval)
+                if (improved or self.stopped_early or self.step % cfg.save_every == 0
+                        or self.step == cfg.max_steps):
+                    save(self, best=improved)
         return {"step": self.step, "train_loss": rec["loss"] if rec else None, "val": last_eval,
-                "tokens_seen": self.tokens_seen}
+                "tokens_seen": self.tokens_seen, "best": self.best, "stopped_early": self.stopped_early}
+
+    # -- the best checkpoint (keep_best, patience) --------------------------------------
+    @property
+    def stopped_early(self) -> bool:
+        return bool(self.cfg.patience) and self.stale >= self.cfg.patience
+
+    def _track_best(self, record: dict[str, Any]) -> bool:
+        """Whether this held-out evaluation set a new best of ``keep_best`` (its checkpoint is then kept)."""
+        value = record.get(self.cfg.keep_best) if self.cfg.keep_best else None
+        if value is None:
+            return False
+        if self.best is None or value < self.best["value"]:
+            self.best, self.stale = {"step": self.step, "value": value}, 0
+            return True
+        self.stale += 1
+        if self.stopped_early:
+            self.log({"split": "early_stop", "step": self.step, "best_step": self.best["step"],
+                      self.cfg.keep_best: self.best["value"]})
+        return False
 
     # -- state ------------------------------------------------------------------------
-    def position(self) -> dict[str, int]:
-        return {"step": self.step, "epoch": self.epoch, "batch": self.batch, "tokens_seen": self.tokens_seen}
+    def position(self) -> dict[str, Any]:
+        return {"step": self.step, "epoch": self.epoch, "batch": self.batch, "tokens_seen": self.tokens_seen,
+                "best": self.best, "stale": self.stale}
 
-    def set_position(self, pos: dict[str, int]) -> None:
+    def set_position(self, pos: dict[str, Any]) -> None:
         self.step, self.epoch, self.batch = int(pos["step"]), int(pos["epoch"]), int(pos["batch"])
         self.tokens_seen = int(pos.get("tokens_seen", 0))
+        self.best, self.stale = pos.get("best"), int(pos.get("stale", 0))
         if self.batch >= batches_per_epoch(len(self.train_set), self.cfg.batch_size):
             self.epoch, self.batch = self.epoch + 1, 0

@@ -70,14 +70,14 @@ def _seed_all(seed: int) -> None:
 def _saver(ds_meta: dict, image_tok):
     from rig_core.model.checkpoint import save_checkpoint
 
-    def save(tr: Trainer) -> None:
+    def save(tr: Trainer, best: bool = False) -> None:
         if not tr.acc.is_main_process:
             return
         state = {"optimizer": tr.optimizer.state_dict(), "scheduler": tr.scheduler.state_dict(),
                  "position": tr.position(), "config": tr.cfg.to_dict()}
         save_checkpoint(tr.run, tr.step, tr.acc.unwrap_model(tr.model),
                         lambda d: save_tokenizers(d, tr.p.tokenizer, image_tok, ds_meta), state,
-                        keep_last=tr.cfg.keep_checkpoints)
+                        keep_last=tr.cfg.keep_checkpoints, best=best)
 
     return save
 
@@ -305,4 +305,13 @@ def _summary(run: Path, cfg: TrainConfig, result: dict, elapsed: float, prepared
     return {**extra, "run": str(run), "stage": cfg.stage, "precision": "fp32" if mp == "no" else mp,
             "processes": processes, "steps": result["step"], "train_loss": result["train_loss"],
             "val": result["val"], "tokens_seen": result["tokens_seen"], "elapsed_s": round(elapsed, 2),
-            "tokenizer_psnr_db": prepared.tokenizer_psnr, "checkpoint": str(run / "checkpoints" / "last")}
+            "tokenizer_psnr_db": prepared.tokenizer_psnr, "checkpoint": str(run / "checkpoints" / "last"),
+            **_best_summary(run, cfg, result)}
+
+
+def _best_summary(run: Path, cfg: TrainConfig, result: dict) -> dict[str, Any]:
+    """With keep_best: the best held-out figure, its step and checkpoint, and whether patience stopped the run."""
+    if not cfg.keep_best or not result.get("best"):
+        return {}
+    return {"best": {"metric": cfg.keep_best, **result["best"], "checkpoint": str(run / "checkpoints" / "best")},
+            "stopped_early": result["stopped_early"]}
