@@ -186,6 +186,8 @@ def test_a_sweep_trains_every_layout_and_fraction_and_the_ablation_reports_them(
     assert len(small) == len(large) == 1 and small.pop() < large.pop()
     assert [r["fraction"] for r in result["paired"]] == [0.5, 1.0] and all(r["paired"] for r in result["paired"])
     assert (out / "ablation" / "ablation.png").is_file() and "Data multiple" in (out / "report.md").read_text()
+    played = {json.loads(f.read_text())["player"]["checkpoint"] for f in (out / "eval").glob("*/eval.json")}
+    assert len(played) == 4 and all(p.endswith("checkpoints/best") for p in played)  # checkpoint: best
 
 
 def test_the_data_multiple_reads_the_baseline_curve_in_log_episodes():
@@ -222,3 +224,20 @@ def test_a_checkpoint_input_is_known_by_its_weights_not_its_file_times(tiny_chec
     weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")  # other weights
     step = plan()
     assert step["action"] == "redo" and "input checkpoint" in step["why"]
+
+
+def test_evaluating_the_best_checkpoint_needs_one(tmp_path):
+    from rig_core.errors import RigError
+    from rig_core.pipeline.commands import _which_checkpoint
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.json").write_text("{}")
+    assert _which_checkpoint(run, "last") == run
+    with pytest.raises(RigError, match="no checkpoints/best"):
+        _which_checkpoint(run, "best")
+    (run / "checkpoints" / "000010").mkdir()
+    (run / "checkpoints" / "best").symlink_to("000010")
+    assert _which_checkpoint(run, "best") == run / "checkpoints" / "best"
+    with pytest.raises(RigError, match="neither last nor best"):
+        _which_checkpoint(run, "newest")

@@ -135,7 +135,7 @@ def _evaluate(s: dict[str, Any], inputs: dict[str, list[str]], folder: Path, wor
     from rig_core.evaluate.players import evaluate
 
     players = inputs["players"]
-    checkpoints = [Path(p) for p in players if p not in AGENTS]
+    checkpoints = [_which_checkpoint(Path(p), s["checkpoint"]) for p in players if p not in AGENTS]
     agents = [p for p in players if p in AGENTS]
     settings = dict(suite=s["suite"], episodes=int(s["episodes"]), workers=workers, batch=int(s["batch"]),
                     max_steps=s["max_steps"], seed=int(s["seed"]), temperature=s["temperature"],
@@ -145,6 +145,18 @@ def _evaluate(s: dict[str, Any], inputs: dict[str, list[str]], folder: Path, wor
                     quiet=quiet, backend=s.get("backend", "process"), address=s.get("address"))
     several, result = evaluate(checkpoints, agents, str(s["test_time_steps"]), folder, **settings)
     return result if several else {"success_rate": [e.get("success_rate") for e in result["sweep"]]}
+
+
+def _which_checkpoint(player: Path, which: str) -> Path:
+    """A trained player's checkpoint to evaluate: its last (the run itself) or its best (``keep_best``)."""
+    if which not in ("last", "best"):
+        raise RigError(f"evaluate checkpoint: {which!r} is neither last nor best", "set checkpoint: last or best")
+    if which == "last" or not (player / "config.json").is_file():  # shipped models have one checkpoint
+        return player
+    best = player / "checkpoints" / "best"
+    if not best.exists():
+        raise RigError(f"{player} has no checkpoints/best", "train it with keep_best (e.g. keep_best: loss_act)")
+    return best
 
 
 def _play(s: dict[str, Any], inputs: dict[str, list[str]], folder: Path, quiet: bool) -> dict[str, Any]:
