@@ -3,9 +3,10 @@ in a smaller batch.
 
 A batch decodes a thought for as long as its longest row writes; rows that closed theirs are fed masked
 padding, and each decoded token still reads their whole cache. When half or more of the rows still
-decoding have closed their span (``narrow_below``), those that go on are copied into a cache of their own (``take_rows``) and
-decode alone; when the span ends, what they wrote is copied back into the batch's cache (``widen``) and the
-batch goes on together. Only whole columns move: every row's logits are those of the whole batch.
+decoding have closed their span (``narrow_below``), those that go on are copied into a cache of their own
+(``take_rows``) and decode alone; when the span ends, what they wrote is copied back into the batch's
+cache (``_widen``) and the batch goes on together. Only whole columns move: every row's logits are those of
+the whole batch.
 """
 
 from __future__ import annotations

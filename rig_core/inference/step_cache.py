@@ -9,11 +9,12 @@ imagined frame, further imagined steps, the review) is dropped by the rewind.
 
 When a row's context is full, its oldest whole steps are dropped, down to half the room (a slide), and
 that row alone is re-encoded into its cache row, so the cost is amortised and the model always sees whole
-steps. The masked columns such slides leave behind, and those of thoughts shorter than the batch's longest, are
-packed away (each row's columns moved together, in order) once they pass a sixteenth of the cache, so
-decoding reads little more than the longest row. The whole batch is re-encoded when every row slid, when
-the active rows change in a way the cache cannot follow, or when the history stops extending what the cache holds (``history`` caps the past at K
-steps); a cache out of columns is copied into a larger one.
+steps. The masked columns such slides leave behind, and those of thoughts shorter than the batch's
+longest, are packed away (each row's columns moved together, in order) once they pass a sixteenth of the
+cache, so decoding reads little more than the longest row. The whole batch is re-encoded when every row
+slid, when the active rows change in a way the cache cannot follow, or when the history stops extending
+what the cache holds (``history`` caps the past at K steps); a cache out of columns is copied into a
+larger one.
 """
 
 from __future__ import annotations
