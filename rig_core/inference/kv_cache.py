@@ -199,7 +199,7 @@ def compact(cache, attn: torch.Tensor, columns: int) -> torch.Tensor | None:
                 t = getattr(layer, name)
                 g = index.to(t.device)[:, None, :, None].expand(t.shape[0], t.shape[1], width, t.shape[3])
                 t[:, :, :width] = t.gather(2, g)
-            layer.cumulative_length.fill_(width)
     except (AttributeError, RuntimeError):  # pragma: no cover - older cache APIs
         return None
+    set_filled(cache, width)
     return new.to(attn.dtype)

@@ -104,7 +104,7 @@ def find_pickles(directory: Path) -> list[Path]:
     return sorted(f for f in Path(directory).rglob("*") if f.is_file() and f.suffix.lower() in PICKLE_SUFFIXES)
 
 
-def _point_last(root: Path, name: str, link: str = "last") -> None:
+def _point_link(root: Path, link: str, name: str) -> None:
     """Make ``checkpoints/<link>`` (``last``, ``best``) name ``name`` atomically: a symlink, or a text file where
     symlinks fail."""
     tmp = root / f".{link}.{os.getpid()}.tmp"
@@ -113,24 +113,25 @@ def _point_last(root: Path, name: str, link: str = "last") -> None:
         os.symlink(name, tmp)
     except (OSError, NotImplementedError):
         tmp.write_text(name + "\n")
-    last = root / link
-    if last.is_dir() and not last.is_symlink():  # never clobber a real directory named 'last'
-        raise RigError(f"{last} is a directory, not a link", f"move it away; rig keeps checkpoints/{link} as a link")
-    os.replace(tmp, last)
+    path = root / link
+    if path.is_dir() and not path.is_symlink():  # never clobber a real directory of that name
+        raise RigError(f"{path} is a directory, not a link", f"move it away; rig keeps checkpoints/{link} as a link")
+    os.replace(tmp, path)
 
 
-def _last_name(root: Path, link: str = "last") -> str | None:
-    last = root / link
-    if last.is_symlink():
-        return os.readlink(last).rstrip("/").split("/")[-1]
-    if last.is_file():
-        return last.read_text().strip() or None
+def _link_name(root: Path, link: str = "last") -> str | None:
+    """The checkpoint ``checkpoints/<link>`` names, or None where there is no such link."""
+    path = root / link
+    if path.is_symlink():
+        return os.readlink(path).rstrip("/").split("/")[-1]
+    if path.is_file():
+        return path.read_text().strip() or None
     return None
 
 
 def last_step(run_dir: Path) -> int | None:
     """The step of a run's newest checkpoint (``checkpoints/last``), or None before the first one."""
-    name = _last_name(Path(run_dir) / "checkpoints")
+    name = _link_name(Path(run_dir) / "checkpoints")
     return int(name) if name and name.isdigit() else None
 
 
@@ -160,13 +161,14 @@ def save_checkpoint(run_dir: Path, step: int, model, write_tokenizer: Callable[[
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
-    _point_last(root, name)
+    _point_link(root, "last", name)
     if best:
-        _point_last(root, name, "best")
+        _point_link(root, "best", name)
     if keep_last > 0:
         steps = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and p.name.isdigit())
+        kept = {name, _link_name(root, "best")}
         for old in steps[:-keep_last]:
-            if old.name not in (name, _last_name(root, "best")):
+            if old.name not in kept:
                 shutil.rmtree(old)
     return final
 
@@ -183,7 +185,7 @@ def find_checkpoint(path: Path) -> Path:
     if (path / "model").is_dir() and ((path / "state").is_dir() or (path / "tokenizer").is_dir()):
         return path
     root = path / "checkpoints"
-    name = _last_name(root)
+    name = _link_name(root)
     if name is not None:
         ckpt = root / name
         if not ckpt.is_dir():
