@@ -239,5 +239,8 @@ def test_evaluating_the_best_checkpoint_needs_one(tmp_path):
     (run / "checkpoints" / "000010").mkdir()
     (run / "checkpoints" / "best").symlink_to("000010")
     assert _which_checkpoint(run, "best") == run / "checkpoints" / "best"
-    with pytest.raises(RigError, match="neither last nor best"):
-        _which_checkpoint(run, "newest")
+    # any other value is refused when the recipe is read, before a stage runs
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("stages:\n  eval: {run: evaluate, players: [expert], checkpoint: newest}\n")
+    line = one_line_error(rig("pipeline", recipe, "--out", tmp_path / "out", "--dry-run"))
+    assert "checkpoint 'newest' is not one of last, best" in line and not (tmp_path / "out").exists()

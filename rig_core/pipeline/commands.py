@@ -148,9 +148,8 @@ def _evaluate(s: dict[str, Any], inputs: dict[str, list[str]], folder: Path, wor
 
 
 def _which_checkpoint(player: Path, which: str) -> Path:
-    """A trained player's checkpoint to evaluate: its last (the run itself) or its best (``keep_best``)."""
-    if which not in ("last", "best"):
-        raise RigError(f"evaluate checkpoint: {which!r} is neither last nor best", "set checkpoint: last or best")
+    """A trained player's checkpoint to evaluate: its last (the run itself) or its best (``keep_best``; the
+    recipe allows only these two)."""
     if which == "last" or not (player / "config.json").is_file():  # shipped models have one checkpoint
         return player
     best = player / "checkpoints" / "best"

@@ -179,6 +179,10 @@ def load_pipeline(recipe: str | Path, sets: list[str] | None = None) -> Recipe:
             raise RigError(f"stage '{name}' ({kind.name}): unknown setting '{unknown[0]}'",
                            f"choose from: {', '.join(sorted(allowed))}")
         settings = {**kind.settings, **{k: v for k, v in given.items() if k in kind.settings}}
+        for key, values in kind.choices.items():
+            if settings[key] not in values:
+                raise RigError(f"stage '{name}' ({kind.name}): {key} '{settings[key]}' is not one of "
+                               f"{', '.join(values)}", f"set {key}: {values[0]} or another of them")
         given = _expand_members(given, kind, sweeps)
         stages[name] = Stage(name, kind, settings, _inputs(name, kind, given, stages), given)
     return Recipe(path, str(doc.get("description", "")), variables, stages, sweeps)

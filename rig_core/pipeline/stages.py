@@ -7,7 +7,7 @@ earlier stage of the recipe, a path, or a shipped model.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from rig_core.annotate.augment import ReasonConfig
@@ -28,6 +28,7 @@ class Kind:
     required: tuple[str, ...] = ()  # inputs that must be given
     resumable: bool = True  # an interrupted stage continues (else it starts over)
     summary: str = ""
+    choices: dict[str, tuple] = field(default_factory=dict)  # settings that take one of a few values
 
 
 def _defaults(cls, skip=()) -> dict[str, Any]:
@@ -57,7 +58,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("review", _defaults(ReviewConfig), ("data", "checkpoint"), ("data", "checkpoint"),
          summary="rig augment --stage review"),
     Kind("evaluate", _EVALUATE, ("players",), ("players",), resumable=False,
-         summary="rig evaluate: every player on the same seeds, one paired report"),
+         summary="rig evaluate: every player on the same seeds, one paired report",
+         choices={"checkpoint": ("last", "best")}),
     Kind("play", _PLAY, ("checkpoint",), resumable=False, summary="rig play --record: one recorded episode"),
     Kind("ablation", {"baseline": "act", "target": "think,act,imagine"}, ("evaluation",), ("evaluation",),
          resumable=False, summary="success against training data per --spans layout, from one evaluate stage"),
