@@ -268,6 +268,8 @@ def test_keep_best_and_patience(reasoned_dataset, tmp_path):
     again = rig("train", "--resume", run, "--json")
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["steps"] == out["steps"]
+    shown = rig("train", "--resume", run)  # the table names the best checkpoint and why the run stopped
+    assert f"at step {best['step']}" in shown.stdout and "stopped early (patience)" in shown.stdout
     # the checkpoint plays like any other
     assert rig("evaluate", "--checkpoint", run / "checkpoints" / "best", "--suite", "basic", "--episodes", 1,
                "--max-steps", 2, "--imagination-episodes", 0, "--gifs", 0, "--quiet", "--out", tmp_path / "eval").exit_code == 0

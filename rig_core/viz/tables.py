@@ -118,6 +118,11 @@ def print_train_summary(s: dict[str, Any]) -> None:
     t.add_row("tokens seen", f"{s['tokens_seen']:,}")
     t.add_row("time", f"{s['elapsed_s']:.1f} s")
     t.add_row("checkpoint", s["checkpoint"])
+    if s.get("best"):
+        b = s["best"]
+        t.add_row(f"best held-out {b['metric'].replace('_', ' ')}",
+                  f"{b['value']:.4f} at step {b['step']}: {b['checkpoint']}"
+                  + ("; stopped early (patience)" if s.get("stopped_early") else ""))
     stdout_console().print(t)
 
 
