@@ -13,7 +13,9 @@ out as at test time (greedy, or with --review-threshold) and the action after it
 proposals, the share replaced by the expert's action, kept, or replaced by a third action; of the fine
 ones, the share kept (does a correction land where the expert would go?). ``--frames real`` shows the review
 the fork's real frames instead of the stored imagined ones: can it read a true outcome at all? Last, the same by the expert's
-reason for each worse verdict (damage, progress, wasted, farther): which mistakes the review sees; and
+reason for each worse verdict (damage, progress, wasted, farther): which mistakes the review sees; by
+how right the proposal's first imagined frame is (equal-count bins of its PSNR against the fork's real
+frame): does the review correct more and spoil less where its imagination is right; and
 for the proposals that are moves, whether the model's own imagined frame shows the move blocked or going
 through (rig_core/review/moves.py), against the real frame after it. Writes
 OUT/review.json (with --update also benchmarks/results/review.json). A few minutes per run on 2 CPU cores.
@@ -111,6 +113,20 @@ def main(argv: list[str] | None = None) -> dict:
             o = r["outcomes"]["worse_by_reason"][reason]
             table.add_row("", reason, str(d["samples"]), _p(d["p_worse"]), _auc(d), _pct(o["fixed"]),
                           _pct(o["kept"]), _pct(o["other"]))
+    out.print(table)
+    table = Table(title="By how right the proposal's first imagined frame is (equal-count PSNR bins against the "
+                  "fork's real frame): does the review decide better where the imagination is right?",
+                  title_justify="left")
+    for col in ("run", "PSNR dB", "cells match", "samples", "worse", "AUC", "fixed", "kept worse", "spoiled fine"):
+        table.add_column(col, justify="left" if col == "run" else "right", no_wrap=True)
+    for r in rows:
+        name = Path(r["run"])
+        for d, o in zip(r["by_imagination"], r["outcomes"]["by_imagination"]):
+            lo, hi = d["psnr_db"]
+            table.add_row(f"{name.parent.name}/{name.name}", f"{lo:.0f}-{hi:.0f}", _pct(d["cell_match"]),
+                          str(d["samples"]), _pct(d["worse_share"]), _p(d["auc"]), _pct(o["worse"]["fixed"]),
+                          _pct(o["worse"]["kept"]), _pct(o["fine"]["changed"]))
+            name = Path("")
     out.print(table)
     table = Table(title="Proposed moves: does the model's own imagination show which are blocked? (the view held "
                   "in the imagined frame; AUC 0.5: it does not know)", title_justify="left")

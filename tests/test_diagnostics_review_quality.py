@@ -73,6 +73,14 @@ def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_pat
         assert o["samples"] == d["samples"] and abs(sum(o[k] for k in ("fixed", "kept", "other")) - 1) < 1e-9
         assert d["auc"] is None or 0 <= d["auc_ci95"][0] <= d["auc"] <= d["auc_ci95"][1] <= 1
         assert reason in r.stdout
+    with_real = [s for s in samples if s.real_next is not None]  # binned by their first imagined frame's PSNR
+    bins = row["by_imagination"]
+    assert len(bins) == len(row["outcomes"]["by_imagination"]) == 3 and "spoiled fine" in r.stdout
+    assert sum(b["samples"] for b in bins) == len(with_real)
+    assert all(a["psnr_db"][1] <= b["psnr_db"][0] for a, b in zip(bins, bins[1:]))  # lowest first, not overlapping
+    for b, o in zip(bins, row["outcomes"]["by_imagination"]):
+        assert o["worse"]["samples"] + o["fine"]["samples"] == b["samples"] and 0 <= b["cell_match"] <= 1
+    assert all(0 <= s.imagined_cells <= 1 and s.imagined_psnr > 0 for s in with_real)
     shares = [v["says_worse"] for v in row["thresholds"].values()]
     assert shares == sorted(shares, reverse=True) and "tau 0.9" in r.stdout  # a higher threshold corrects less
     worse, fine = opening_tokens(RigPolicy.from_checkpoint(lookahead_run).tok)
@@ -109,3 +117,17 @@ def test_imagined_moves_read_the_checkpoints_own_imagination(lookahead_run):
     ids = samples[0].arrays["input_ids"].tolist()
     codes = policy.imagine_from([ids[: ids.index(s["<imagine>"]) + 1]])
     assert codes.shape == (1, policy.image_tok.tokens_per_frame) and codes.min() >= 0
+
+
+def test_imagination_quality_counts_view_cells_that_look_like_the_real_ones():
+    from rig_core.diagnostics.review_quality import ReviewSample, imagination_bins, imagination_quality
+
+    real = np.zeros((64, 64, 3), np.uint8)
+    wrong = real.copy()
+    wrong[:7, :7] = 200  # one view cell of 63 drawn wrong; the inventory rows do not count
+    wrong[60:, :] = 200
+    assert imagination_quality(real, real) == 1.0 and abs(imagination_quality(wrong, real) - 62 / 63) < 1e-9
+    samples = [ReviewSample({}, False, 0, 0, imagined_psnr=db, imagined_cells=0.5) for db in (30, 10, None, 20, 40, 25)]
+    bins = imagination_bins(samples, bins=2)
+    assert [list(m) for _, m in bins] == [[1, 3, 5], [0, 4]]  # by PSNR 10, 20, 25 | 30, 40; no real frame: left out
+    assert bins[0][0]["psnr_db"] == [10.0, 25.0] and bins[1][0]["samples"] == 2

@@ -295,6 +295,9 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     h1 = res["imagination"]["horizons"][0]
     assert 0 <= h1["unchanged_share"] <= 1 and 0 < h1["psnr_pooled_model"] <= 60 and 0 < h1["psnr_pooled_copy_last"] <= 60
     assert "pooled PSNR model / copy-last" in (ev / "report.md").read_text()
+    by = res["imagination"]["by_outcome"]  # every 1-step window in one outcome class
+    assert set(by) <= {"moved", "blocked", "unclear", "other"} and sum(v["samples"] for v in by.values()) == h1["samples"]
+    assert "by what the real step did" in (ev / "report.md").read_text()
     for name in ("report.md", "success.png", "scaling.png", "imagination.png"):
         assert (ev / name).exists(), name
     assert list(ev.glob("episode-*.gif"))

@@ -131,3 +131,18 @@ def test_dataset_info_shows_the_review_summary_of_review_data(review_dataset, re
     assert f"review data: {review_dataset}" in rig("dataset", "info", review_dataset).stdout.replace("\n", "")
     r = rig("dataset", "info", reasoned_dataset, "--json")
     assert r.exit_code == 0 and "review" not in json.loads(r.stdout)
+
+
+def test_step_outcome_splits_imagination_windows_by_what_the_real_step_did():
+    from rig_core.evaluate.imagination import step_outcome
+
+    rng = np.random.default_rng(2)
+    grid, fill = rng.integers(0, 50, (7, 9)), rng.integers(50, 100, (7, 9))
+    shifts = content_shifts(NAMES)
+    before = _frame(grid)
+    left = NAMES.index("move_left")
+    assert step_outcome(before, _frame(_shift(grid, shifts[left], fill)), left, shifts) == "moved"
+    assert step_outcome(before, before, left, shifts) == "blocked"
+    field = _frame(np.full((7, 9), 7))
+    assert step_outcome(field, field, left, shifts) == "unclear"
+    assert step_outcome(before, before, NAMES.index("do"), shifts) == "other"  # not a move: never "blocked"

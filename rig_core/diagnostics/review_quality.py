@@ -23,6 +23,7 @@ from rig_core.errors import RigError
 from rig_core.stats.metrics import roc_auc, roc_auc_interval
 from rig_core.evaluate.runner import THRESHOLDS
 from rig_core.review.judge import WORSE
+from rig_core.review.moves import SAME_CELL, view_cells
 
 
 @dataclass
@@ -35,6 +36,14 @@ class ReviewSample:
     observed: np.ndarray | None = None  # the frame of the reviewed state
     real_next: np.ndarray | None = None  # the real frame after the proposed action (None past an episode's end)
     episode: tuple[int, int] = (0, 0)  # (review dataset, episode): intervals resample episodes
+    imagined_psnr: float | None = None  # the proposal's first imagined frame against the real one (dB); None: no real frame
+    imagined_cells: float | None = None  # share of view cells of that frame that look like the real one's
+
+
+def imagination_quality(imagined: np.ndarray, real: np.ndarray) -> float:
+    """Share of view cells (``review.moves.view_cells``) of an imagined frame that look like the real frame's."""
+    a, b = view_cells(imagined), view_cells(real)
+    return float((np.abs(a - b).mean(-1) < SAME_CELL).mean())
 
 
 def review_samples(policy, limit: int = 300, seed: int = 0, frames: str = "imagined") -> list[ReviewSample]:
@@ -70,16 +79,19 @@ def review_samples(policy, limit: int = 300, seed: int = 0, frames: str = "imagi
             if (source, index) not in review:
                 ep = datasets[source].episode(index)
                 review[source, index] = {n: ep.read(f"review/{n}")
-                                         for n in ("verdict", "proposed", "corrected", "real", "real_steps", "step")}
+                                         for n in ("verdict", "proposed", "corrected", "real", "real_steps", "step",
+                                           "imagined", "psnr")}
                 review[source, index]["frames"] = ep.read("frames")
                 review[source, index]["reason"] = np.asarray(ep.texts("review/reason"), dtype=object).reshape(
                     review[source, index]["verdict"].shape)
             r = review[source, index]
             worse = bool(r["verdict"][s, j - 1] == WORSE)
+            real = r["real"][s, 0] if r["real_steps"][s] >= 1 else None
             out.append(ReviewSample(val.build((kind, *keys[k])), worse, int(r["proposed"][s, 0]),
                                     int(r["corrected"][s, j - 1]), str(r["reason"][s, j - 1]) if worse else "",
-                                    r["frames"][r["step"][s]],
-                                    r["real"][s, 0] if r["real_steps"][s] >= 1 else None, (source, index)))
+                                    r["frames"][r["step"][s]], real, (source, index),
+                                    None if real is None else float(r["psnr"][s, 0]),
+                                    None if real is None else imagination_quality(r["imagined"][s, 0], real)))
     return out
 
 
@@ -114,6 +126,33 @@ def review_discrimination(policy, samples: list[ReviewSample]) -> dict[str, Any]
         out["auc"] = roc_auc(x, y)
         out["auc_ci95"] = list(roc_auc_interval(x, y, groups=[s.episode for s in samples]))
     out["by_reason"] = _by_reason(x, y, [s.reason for s in samples], [s.episode for s in samples])
+    out["by_imagination"] = []
+    for row, members in imagination_bins(samples):
+        xb, yb = x[members], y[members]
+        auc = roc_auc(xb, yb) if yb.any() and not yb.all() else None
+        out["by_imagination"].append({**row, "worse_share": float(yb.mean()), "p_worse_when_worse":
+                                      float(xb[yb].mean()) if yb.any() else None, "p_worse_when_fine":
+                                      float(xb[~yb].mean()) if (~yb).any() else None, "auc": auc})
+    return out
+
+
+IMAGINATION_BINS = 3  # equal-count bins of the first imagined frame's PSNR
+
+
+def imagination_bins(samples: list[ReviewSample], bins: int = IMAGINATION_BINS) -> list[tuple[dict[str, Any], np.ndarray]]:
+    """The samples whose fork has a real frame, in ``bins`` equal-count bins of their first imagined frame's
+    PSNR against it (lowest first): per bin its PSNR range, mean cell match and how many samples, with the
+    indices of its members. Does the review decide better where the imagination is right?"""
+    have = np.asarray([i for i, s in enumerate(samples) if s.imagined_psnr is not None], int)
+    if len(have) < bins:
+        return []
+    db = np.asarray([min(samples[i].imagined_psnr, 60.0) for i in have])  # identical frames: 60 dB
+    order = have[np.argsort(db, kind="stable")]
+    out = []
+    for members in np.array_split(order, bins):
+        psnrs = [min(samples[i].imagined_psnr, 60.0) for i in members]
+        out.append(({"psnr_db": [float(min(psnrs)), float(max(psnrs))], "samples": len(members),
+                     "cell_match": float(np.mean([samples[i].imagined_cells for i in members]))}, members))
     return out
 
 
@@ -159,8 +198,16 @@ def review_outcomes(policy, samples: list[ReviewSample], batch: int = 16) -> dic
                 "kept": share(pairs, lambda s, a: a == s.proposed),
                 "other": share(pairs, lambda s, a: a not in (s.target, s.proposed))}
 
+    def fine_outcomes(pairs) -> dict[str, Any]:
+        return {"samples": len(pairs), "kept": share(pairs, lambda s, a: a == s.proposed),
+                "changed": share(pairs, lambda s, a: a != s.proposed)}
+
+    by_imagination = []
+    for row, members in imagination_bins(samples):
+        pairs = [(samples[i], actions[i]) for i in members]
+        by_imagination.append({**row, "worse": outcomes([(s, a) for s, a in pairs if s.worse]),
+                               "fine": fine_outcomes([(s, a) for s, a in pairs if not s.worse])})
     return {"worse": outcomes(worse),
             "worse_by_reason": {r: outcomes([(s, a) for s, a in worse if s.reason == r])
                                 for r in sorted({s.reason for s, _ in worse})},
-            "fine": {"samples": len(fine), "kept": share(fine, lambda s, a: a == s.proposed),
-                     "changed": share(fine, lambda s, a: a != s.proposed)}}
+            "fine": fine_outcomes(fine), "by_imagination": by_imagination}

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
+from rig_core.review.moves import HELD, MOVED, move_outcome, view_cells
 from rig_core.stats.metrics import mean_interval
 from rig_core.tokenize.image import mse, psnr, psnr_of_mse
 
@@ -99,10 +100,34 @@ def _walk(policy, episodes, starts, k, batch, out) -> None:
 
 
 CAP_DB = 60.0  # identical frames (inf dB) count as 60 dB
+OUTCOMES = ("moved", "blocked", "unclear", "other")  # what the window's first real step did (``step_outcome``)
+
+
+def step_outcome(before: np.ndarray, after: np.ndarray, action: int, shifts: dict[int, tuple[int, int]]) -> str:
+    """What a real step did to the view: ``moved`` (a move went through and shifted it), ``blocked`` (a move
+    that left it where it was), ``unclear`` (a move the frames cannot tell, e.g. over plain grass) or ``other``
+    (not a move: the view cannot shift). ``shifts``: ``review.moves.content_shifts`` of the env's actions."""
+    if action not in shifts:
+        return "other"
+    outcome = move_outcome(view_cells(before), view_cells(after), shifts[action])
+    return {HELD: "blocked", MOVED: "moved"}.get(outcome, "unclear")
+
+
+def _finite(xs: list[float]) -> list[float]:
+    return [min(x, CAP_DB) for x in xs]
+
+
+def _row(model: list[float], copy: list[float], cells: list[float]) -> dict[str, Any]:
+    return {"samples": len(model), "psnr_model": float(np.mean(_finite(model))),
+            "psnr_copy_last": float(np.mean(_finite(copy))),
+            # the gain over copy-last, window by window (paired), with a bootstrap interval
+            "psnr_gain_ci95": list(mean_interval(np.subtract(_finite(model), _finite(copy)))),
+            "cell_accuracy": float(np.mean(cells))}
 
 
 def evaluate_imagination(policy, episodes: list[dict[str, Any]], k: int = 3, every: int = 10,
-                         limit: int = 40, batch: int = 16, context: bool = True) -> dict[str, Any]:
+                         limit: int = 40, batch: int = 16, context: bool = True,
+                         shifts: dict[int, tuple[int, int]] | None = None) -> dict[str, Any]:
     """Open-loop rollouts of k steps from real states with the actions really taken, in context
     (the real episode before each start as history) or, ``context=False``, cold (no history).
 
@@ -111,10 +136,14 @@ def evaluate_imagination(policy, episodes: list[dict[str, Any]], k: int = 3, eve
     ceiling (decode(encode(real))), and the 9x9 cell accuracy of the imagined codes. PSNR is the
     mean over windows (an exact frame counts as 60 dB; ``psnr_gain_ci95``: a 95 % bootstrap interval of
     the mean model - copy-last gain, paired by window) and, ``psnr_pooled_*``, the PSNR of the mean
-    squared error over all windows; ``unchanged_share``: windows whose real frame equals the start.
+    squared error over all windows; ``unchanged_share``: windows whose real frame equals the start. With
+    ``shifts`` (a Crafter-like grid view), ``by_outcome`` splits the 1-step windows by what the real step did
+    (``step_outcome``): copy-last is nearly exact after a blocked move and far off after one that went through,
+    so the split says where a world model gains or loses against it.
     """
     per = {h: {"model": [], "copy": [], "ceiling": [], "ssim_model": [], "ssim_copy": [], "cells": [],
                "mse_model": [], "mse_copy": []} for h in range(1, k + 1)}
+    split: dict[str, dict[str, list[float]]] = {o: {"model": [], "copy": [], "cells": []} for o in OUTCOMES}
     per_episode = [[(e, t, acts) for t, acts in rollout_windows(ep["frames"], ep["actions"], k, every)]
                    for e, ep in enumerate(episodes)]
     # round-robin over episodes, so that ``limit`` windows spread over all of them
@@ -143,20 +172,23 @@ def evaluate_imagination(policy, episodes: list[dict[str, Any]], k: int = 3, eve
             per[h]["cells"].append(float((img_codes[h - 1] == real_codes[h - 1]).mean()))
             per[h]["mse_model"].append(err_model)
             per[h]["mse_copy"].append(err_copy)
+            if h == 1 and shifts is not None:
+                bucket = split[step_outcome(ep["frames"][t], r[0], int(ep["actions"][t]), shifts)]
+                bucket["model"].append(per[h]["model"][-1])
+                bucket["copy"].append(per[h]["copy"][-1])
+                bucket["cells"].append(per[h]["cells"][-1])
     table = []
     for h, v in per.items():
         if not v["model"]:
             continue
-        finite = lambda xs: [min(x, CAP_DB) for x in xs]
-        table.append({"horizon": h, "samples": len(v["model"]),
-                      "psnr_model": float(np.mean(finite(v["model"]))), "psnr_copy_last": float(np.mean(finite(v["copy"]))),
-                      # the gain over copy-last, window by window (paired), with a bootstrap interval
-                      "psnr_gain_ci95": list(mean_interval(np.subtract(finite(v["model"]), finite(v["copy"])))),
-                      "psnr_tokenizer_ceiling": float(np.mean(finite(v["ceiling"]))),
+        table.append({"horizon": h, **_row(v["model"], v["copy"], v["cells"]),
+                      "psnr_tokenizer_ceiling": float(np.mean(_finite(v["ceiling"]))),
                       "ssim_model": float(np.mean(v["ssim_model"])), "ssim_copy_last": float(np.mean(v["ssim_copy"])),
-                      "cell_accuracy": float(np.mean(v["cells"])),
                       # PSNR of the mean squared error over all windows: not lifted by exact copies (60 dB each)
                       "psnr_pooled_model": min(CAP_DB, psnr_of_mse(np.mean(v["mse_model"]))),
                       "psnr_pooled_copy_last": min(CAP_DB, psnr_of_mse(np.mean(v["mse_copy"]))),
                       "unchanged_share": float(np.mean([m == 0 for m in v["mse_copy"]]))})
-    return {"rollouts": len(starts), "context": "history" if context else "none", "horizons": table}
+    out = {"rollouts": len(starts), "context": "history" if context else "none", "horizons": table}
+    if shifts is not None:
+        out["by_outcome"] = {o: _row(v["model"], v["copy"], v["cells"]) for o, v in split.items() if v["model"]}
+    return out

@@ -263,10 +263,12 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         from rig_core.evaluate.imagination import evaluate_imagination
         from rig_core.inference.policy import RigPolicy
 
+        from rig_core.review.moves import content_shifts
+
         policy = RigPolicy.from_checkpoint(checkpoint, seed=seed, temperature=0.0)  # greedy imagination
         report["imagination"] = evaluate_imagination(policy, recorded[:imagination_episodes],
                                                      k=imagination_steps, limit=10 * imagination_episodes,
-                                                     batch=batch)
+                                                     batch=batch, shifts=content_shifts(list(policy.tok.action_names)))
     atomic_write_json(out / "eval.json", report)
     write_report(report, out, recorded[:gifs])
     return report
