@@ -4,15 +4,19 @@
     python benchmarks/lookahead.py --basic runs/basic --lookahead runs/lookahead --suite basic \\
         --episodes 20 --steps 0,1,2 --max-steps 60 --update
 
-Runs `rig evaluate`'s evaluator for both checkpoints (fixed seeds from 1,000,000, disjoint from training)
-and measures imagination for both on the same open-loop windows: expert episodes played on held-out
-seeds, k imagined steps from every 5th state with the actions really taken (in context: the policy walks
-the real episode up to each start; --cold starts each window without history), against the copy-last-frame
-baseline and the tokenizer ceiling. Prints three tables (success and Crafter score against N with 95%
-intervals, imagination, the issue's targets) and writes every number to OUT/lookahead.json
-(with --update also to benchmarks/results/lookahead.json). Evaluations already in OUT with the same
-settings are reused (one directory per player and N), so an interrupted or extended sweep only runs
-what is missing (--fresh redoes them).
+Runs `rig evaluate`'s evaluator for both checkpoints on the same seeds (from --seed-start, default
+1,000,000, disjoint from training) and measures imagination for both on the same open-loop windows:
+episodes played on held-out seeds by --imagine-on (the lookahead checkpoint at N = 0 by default: the states
+the policy reaches itself; or basic, or the expert), k imagined steps from every 5th state with the actions
+really taken (in context: the policy walks the real episode up to each start; --cold starts each window
+without history), against the copy-last-frame baseline and the tokenizer ceiling, one step ahead also by
+what the real step did (a move that went through, a blocked move, not a move). Prints the success and
+Crafter score against N with 95% intervals, the imagination, the test-time curve as paired differences
+(each N against basic at N = 0 and against lookahead at N = 0), and the targets, read on the paired
+differences; writes every number to OUT/lookahead.json (with --update also to
+benchmarks/results/lookahead.json). Evaluations already in OUT with the same settings are reused (one
+directory per player and N), so an interrupted or extended sweep only runs what is missing (--fresh redoes
+them).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from rig_core.evaluate.runner import EVAL_SEED, parse_steps, resolve_suite, run_
 from rig_core.fsutil import write_result
 from rig_core.inference.episodes import play
 from rig_core.inference.policy import RigPolicy
+from rig_core.review.moves import content_shifts
 from rig_core.versions import versions
 
 out = Console()
@@ -48,14 +53,15 @@ def evaluation(name: str, checkpoint: Path, steps: str, a: argparse.Namespace) -
         threshold = a.review_threshold if n > 0 else None
         where = a.out / (f"{name}-n{n}" + ("" if threshold is None else f"-t{threshold:g}"))
         settings = {"checkpoint": str(checkpoint), "suite": a.suite, "episodes_per_task": a.episodes,
-                    "max_steps": a.max_steps, "steps": [n], "review_threshold": threshold}
+                    "max_steps": a.max_steps, "steps": [n], "review_threshold": threshold, "seed_start": a.seed_start}
         done = where / "eval.json"
         r = None
         if done.exists() and not a.fresh:
             r = json.loads(done.read_text())
             if {"checkpoint": r["player"]["checkpoint"], "suite": r["suite"], "episodes_per_task": r["episodes_per_task"],
                     "max_steps": r["max_steps"], "steps": [e["test_time_steps"] for e in r["sweep"]],
-                    "review_threshold": r.get("review_threshold")} == settings:
+                    "review_threshold": r.get("review_threshold"),
+                    "seed_start": r["seeds"][0] if r.get("seeds") else None} == settings:
                 out.print(f"[dim]{name} N={n}: reusing {done}[/dim]")
             else:
                 r = None
@@ -63,7 +69,7 @@ def evaluation(name: str, checkpoint: Path, steps: str, a: argparse.Namespace) -
             r = run_evaluate(checkpoint=checkpoint, agent=None, suite=a.suite, episodes=a.episodes, test_time_steps=str(n),
                              workers=a.workers, batch=a.batch, out=where, max_steps=a.max_steps, seed=a.seed,
                              imagination_episodes=0, gifs=2, command=" ".join(sys.argv), review_threshold=threshold,
-                             quiet=a.quiet)
+                             seed_start=a.seed_start, quiet=a.quiet)
         if merged is None:
             merged = r
         else:
@@ -71,8 +77,9 @@ def evaluation(name: str, checkpoint: Path, steps: str, a: argparse.Namespace) -
     return merged
 
 
-def expert_windows(a: argparse.Namespace) -> list[dict]:
-    """Expert episodes of the suite on held-out seeds: frames [T+1], actions [T], instruction."""
+def own_windows(a: argparse.Namespace) -> list[dict]:
+    """Episodes of the suite on held-out seeds played by ``--imagine-on`` (the expert, or a checkpoint at N = 0
+    with its own decoding: the states that policy reaches itself): frames [T+1], actions [T], instruction."""
     tasks = resolve_suite(a.suite)
     picked = [tasks[i % len(tasks)] for i in range(a.imagination_episodes)]
     seeds = [IMAGINE_SEED + i for i in range(len(picked))]
@@ -85,7 +92,10 @@ def expert_windows(a: argparse.Namespace) -> list[dict]:
         frames[rec.env].append(rec.next_frame)
         actions[rec.env].append(rec.action)
 
-    for _ in play(picked, seeds, agent="expert", max_steps=a.max_steps, on_step=on_step):
+    who = {"basic": a.basic, "lookahead": a.lookahead}.get(a.imagine_on)
+    player = {"agent": "expert"} if who is None else {"policy": RigPolicy.from_checkpoint(who, seed=a.seed),
+                                                      "imagine": False}
+    for _ in play(picked, seeds, max_steps=a.max_steps, on_step=on_step, **player):
         pass
     import numpy as np
 
@@ -96,7 +106,7 @@ def expert_windows(a: argparse.Namespace) -> list[dict]:
 def imagination(checkpoint: Path, episodes: list[dict], a: argparse.Namespace) -> dict:
     policy = RigPolicy.from_checkpoint(checkpoint, seed=a.seed)
     return evaluate_imagination(policy, episodes, k=a.horizon, every=5, limit=a.rollouts, batch=a.batch,
-                                context=not a.cold)
+                                context=not a.cold, shifts=content_shifts(list(policy.tok.action_names)))
 
 
 def _ci(o: dict) -> str:
@@ -136,18 +146,37 @@ def _gain_ci(h: dict) -> str:
     return f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else ""
 
 
+def _paired(a: dict, b: dict, na: str, nb: str) -> dict:
+    """``b`` against ``a`` on the same seeds (``rig evaluate --compare``'s paired row)."""
+    keyed = lambda e: {(x["task"], int(x["seed"])): x for x in e["episodes"]}
+    return pair_row(Player(na, na, a["test_time_steps"], keyed(a)), Player(nb, nb, b["test_time_steps"], keyed(b)))
+
+
+def _diff(row: dict) -> str:
+    lo, hi = row["success_diff_ci95"]
+    p = "" if row["mcnemar_p"] is None else f", McNemar p {row['mcnemar_p']:.2g}"
+    return (f"{100 * row['success']:.1f} % vs {100 * row['baseline_success']:.1f} %: "
+            f"{100 * row['success_diff']:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]{p}")
+
+
+def curve(basic: dict, look: dict) -> list[dict]:
+    """Each lookahead N against basic at N = 0 and against lookahead at N = 0, paired on the seeds."""
+    eb, entry = basic["sweep"][0], {e["test_time_steps"]: e for e in look["sweep"]}
+    return [{"test_time_steps": n, "vs_basic": _paired(eb, e, "basic", f"lookahead N={n}"),
+             "vs_n0": _paired(entry[0], e, "lookahead N=0", f"lookahead N={n}") if 0 in entry else None}
+            for n, e in sorted(entry.items())]
+
+
 def targets(basic: dict, look: dict, im_look: dict) -> list[tuple[str, bool, str]]:
-    eb = basic["sweep"][0]
-    b = overall(eb)
-    entry = {e["test_time_steps"]: e for e in look["sweep"]}
-    by_n = {n: overall(e) for n, e in entry.items()}
-    best_n = max(by_n, key=lambda n: by_n[n]["rate"])
-    best = by_n[best_n]
-    rows = [(f"lookahead at its best N ({best_n}) beats basic, 95% intervals apart", best["ci95"][0] > b["ci95"][1],
-             f"{_ci(best)} vs {_ci(b)}{_needed(eb, entry[best_n])}")]
-    if 0 in by_n and 2 in by_n:
-        rows.append(("success rises from N = 0 to N = 2", by_n[2]["rate"] > by_n[0]["rate"],
-                     f"{_ci(by_n[0])} -> {_ci(by_n[2])} ({_apart(by_n[0], by_n[2])}{_needed(entry[0], entry[2])})"))
+    rows_by_n = {r["test_time_steps"]: r for r in curve(basic, look)}
+    best_n = max(rows_by_n, key=lambda n: rows_by_n[n]["vs_basic"]["success"])
+    best = rows_by_n[best_n]["vs_basic"]
+    rows = [(f"lookahead at its best N ({best_n}) beats basic at N = 0: paired interval above 0",
+             best["success_diff_ci95"][0] > 0, _diff(best) + _needed(basic["sweep"][0], _entry(look, best_n)))]
+    if 0 in rows_by_n and 2 in rows_by_n:
+        two = rows_by_n[2]["vs_n0"]
+        rows.append(("N = 2 beats N = 0: paired interval above 0", two["success_diff_ci95"][0] > 0,
+                     _diff(two) + _needed(_entry(look, 0), _entry(look, 2))))
     h1 = im_look["horizons"][0] if im_look and im_look["horizons"] else None
     if h1:
         gain = h1["psnr_model"] - h1["psnr_copy_last"]
@@ -156,6 +185,10 @@ def targets(basic: dict, look: dict, im_look: dict) -> list[tuple[str, bool, str
                      f"{h1['psnr_model']:.2f} vs {h1['psnr_copy_last']:.2f} dB ({gain:+.2f}"
                      + (f", 95% interval {ci[0]:+.2f} to {ci[1]:+.2f})" if ci else ")")))
     return rows
+
+
+def _entry(r: dict, n: int) -> dict:
+    return next(e for e in r["sweep"] if e["test_time_steps"] == n)
 
 
 def success_table(a: argparse.Namespace, basic: dict, look: dict) -> None:
@@ -179,10 +212,10 @@ def success_table(a: argparse.Namespace, basic: dict, look: dict) -> None:
     out.print(t)
 
 
-def imagination_table(im: dict) -> None:
+def imagination_table(im: dict, on: str) -> None:
     how = "in context" if im["basic"].get("context", "none") == "history" else "cold, no history"
     t = Table(title=f"imagination: {im['basic']['rollouts']} open-loop windows ({how}) "
-                    "from expert play on held-out seeds",
+                    f"from {on}'s own play on held-out seeds",
               title_justify="left")
     for col in ("player", "horizon", "PSNR model", "copy-last", "model - copy", "pooled model / copy", "ceiling",
                 "SSIM", "cells", "unchanged"):
@@ -195,6 +228,27 @@ def imagination_table(im: dict) -> None:
                       f"{h['psnr_model'] - h['psnr_copy_last']:+.2f}" + _gain_ci(h), pooled, f"{h['psnr_tokenizer_ceiling']:.2f}",
                       f"{h['ssim_model']:.3f}", f"{100 * h['cell_accuracy']:.1f}%",
                       f"{100 * h.get('unchanged_share', 0):.0f}%")
+    out.print(t)
+    t = Table(title="1 step ahead, by what the real step did (moved: a move went through; blocked: a move that did "
+                    "not; other: not a move)", title_justify="left")
+    for col in ("player", "outcome", "windows", "PSNR model", "copy-last", "model - copy", "cells"):
+        t.add_column(col, justify="left" if col in ("player", "outcome") else "right")
+    for name, r in im.items():
+        for outcome, h in (r.get("by_outcome") or {}).items():
+            t.add_row(name, outcome, str(h["samples"]), f"{h['psnr_model']:.2f}", f"{h['psnr_copy_last']:.2f}",
+                      f"{h['psnr_model'] - h['psnr_copy_last']:+.2f}" + _gain_ci(h), f"{100 * h['cell_accuracy']:.1f}%")
+    out.print(t)
+
+
+def curve_table(rows: list[dict]) -> None:
+    t = Table(title="the test-time curve, paired on the same seeds: success difference [95% interval]",
+              title_justify="left")
+    for col in ("N", "lookahead", "against basic at N = 0", "against lookahead at N = 0"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        d = lambda row: "-" if row is None else f"{100 * row['success_diff']:+.1f} [{100 * row['success_diff_ci95'][0]:+.1f}, " \
+                                               f"{100 * row['success_diff_ci95'][1]:+.1f}]"
+        t.add_row(str(r["test_time_steps"]), f"{100 * r['vs_basic']['success']:.1f}%", d(r["vs_basic"]), d(r["vs_n0"]))
     out.print(t)
 
 
@@ -210,7 +264,11 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--horizon", type=int, default=3, help="imagined steps per open-loop window")
+    p.add_argument("--seed-start", type=int, default=EVAL_SEED, help="first world seed of the evaluations")
     p.add_argument("--imagination-episodes", type=int, default=20, help="0: skip the imagination measurement")
+    p.add_argument("--imagine-on", choices=("lookahead", "basic", "expert"), default="lookahead",
+                   help="whose play the imagination windows come from: a checkpoint's own (the states it reaches "
+                        "itself, at N = 0) or the expert's")
     p.add_argument("--review-threshold", type=float, default=None,
                    help="lookahead at N > 0: correct only when the review's P(correction) is at least this")
     p.add_argument("--rollouts", type=int, default=120, help="open-loop windows at most")
@@ -225,11 +283,13 @@ def main() -> int:
     look = evaluation("lookahead", a.lookahead, a.steps, a)
     im = {}
     if a.imagination_episodes > 0:
-        episodes = expert_windows(a)
+        episodes = own_windows(a)
         im = {"basic": imagination(a.basic, episodes, a), "lookahead": imagination(a.lookahead, episodes, a)}
     success_table(a, basic, look)
     if im:
-        imagination_table(im)
+        imagination_table(im, a.imagine_on)
+    rows = curve(basic, look)
+    curve_table(rows)
     checks = targets(basic, look, im.get("lookahead"))
     t = Table(title="lookahead targets", title_justify="left")
     for col in ("target", "met", "measured"):
@@ -241,7 +301,8 @@ def main() -> int:
     strip = lambda r: {k: v for k, v in r.items() if k != "sweep"} | {
         "sweep": [{k: v for k, v in e.items() if k != "episodes"} for e in r["sweep"]]}
     result = {"command": " ".join(sys.argv), "versions": versions(), "basic": strip(basic), "lookahead": strip(look),
-              "imagination": im, "review_threshold": a.review_threshold,
+              "imagination": im, "imagine_on": a.imagine_on, "review_threshold": a.review_threshold,
+              "seed_start": a.seed_start, "curve": rows,
               "imagination_seeds": [IMAGINE_SEED, IMAGINE_SEED + a.imagination_episodes - 1] if im else None,
               "targets": [{"target": n, "met": ok, "measured": w} for n, ok, w in checks]}
     write_result(result, a.out / "lookahead.json", RESULTS if a.update else None)

@@ -181,7 +181,12 @@ def test_lookahead_benchmark_prints_the_sweep_and_the_targets(lookahead_run, tin
     assert res["basic"]["sweep"][0]["overall"]["episodes"] == 2
     assert res["imagination"]["basic"]["rollouts"] == res["imagination"]["lookahead"]["rollouts"] >= 1
     assert len(res["targets"]) == 3 and all(isinstance(t["met"], bool) for t in res["targets"])
-    assert "lookahead targets" in p.stdout
+    assert "lookahead targets" in p.stdout and "paired interval above 0" in res["targets"][0]["target"]
+    assert res["imagine_on"] == "lookahead" and "by_outcome" in res["imagination"]["lookahead"]
+    assert [r["test_time_steps"] for r in res["curve"]] == [0, 2]  # each N paired against basic and against N = 0
+    for r in res["curve"]:
+        assert r["vs_basic"]["paired"] and r["vs_n0"]["paired"] and r["vs_basic"]["episodes"] == [2, 2]
+    assert res["curve"][0]["vs_n0"]["success_diff"] == 0  # N = 0 against itself
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=600)
     assert again.returncode == 0 and again.stdout.count("reusing") == 3  # basic N=0, lookahead N=0 and N=2 are not redone
     cmd[cmd.index("--imagination-episodes") + 1] = "0"  # no imagination; a review threshold at N > 0 only
