@@ -244,3 +244,18 @@ def test_evaluating_the_best_checkpoint_needs_one(tmp_path):
     recipe.write_text("stages:\n  eval: {run: evaluate, players: [expert], checkpoint: newest}\n")
     line = one_line_error(rig("pipeline", recipe, "--out", tmp_path / "out", "--dry-run"))
     assert "checkpoint 'newest' is not one of last, best" in line and not (tmp_path / "out").exists()
+
+
+def test_measured_rates_count_every_worker_so_estimates_divide_by_workers_once():
+    from rig_core.pipeline.plan import load_rates, parallelism
+
+    state = {"review": {"run": "review", "status": "complete", "rate_key": "review_episode:mini", "units": 10,
+                        "wall_s": 100.0, "workers": 2},
+             "basic": {"run": "train", "status": "complete", "rate_key": "train_step:mini", "units": 50,
+                       "wall_s": 100.0, "workers": 2}}
+    rates = load_rates(state)
+    assert rates["review_episode:mini"] == 20.0  # 10 episodes on 2 workers in 100 s: 20 s per episode and worker
+    assert rates["train_step:mini"] == 2.0  # training does not spread over workers
+    assert 10 * rates["review_episode:mini"] / parallelism("review", 2) == 100.0  # the same run estimates its time
+    state["review"].pop("workers")  # recorded before workers were: counted as one
+    assert load_rates(state)["review_episode:mini"] == 10.0

@@ -196,13 +196,15 @@ def default_rates() -> dict[str, float]:
 
 
 def load_rates(state: dict[str, Any]) -> dict[str, float]:
-    """Default rates, replaced by what this folder's finished stages measured (mean over stages)."""
+    """Default rates, replaced by what this folder's finished stages measured (mean over stages). Rates are
+    per worker: a stage measured with W workers counts its wall time W times."""
     rates = default_rates()
     seen: dict[str, list[float]] = {}
     for rec in state.values():
         key, units, wall = rec.get("rate_key"), rec.get("units"), rec.get("wall_s")
         if rec.get("status") == "complete" and key and units and wall:
-            seen.setdefault(key, []).append(float(wall) / float(units))
+            seen.setdefault(key, []).append(float(wall) * parallelism(rec.get("run", ""), rec.get("workers", 1))
+                                            / float(units))
     rates.update({k: sum(v) / len(v) for k, v in seen.items()})
     return rates
 
@@ -280,5 +282,12 @@ def estimate(step: Step, folder: Path, rates: dict[str, float], steps_by_folder:
         from rig_core.model.checkpoint import last_step
 
         n = max(0.0, n - (last_step(folder) or 0))
-    parallel = workers if step.stage.kind.name in ("collect", "reason", "review", "evaluate") else 1
-    return n * rates[key] / max(1, parallel)
+    return n * rates[key] / parallelism(step.stage.kind.name, workers)
+
+
+PARALLEL_KINDS = ("collect", "reason", "review", "evaluate")  # stages that spread their work over --workers
+
+
+def parallelism(kind: str, workers: int) -> int:
+    """How many worker processes share a stage's work."""
+    return max(1, workers) if kind in PARALLEL_KINDS else 1

@@ -67,7 +67,7 @@ def run_pipeline(recipe: str | Path, out: Path, *, sets: list[str] | None = None
         wall = time.perf_counter() - t0
         rec.update(status="complete", finished=_now(), wall_s=round(wall, 2))
         if step.action != "resume" and "rate_key" in step.extra:  # a whole run measures the rate
-            rec.update(rate_key=step.extra["rate_key"], units=step.extra["units"])
+            rec.update(rate_key=step.extra["rate_key"], units=step.extra["units"], workers=workers)
         atomic_write_json(out / STATE, state)
         row["wall_s"] = round(wall, 2)
     summary["wall_s"] = round(time.perf_counter() - start, 2)
