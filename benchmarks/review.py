@@ -121,12 +121,13 @@ def main(argv: list[str] | None = None) -> dict:
         table.add_column(col, justify="left" if col == "run" else "right", no_wrap=True)
     for r in rows:
         name = Path(r["run"])
+        label = f"{name.parent.name}/{name.name}"
         for d, o in zip(r["by_imagination"], r["outcomes"]["by_imagination"]):
             lo, hi = d["psnr_db"]
-            table.add_row(f"{name.parent.name}/{name.name}", f"{lo:.0f}-{hi:.0f}", _pct(d["cell_match"]),
+            table.add_row(label, f"{lo:.0f}-{hi:.0f}", _pct(d["cell_match"]),
                           str(d["samples"]), _pct(d["worse_share"]), _p(d["auc"]), _pct(o["worse"]["fixed"]),
                           _pct(o["worse"]["kept"]), _pct(o["fine"]["changed"]))
-            name = Path("")
+            label = ""  # the run named once
     out.print(table)
     table = Table(title="Proposed moves: does the model's own imagination show which are blocked? (the view held "
                   "in the imagined frame; AUC 0.5: it does not know)", title_justify="left")
