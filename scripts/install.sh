@@ -8,5 +8,5 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
+.venv/bin/python -m pip install -q --resume-retries 20 -c constraints.txt -e ".[dev]"
 .venv/bin/python -c "import torch, crafter, rig_core; print('rig', rig_core.__version__, '| torch', torch.__version__)"

@@ -9,5 +9,5 @@ if [ ! -x .venv-lerobot/bin/python ]; then
   "$PY" -m venv .venv-lerobot
 fi
 .venv-lerobot/bin/python -m pip install -q --upgrade pip
-.venv-lerobot/bin/python -m pip install -q "lerobot>=0.4,<0.5"
+.venv-lerobot/bin/python -m pip install -q --resume-retries 20 "lerobot>=0.4,<0.5"  # its torch is a ~900 MB download
 .venv-lerobot/bin/python -c "import lerobot; print('lerobot', lerobot.__version__)"
