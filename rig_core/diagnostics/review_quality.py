@@ -21,6 +21,7 @@ import torch
 from rig_core.data.reader import Dataset
 from rig_core.errors import RigError
 from rig_core.stats.metrics import roc_auc, roc_auc_interval
+from rig_core.evaluate.imagination import CAP_DB
 from rig_core.evaluate.runner import THRESHOLDS
 from rig_core.review.judge import WORSE
 from rig_core.review.moves import SAME_CELL, view_cells
@@ -146,11 +147,11 @@ def imagination_bins(samples: list[ReviewSample], bins: int = IMAGINATION_BINS) 
     have = np.asarray([i for i, s in enumerate(samples) if s.imagined_psnr is not None], int)
     if len(have) < bins:
         return []
-    db = np.asarray([min(samples[i].imagined_psnr, 60.0) for i in have])  # identical frames: 60 dB
-    order = have[np.argsort(db, kind="stable")]
+    db = np.asarray([min(samples[i].imagined_psnr, CAP_DB) for i in have])  # identical frames: 60 dB
+    order = np.argsort(db, kind="stable")
     out = []
-    for members in np.array_split(order, bins):
-        psnrs = [min(samples[i].imagined_psnr, 60.0) for i in members]
+    for part in np.array_split(order, bins):
+        members, psnrs = have[part], db[part]
         out.append(({"psnr_db": [float(min(psnrs)), float(max(psnrs))], "samples": len(members),
                      "cell_match": float(np.mean([samples[i].imagined_cells for i in members]))}, members))
     return out

@@ -143,7 +143,7 @@ def evaluate_imagination(policy, episodes: list[dict[str, Any]], k: int = 3, eve
     """
     per = {h: {"model": [], "copy": [], "ceiling": [], "ssim_model": [], "ssim_copy": [], "cells": [],
                "mse_model": [], "mse_copy": []} for h in range(1, k + 1)}
-    split: dict[str, dict[str, list[float]]] = {o: {"model": [], "copy": [], "cells": []} for o in OUTCOMES}
+    outcomes: list[str] = []  # per 1-step window, what its real step did (with ``shifts``)
     per_episode = [[(e, t, acts) for t, acts in rollout_windows(ep["frames"], ep["actions"], k, every)]
                    for e, ep in enumerate(episodes)]
     # round-robin over episodes, so that ``limit`` windows spread over all of them
@@ -173,10 +173,7 @@ def evaluate_imagination(policy, episodes: list[dict[str, Any]], k: int = 3, eve
             per[h]["mse_model"].append(err_model)
             per[h]["mse_copy"].append(err_copy)
             if h == 1 and shifts is not None:
-                bucket = split[step_outcome(ep["frames"][t], r[0], int(ep["actions"][t]), shifts)]
-                bucket["model"].append(per[h]["model"][-1])
-                bucket["copy"].append(per[h]["copy"][-1])
-                bucket["cells"].append(per[h]["cells"][-1])
+                outcomes.append(step_outcome(ep["frames"][t], r[0], int(ep["actions"][t]), shifts))
     table = []
     for h, v in per.items():
         if not v["model"]:
@@ -190,5 +187,8 @@ def evaluate_imagination(policy, episodes: list[dict[str, Any]], k: int = 3, eve
                       "unchanged_share": float(np.mean([m == 0 for m in v["mse_copy"]]))})
     out = {"rollouts": len(starts), "context": "history" if context else "none", "horizons": table}
     if shifts is not None:
-        out["by_outcome"] = {o: _row(v["model"], v["copy"], v["cells"]) for o, v in split.items() if v["model"]}
+        one = per[1]
+        pick = lambda key, o: [x for x, w in zip(one[key], outcomes) if w == o]
+        out["by_outcome"] = {o: _row(pick("model", o), pick("copy", o), pick("cells", o))
+                             for o in OUTCOMES if o in outcomes}
     return out
