@@ -157,7 +157,7 @@ def curve(basic: dict, look: dict) -> list[dict]:
 
 
 def targets(basic: dict, look: dict, im_look: dict, rows: list[dict]) -> list[tuple[str, bool, str]]:
-    """The issue's targets on ``curve(basic, look)`` (``rows``) and the lookahead's imagination."""
+    """The lookahead targets on ``curve(basic, look)`` (``rows``) and on the lookahead's imagination."""
     rows_by_n = {r["test_time_steps"]: r for r in rows}
     best_n = max(rows_by_n, key=lambda n: rows_by_n[n]["vs_basic"]["success"])
     best = rows_by_n[best_n]["vs_basic"]
