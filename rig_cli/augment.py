@@ -11,6 +11,7 @@ from rig_cli.common import command_line, handle_errors, print_json
 from rig_core.annotate.augment import ReasonConfig, run_reason
 from rig_core.config import ReviewConfig
 from rig_core.errors import RigError
+from rig_core.model.device import DEVICE_HELP
 from rig_core.viz.tables import print_reason_summary, print_review_summary
 
 
@@ -38,6 +39,7 @@ def augment(
     address: Optional[str] = typer.Option(None, help="[review] With --backend ray: an existing Ray cluster "
                                           "(ray://HEAD:10001, or auto); default: a local Ray with --workers CPUs, "
                                           "shut down after."),
+    device: str = typer.Option("auto", help="[review] " + DEVICE_HELP),
     copy_frames: bool = typer.Option(False, "--copy-frames", help="Copy frames instead of linking to the input."),
     model: Optional[str] = typer.Option(None, help="VLM model name (with --annotator vlm)."),
     base_url: Optional[str] = typer.Option(None, help="VLM endpoint, e.g. http://127.0.0.1:8000/v1."),
@@ -53,7 +55,7 @@ def augment(
         rcfg = ReviewConfig(out=str(out), data=str(data), checkpoint=str(checkpoint or ""), episodes=episodes,
                             seed=500_000 if seed is None else seed, workers=workers, horizon=horizon,
                             confirm_share=confirm_share, confirm_floor=confirm_floor, follow=follow,
-                            batch=batch, max_steps=max_steps, backend=backend, address=address)
+                            batch=batch, max_steps=max_steps, backend=backend, address=address, device=device)
         from rig_core.review.runner import run_review
 
         summary = run_review(rcfg, command=command_line(), resume=resume, quiet=quiet or json_output)

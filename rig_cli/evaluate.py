@@ -9,6 +9,7 @@ import typer
 
 from rig_cli.common import command_line, handle_errors, print_json
 from rig_core.errors import RigError
+from rig_core.model.device import DEVICE_HELP
 
 
 @handle_errors
@@ -46,6 +47,7 @@ def evaluate(
         "as the context holds."),
     full_prefill: bool = typer.Option(False, "--full-prefill", help="Re-encode each step's whole context "
                                       "instead of keeping the KV cache across steps (slower; for comparison)."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (eval.json, report.md, plots, GIFs)."),
     compare: Optional[List[Path]] = typer.Option(
         None, "--compare", help="Compare earlier evaluations (repeat): side by side, and every player against the "
@@ -76,7 +78,8 @@ def evaluate(
                     temperature=temperature, imagination_steps=imagination_steps,
                     imagination_episodes=imagination_episodes, gifs=gifs, command=command_line(),
                     review_threshold=review_threshold, history=history, seed_start=seed_start,
-                    step_cache=not full_prefill, quiet=quiet or json_output, backend=backend, address=address)
+                    step_cache=not full_prefill, quiet=quiet or json_output, backend=backend, address=address,
+                    device=device)
     several, result = run_evaluation(list(checkpoint or []), list(agent or []), test_time_steps, out, **settings)
     if several:
         if json_output:

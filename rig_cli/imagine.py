@@ -9,6 +9,7 @@ import typer
 
 from rig_cli.common import handle_errors, print_json
 from rig_core.errors import RigError
+from rig_core.model.device import DEVICE_HELP
 
 
 @handle_errors
@@ -21,6 +22,7 @@ def imagine(
     task: Optional[str] = typer.Option(None, help="Task whose instruction conditions the model (default: the episode's, or open)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output .gif or .png strip."),
     cold: bool = typer.Option(False, "--cold", help="With --from: start without the episode's earlier steps as context."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print per-step actions and PSNR as JSON."),
 ) -> None:
     """Frame + actions -> imagined frames, open loop; with --from, real and imagined side by side with PSNR
@@ -35,7 +37,7 @@ def imagine(
         raise RigError("say what to imagine: --actions a,b,c or --steps K", "e.g. --steps 5")
     if steps is not None and steps < 1:
         raise RigError(f"--steps {steps} must be at least 1", "pass a positive number")
-    policy = RigPolicy.from_checkpoint(checkpoint)
+    policy = RigPolicy.from_checkpoint(checkpoint, device=device)
     names = policy.tok.action_names
     wanted = None
     if actions is not None:

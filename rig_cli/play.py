@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from rig_cli.common import handle_errors, print_json
+from rig_core.model.device import DEVICE_HELP
 
 
 @handle_errors
@@ -29,6 +30,7 @@ def play(
         None, help="Past steps kept in the policy's context (0: the current frame only). Default: all that fit."),
     full_prefill: bool = typer.Option(False, "--full-prefill", help="Re-encode each step's whole context "
                                       "instead of keeping the KV cache across steps (slower; for comparison)."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-step log."),
     json_output: bool = typer.Option(False, "--json", help="Print the episode's result as JSON."),
 ) -> None:
@@ -38,7 +40,7 @@ def play(
     result = run_play(checkpoint=checkpoint, agent=agent, task=task, seed=seed, test_time_steps=test_time_steps,
                       live=live, record=record, max_steps=max_steps, temperature=temperature, max_think=max_think,
                       review_threshold=review_threshold, history=history, step_cache=not full_prefill,
-                      quiet=quiet or json_output)
+                      quiet=quiet or json_output, device=device)
     if json_output:
         print_json(result)
     elif not quiet:

@@ -8,7 +8,7 @@ from typing import Any
 from rig_core.errors import RigError
 
 # Options that only change how a run executes, never what it produces; a resumed run may change them.
-RUNTIME_ONLY = {"workers", "quiet", "json_output", "resume", "out", "backend", "address"}
+RUNTIME_ONLY = {"workers", "quiet", "json_output", "resume", "out", "backend", "address", "device"}
 # Where rollouts run: worker processes on this machine, or Ray tasks (rig[ray]) on a local Ray or a cluster.
 BACKENDS = ("process", "ray")
 # Which action a review rollout takes after judging a proposal.
@@ -107,6 +107,7 @@ class ReviewConfig(ConfigBase):
     episodes_per_shard: int = 8  # set to --batch: a shard is the episodes one worker plays in lock-step
     backend: str = "process"
     address: str | None = None
+    device: str = "auto"  # where the policy runs (rig_core.model.device)
 
     def validate(self) -> "ReviewConfig":
         check_backend(self.backend, self.address)

@@ -23,7 +23,7 @@ from rig_core.viz.live import live_view
 
 @pytest.fixture(scope="module")
 def policy(tiny_checkpoint):
-    return RigPolicy.from_checkpoint(tiny_checkpoint, max_think=6)
+    return RigPolicy.from_checkpoint(tiny_checkpoint, max_think=6, device="cpu")  # its tests compare in fp32
 
 
 def test_batched_loop_valid_actions_and_span_order(policy):
@@ -338,6 +338,10 @@ def test_bad_inputs(tiny_checkpoint, tmp_path):
     assert "without review data" in line and "--test-time-steps 0" in line
     assert "without review data" in _err(rig("play", "--checkpoint", tiny_checkpoint, "--test-time-steps", 2))
     assert "--history -1 is negative" in _err(rig("play", "--checkpoint", tiny_checkpoint, "--history", -1))
+    assert "unknown --device 'tpu'" in _err(rig("play", "--checkpoint", tiny_checkpoint, "--device", "tpu"))
+    if not torch.cuda.is_available():
+        assert "no CUDA GPU is visible" in _err(rig("evaluate", "--checkpoint", tiny_checkpoint, "--device", "cuda",
+                                                    "--out", tmp_path / "e"))
     assert "--history -2 is negative" in _err(rig("evaluate", "--checkpoint", tiny_checkpoint, "--history", -2,
                                                   "--out", tmp_path / "e"))
     png = tmp_path / "small.png"

@@ -81,6 +81,42 @@ def test_memory_estimate_adds_up():
         build.estimate_memory(m, 4, 32, optimizer="lion9000")
 
 
+def test_lora_activations_enter_the_estimate():
+    m = _tiny()
+    plain = build.estimate_memory(m, 4, 32, "bf16")["activations_bytes"]
+    lora = build.wrap_lora(_tiny(), r=4, alpha=8, save_embeddings=False)
+    per_token = build.lora_bytes_per_token(lora, 2)
+    # every adapted linear layer keeps its input (bf16 + a dropout mask byte) and lora_A's output (r values)
+    adapted = [mod for mod in lora.modules() if isinstance(getattr(mod, "lora_A", None), torch.nn.ModuleDict)]
+    assert adapted and per_token == sum(a.lora_A["default"].in_features * 3 + 4 * 2 for a in adapted)
+    assert build.estimate_memory(lora, 4, 32, "bf16")["activations_bytes"] == plain + 4 * 32 * per_token
+    assert build.lora_bytes_per_token(m, 2) == 0
+
+
+def test_training_dtypes_keep_fp32_masters_of_a_half_precision_base():
+    m = build.wrap_lora(_tiny().to(torch.bfloat16), r=4, alpha=8)  # rig's tokens: embeddings train fully
+    build.training_dtypes(m, autocast=True)
+    assert {p.dtype for p in m.parameters() if p.requires_grad} == {torch.float32}
+    assert torch.bfloat16 in {p.dtype for p in m.parameters() if not p.requires_grad}  # frozen base stays bf16
+    build.training_dtypes(m, autocast=False)  # no mixed precision: everything fp32
+    assert {p.dtype for p in m.parameters()} == {torch.float32}
+
+
+def test_device_resolution():
+    from rig_core.model.device import device_map, inference_dtype, resolve_device
+
+    if torch.cuda.is_available():
+        assert resolve_device("auto").type == "cuda" and resolve_device("cuda").index is not None
+    else:
+        assert resolve_device("auto") == torch.device("cpu") == resolve_device(None)
+        with pytest.raises(RigError, match="no CUDA GPU is visible"):
+            resolve_device("cuda:0")
+    assert resolve_device(" CPU ") == torch.device("cpu") and inference_dtype(torch.device("cpu")) is None
+    assert device_map(torch.device("cpu")) == {"": "cpu"}
+    with pytest.raises(RigError, match="unknown --device 'tpu'"):
+        resolve_device("tpu")
+
+
 # -- scratch checkpoint: plain transformers loads it --------------------------------------------------
 
 def test_scratch_checkpoint_loads_with_transformers_alone(tmp_path):
@@ -180,7 +216,8 @@ def test_qlora_loads_in_4bit_and_backpropagates_on_the_cpu(base_dir):
     pytest.importorskip("bitsandbytes", reason="bitsandbytes is not installed (pip install 'rig[dev]')")
     import bitsandbytes as bnb
 
-    model, tok = build.load_qlora(str(base_dir), NEW_TOKENS, r=4, alpha=8, compute_dtype=torch.float32)
+    model, tok = build.load_qlora(str(base_dir), NEW_TOKENS, r=4, alpha=8, compute_dtype=torch.float32,
+                                  device=torch.device("cpu"))  # on the CPU also where a GPU is visible
     four_bit = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert four_bit and all(m.weight.dtype == torch.uint8 for m in four_bit)
     assert four_bit[0].weight.quant_state.quant_type == "nf4"

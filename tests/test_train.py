@@ -156,6 +156,9 @@ def test_bad_inputs(random_dataset, reasoned_dataset, tiny_run, tmp_path):
                                      "--lr", "0.1", "--set", "lr=0.2"))
     assert "not key=value" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "c", *FAST,
                                        "--set", "lr"))
+    from rig_core.train.config import parse_sets  # a text field keeps YAML's booleans and numbers as words
+    assert parse_sets(["mixed_precision=no", "spans=act", "lr=0.1", "lora=no"]) == {
+        "mixed_precision": "no", "spans": "act", "lr": 0.1, "lora": False}
     assert "takes no other options" in _err(rig("train", "--resume", run, "--lr", "0.1"))
     assert "not a local Hugging Face model" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "d",
                                                         *FAST, "--base", tmp_path))

@@ -45,7 +45,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
     """Worker: play a share of (task, seed) pairs in batches; returns results and a few recorded episodes."""
     # done: a queue that gets 1 per finished episode
     (checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, threshold, history, step_cache,
-     done) = args
+     device, done) = args
     from rig_core.inference.episodes import play
 
     policy = None
@@ -53,7 +53,8 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
         from rig_core.inference.policy import RigPolicy
 
         policy = RigPolicy.from_checkpoint(Path(checkpoint), seed=seed, temperature=temperature,
-                                           review_threshold=threshold, history=history, step_cache=step_cache)
+                                           review_threshold=threshold, history=history, step_cache=step_cache,
+                                           device=device)
     suite = load_suite("crafter")
     results, recorded = [], {}
     start = time.perf_counter()
@@ -192,7 +193,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
                  temperature: float | None = None, compare_expert: bool = True, command: str = "",
                  review_threshold: float | None = None, history: int | None = None,
                  seed_start: int = EVAL_SEED, step_cache: bool = True, quiet: bool = False,
-                 backend: str = "process", address: str | None = None) -> dict[str, Any]:
+                 backend: str = "process", address: str | None = None, device: str = "auto") -> dict[str, Any]:
     from rig_core.collect.ray_backend import session_for
     from rig_core.config import check_backend
     from rig_core.envs import make_env
@@ -214,7 +215,8 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         from rig_core.inference.policy import RigPolicy
 
         probe = RigPolicy.from_checkpoint(checkpoint, review_threshold=review_threshold, history=history,
-                                          temperature=temperature)
+                                          temperature=temperature, device=device)
+        device = str(probe.device)  # auto resolved once, the same for every share
         temperature = probe.temperature  # the model's own when not given
         if max(sweep) > 0 and probe.stage != "lookahead":
             raise RigError(f"the checkpoint {probe.checkpoint} was trained without review data (stage '{probe.stage}'), "
@@ -234,7 +236,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         "player": {"checkpoint": str(checkpoint) if checkpoint else None, "agent": agent},
         "suite": suite, "episodes_per_task": episodes, "seeds": seeds, "max_steps": max_steps,
         "temperature": temperature, "sampling_seed": seed, "review_threshold": review_threshold, "history": history,
-        "step_cache": step_cache,
+        "step_cache": step_cache, "device": device,
         "command": command, "versions": versions(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "sweep": []}
     recorded: list[dict] = []
@@ -244,7 +246,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
             args = [(str(checkpoint) if checkpoint else None, agent, share, n, batch, max_steps,
                      compare_expert and n == sweep[0],
                      (max(gifs, imagination_episodes) if (w == 0 and n == sweep[0]) else 0), seed, temperature,
-                     review_threshold, history, step_cache)
+                     review_threshold, history, step_cache, device)
                     for w, share in enumerate(shares) if share]
             start = time.perf_counter()
             results: list[dict] = []
@@ -264,7 +266,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         from rig_core.inference.policy import RigPolicy
         from rig_core.review.moves import content_shifts
 
-        policy = RigPolicy.from_checkpoint(checkpoint, seed=seed, temperature=0.0)  # greedy imagination
+        policy = RigPolicy.from_checkpoint(checkpoint, seed=seed, temperature=0.0, device=device)  # greedy
         report["imagination"] = evaluate_imagination(policy, recorded[:imagination_episodes],
                                                      k=imagination_steps, limit=10 * imagination_episodes,
                                                      batch=batch, shifts=content_shifts(list(policy.tok.action_names)))

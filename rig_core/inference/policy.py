@@ -31,14 +31,17 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin):
                  seed: int = 0, device: str | torch.device = "cpu", stage: str = "basic", think_positions: int = 0,
                  image_row_stride: int = 0, review_cue: bool = False, review_threshold: float | None = None,
                  history: int | None = None, step_cache: bool = True, spans: str = "think,act,imagine"):
-        self.model = model.to(device).eval()
+        device = torch.device(device)
+        if any(p.device != device for p in model.parameters()):  # a 4-bit model was placed while loading
+            model = model.to(device)
+        self.model = model.eval()
         self.tok, self.image_tok = tok, image_tok
         self.builder = SequenceBuilder(tok, image_tok.tokens_per_frame, think_positions, image_row_stride, review_cue,
                                        spans=spans)
         self.thinks, self.imagines = self.builder.thinks, self.builder.imagines  # the spans it was trained on
         self.positions = PositionTracker(self.builder.layout)  # the run's position ids, token by token
         self.context, self.max_think, self.temperature = context, max_think, temperature
-        self.device = torch.device(device)
+        self.device = device
         self.stage = stage
         self.guard = True  # with lookahead: take the proposal when a further thought or the review hits the limit
         if review_threshold is not None and not 0.0 <= review_threshold <= 1.0:
@@ -65,6 +68,7 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin):
     def from_checkpoint(cls, path: Path, **kwargs) -> "RigPolicy":
         from rig_core.model.build import quiet_transformers
         from rig_core.model.checkpoint import find_checkpoint, run_of_checkpoint
+        from rig_core.model.device import inference_dtype, resolve_device
         from rig_core.model.load import load_tokenizers, load_trained, recommended_temperature, sequence_options
         from rig_core.model.run_config import load_run_config
 
@@ -72,15 +76,19 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin):
         path = Path(path)
         ckpt = find_checkpoint(path)
         threads = kwargs.pop("threads", "auto")
+        device = resolve_device(kwargs.pop("device", "auto"))
         if kwargs.get("temperature") is None:  # the model's own decoding (its generation_config.json)
             kwargs["temperature"] = recommended_temperature(ckpt / "model")
         run = run_of_checkpoint(ckpt)
         cfg = load_run_config(run)
         tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
-        model = load_trained(cfg, ckpt / "model", trainable=False)
+        model = load_trained(cfg, ckpt / "model", trainable=False, device=device)
         if hasattr(model, "merge_and_unload") and not cfg.qlora:  # a LoRA adapter: fold it in for decoding
             model = model.merge_and_unload()  # (the same function, without the adapter's extra matmuls)
-        policy = cls(model, tok, image_tok, cfg.context, stage=cfg.stage, **sequence_options(meta), **kwargs)
+        if not cfg.qlora and (dtype := inference_dtype(device)) is not None:
+            model = model.to(device=device, dtype=dtype)
+        policy = cls(model, tok, image_tok, cfg.context, stage=cfg.stage, device=device, **sequence_options(meta),
+                     **kwargs)
         if policy.device.type == "cpu":
             set_cpu_threads(model, threads)
         policy.meta, policy.checkpoint = meta, ckpt

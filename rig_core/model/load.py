@@ -59,17 +59,20 @@ def init_run(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
     return load_run_config(run_of_checkpoint(ckpt)), ckpt
 
 
-def load_init_model(cfg: TrainConfig):
+def load_init_model(cfg: TrainConfig, device=None):
     """The basic model a lookahead run fine-tunes, as full weights (a basic LoRA adapter is merged in)."""
     init_cfg, ckpt = init_run(cfg)
-    model = load_trained(init_cfg, ckpt / "model", trainable=False)
+    model = load_trained(init_cfg, ckpt / "model", trainable=False, device=device)
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     return model
 
 
-def load_trained(cfg: TrainConfig, model_dir: Path, trainable: bool = True):
-    """The model saved in a checkpoint's model/ directory (full weights, or a LoRA adapter on the base)."""
+def load_trained(cfg: TrainConfig, model_dir: Path, trainable: bool = True, device=None):
+    """The model saved in a checkpoint's model/ directory (full weights, or a LoRA adapter on the base).
+
+    ``device`` places a 4-bit (QLoRA) base while it loads (default: the first GPU, else the CPU); other
+    models load on the CPU and the caller moves them."""
     from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
 
@@ -78,14 +81,15 @@ def load_trained(cfg: TrainConfig, model_dir: Path, trainable: bool = True):
         if cfg.stage == "lookahead" and (model_dir / "adapter_config.json").exists():
             from peft import PeftModel
 
-            return PeftModel.from_pretrained(load_init_model(cfg), str(model_dir), is_trainable=trainable)
+            return PeftModel.from_pretrained(load_init_model(cfg, device), str(model_dir), is_trainable=trainable)
         if (model_dir / "adapter_config.json").exists():
             from peft import PeftModel
 
             from rig_core.model import build
 
             if cfg.qlora:
-                base, _ = build.load_qlora(cfg.base, [], lora=False, tokenizer_dir=model_dir.parent / "tokenizer")
+                base, _ = build.load_qlora(cfg.base, [], lora=False, tokenizer_dir=model_dir.parent / "tokenizer",
+                                           device=device)
             else:
                 base, _ = build.load_base(cfg.base, [], tokenizer_path=str(model_dir.parent / "tokenizer"))
             return PeftModel.from_pretrained(base, str(model_dir), is_trainable=trainable)

@@ -61,7 +61,8 @@ def parse_sets(pairs: list[str], given: dict[str, Any] | None = None) -> dict[st
     ``given``: the command's own options; setting one of them (not None) twice is refused."""
     from dataclasses import fields
 
-    known = {f.name for f in fields(TrainConfig)} - set(NOT_SETTABLE)
+    types = {f.name: str(f.type) for f in fields(TrainConfig)}
+    known = set(types) - set(NOT_SETTABLE)
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
@@ -73,8 +74,11 @@ def parse_sets(pairs: list[str], given: dict[str, Any] | None = None) -> dict[st
         if (given or {}).get(key) is not None:
             raise RigError(f"{key} is given twice (its own option and --set)", "pass it once")
         try:
-            out[key] = yaml.safe_load(text)
+            value = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise RigError(f"--set {pair!r}: the value is not valid YAML", "quote strings, e.g. --set base=/models/x") from exc
+        if isinstance(value, (bool, int, float)) and types[key].split("|")[0].strip() == "str":
+            value = text.strip()  # a text field keeps the words: mixed_precision=no is "no", not YAML's false
+        out[key] = value
     return out
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from rig_core.model.build import training_dtypes
 from rig_core.model.run_config import TrainConfig
 from rig_core.train.data import SequenceDataset, batches, batches_per_epoch, collate
 from rig_core.train.distributed import Sync, share
@@ -51,6 +52,7 @@ class Trainer:
         self.acc = accelerator
         self.sync = Sync(accelerator)
         self.model = model
+        training_dtypes(model, autocast=accelerator.mixed_precision in ("bf16", "fp16"))
         params = [p for p in model.parameters() if p.requires_grad]
         decay = [p for p in params if p.ndim >= 2]
         no_decay = [p for p in params if p.ndim < 2]
@@ -168,6 +170,8 @@ class Trainer:
                        "tokens_per_s": tokens / max(time.perf_counter() - t0, 1e-9),
                        "data_s": data_s, "compute_s": compute_s}
                 rec.update(_span_means(parts))
+                if self.acc.device.type == "cuda":  # the most this process has held on its GPU so far
+                    rec["gpu_peak_gib"] = torch.cuda.max_memory_allocated(self.acc.device) / 2**30
                 self.log(rec)
                 rep.add("tokens", tokens)
                 rep.advance(1)

@@ -126,15 +126,18 @@ def run_train(cfg: TrainConfig, *, command: str = "rig train", quiet: bool = Fal
             raise
         sync.barrier()
         per_device = dataclasses.replace(cfg, batch_size=-(-cfg.batch_size // sync.world))  # each its share
-        _print_plan(cfg, memory_report(model, per_device, mp), prepared, mp, quiet, sync.world)
     else:
         sync.barrier()
         cfg, model, prepared, meta, start = _replica(run)
-    trainer = Trainer(cfg, run, prepared, model, acc, quiet)
+    trainer = Trainer(cfg, run, prepared, model, acc, quiet)  # sets the training dtypes the estimate counts
+    if sync.main:
+        mem = memory_report(model, per_device, mp)
+        _print_plan(cfg, mem, prepared, mp, quiet, sync.world)
     result = trainer.train(_saver(meta, prepared.image_tokenizer))
     if not sync.main:
         return None
-    return _summary(run, cfg, result, time.perf_counter() - start, prepared, mp, sync.world)
+    return {**_summary(run, cfg, result, time.perf_counter() - start, prepared, mp, sync.world),
+            "memory_estimate_gib": round(mem["total_bytes"] / 2**30, 3)}
 
 
 def _replica(run: Path):
@@ -306,7 +309,14 @@ def _summary(run: Path, cfg: TrainConfig, result: dict, elapsed: float, prepared
             "processes": processes, "steps": result["step"], "train_loss": result["train_loss"],
             "val": result["val"], "tokens_seen": result["tokens_seen"], "elapsed_s": round(elapsed, 2),
             "tokenizer_psnr_db": prepared.tokenizer_psnr, "checkpoint": str(run / "checkpoints" / "last"),
-            **_best_summary(run, cfg, result)}
+            **_gpu_peak(), **_best_summary(run, cfg, result)}
+
+
+def _gpu_peak() -> dict[str, Any]:
+    """The most GPU memory this process held while training (measured; beside the estimate printed first)."""
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return {}
+    return {"gpu_peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3)}
 
 
 def _best_summary(run: Path, cfg: TrainConfig, result: dict) -> dict[str, Any]:
