@@ -197,6 +197,26 @@ def test_lookahead_benchmark_prints_the_sweep_and_the_targets(lookahead_run, tin
     assert res["imagination"] == {} and len(res["targets"]) == 2
 
 
+def test_imagination_on_play_benchmark_measures_every_model_on_the_same_windows(lookahead_run, tiny_checkpoint,
+                                                                              tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "im.json"
+    p = subprocess.run([sys.executable, str(root / "benchmarks" / "imagination_on_play.py"), "--player",
+                        str(tiny_checkpoint), "--models", str(tiny_checkpoint), str(lookahead_run), "--episodes", "2",
+                        "--max-steps", "4", "--rollouts", "3", "--horizon", "1", "--out", str(out)],
+                       capture_output=True, text=True, cwd=root, timeout=600)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(out.read_text())
+    a, b = (res["models"][str(m)] for m in (tiny_checkpoint, lookahead_run))
+    assert a["rollouts"] == b["rollouts"] >= 1 and "by_outcome" in a
+    assert sum(r["samples"] for r in a["by_outcome"].values()) == a["horizons"][0]["samples"]
+    assert "pooled / ceiling" in p.stdout
+
+
 def test_lookahead_resume_is_exact(lookahead_run, review_dataset, tiny_checkpoint, tmp_path):
     import shutil
 
@@ -250,9 +270,12 @@ def test_lookahead_mixes_several_review_datasets(review_dataset, reasoned_datase
     assert r.exit_code == 0, r.output
     out = tmp_path / "mixed"
     r = rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset, "--data", other,
-            "--out", out, "--max-steps", 2, "--eval-every", 2, "--save-every", 2, "--json")
+            "--out", out, "--max-steps", 2, "--eval-every", 2, "--save-every", 2, "--set", "merge_codes=40", "--json")
     assert r.exit_code == 0, r.output
     cfg = load_run_config(out)
+    merged = load_tokenizers(out / "tokenizer")[1]  # merge_codes: the run encodes with fewer distinct codes
+    assert merged.canonical is not None and merged.distinct_codes < merged.codebook_size
+    assert set(np.unique(h5py_codes(out))) <= set(merged.canonical)
     assert cfg.data == str(review_dataset) and cfg.more_data == [str(other)]
     tok, image_tok, meta = load_tokenizers(out / "tokenizer")
     both = prepare_lookahead(cfg, out, tok, image_tok, meta).train_set
@@ -270,6 +293,17 @@ def test_lookahead_mixes_several_review_datasets(review_dataset, reasoned_datase
     assert all(np.array_equal(a[name], b[name]) for name in a)
     line = _err(rig("train", "--data", reasoned_dataset, "--data", reasoned_dataset, "--out", tmp_path / "b"))
     assert "one dataset" in line and not (tmp_path / "b").exists()
+
+
+def h5py_codes(run):
+    """Every image code a run's cache holds for its review datasets' frames."""
+    import h5py
+
+    out = []
+    for path in (run / "cache").glob("*.h5"):
+        with h5py.File(path, "r") as f:
+            f.visititems(lambda _, obj: out.append(obj[()].ravel()) if isinstance(obj, h5py.Dataset) else None)
+    return np.concatenate(out)
 
 
 def test_reviews_can_read_the_forks_real_frames(lookahead_run, tmp_path):

@@ -73,6 +73,27 @@ def test_image_tokenizer_save_load(image_tok, frames, tmp_path):
         image_tok.encode(np.zeros((1, 32, 32, 3), np.uint8))
 
 
+def test_merged_codes_stand_for_their_near_duplicates(tmp_path):
+    rng = np.random.default_rng(0)
+    base = rng.integers(20, 230, (3, 7, 7, 3), dtype=np.uint8)
+    twin = base[0].astype(int)
+    twin[0, 0, 0] += 9  # one value 9 apart: a mean absolute difference of 9 / 147 from entry 0
+    book = np.concatenate([base, twin.astype(np.uint8)[None]])  # codes 0 and 3 are twins; 1, 2 distinct
+    tok = GridImageTokenizer(book)
+    frames = tok.decode(rng.integers(0, 4, (5, 81)))
+    assert set(np.unique(tok.encode(frames))) == {0, 1, 2, 3}
+    merged = tok.merged(1.0)
+    assert merged.distinct_codes == 3 and list(merged.canonical) == [0, 1, 2, 0]
+    codes = merged.encode(frames)
+    assert set(np.unique(codes)) == {0, 1, 2} and (codes == np.where(tok.encode(frames) == 3, 0, tok.encode(frames))).all()
+    assert tok.merged(0.01).distinct_codes == 4 and merged.merged(0.01).distinct_codes == 3  # merges compose
+    merged.save(tmp_path)
+    again = GridImageTokenizer.load(tmp_path)
+    assert (again.encode(frames) == codes).all() and again.codebook_size == 4  # the vocabulary is unchanged
+    with pytest.raises(RigError, match="code map does not fit"):
+        GridImageTokenizer(book, canonical=np.array([0, 1, 2]))
+
+
 def test_action_codec_is_the_identity(tok):
     for i, name in enumerate(ACTIONS):
         tid = tok.action(i)

@@ -48,6 +48,7 @@ class TrainConfig:
     text_vocab: int = 384  # byte-level BPE vocabulary of the text (scratch models)
     tokenizer_iters: int = 6  # k-means iterations fitting the image codebook
     fit_frames: int = 20000  # frames sampled to fit the image codebook
+    merge_codes: float = 0.0  # merge image codes whose cells differ by less than this (mean abs., 0-255); 0: none
     val_fraction: float = 0.1  # share of episodes held out for evaluation
     data_fraction: float = 1.0  # share of the other episodes trained on (nested: a smaller share is inside a larger)
     num_workers: int = 0  # DataLoader worker processes
@@ -127,6 +128,8 @@ class TrainConfig:
             raise RigError("keep_best loss_review needs --stage lookahead", "keep the best by loss or loss_act")
         if self.keep_best and not self.val_fraction:
             raise RigError("keep_best needs held-out episodes (val_fraction is 0)", "set e.g. --val-fraction 0.1")
+        if not 0.0 <= self.merge_codes <= 64.0:
+            raise RigError(f"merge_codes {self.merge_codes} is outside 0..64", "pass e.g. --set merge_codes=2 (0: no merging)")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise RigError(f"unknown --mixed-precision {self.mixed_precision}", "use auto, no, bf16 or fp16")
         return self

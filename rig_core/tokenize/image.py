@@ -56,8 +56,14 @@ class GridImageTokenizer:
 
     kind = "grid"
 
-    def __init__(self, codebook: np.ndarray, grid: int = 9, cell: int = 7, frame_shape=(64, 64, 3)):
+    def __init__(self, codebook: np.ndarray, grid: int = 9, cell: int = 7, frame_shape=(64, 64, 3),
+                 canonical: np.ndarray | None = None):
         self.codebook = np.asarray(codebook, dtype=np.uint8)  # [K, cell, cell, 3]
+        # canonical[k]: the code that stands for k (near-duplicate entries merged; see ``merged``); None: itself
+        self.canonical = None if canonical is None else np.asarray(canonical, dtype=np.int64)
+        if self.canonical is not None and (self.canonical.shape != (len(self.codebook),)
+                                           or self.canonical.min() < 0 or self.canonical.max() >= len(self.codebook)):
+            raise RigError("the image tokenizer's code map does not fit its codebook", "re-create it with rig train")
         self.grid, self.cell = int(grid), int(cell)
         self.frame_shape = tuple(int(x) for x in frame_shape)
         if self.grid * self.cell > min(self.frame_shape[:2]):
@@ -96,7 +102,45 @@ class GridImageTokenizer:
             x = flat[i : i + step]
             d = self._cb_sq[None, :] - 2.0 * x @ self._cb.T  # |x|^2 is constant per row
             out[i : i + step] = d.argmin(1)
-        return out.view(len(p), -1).numpy()
+        return self.canonicalize(out.view(len(p), -1).numpy())
+
+    def canonicalize(self, codes: np.ndarray) -> np.ndarray:
+        """Codes with each merged entry replaced by the code that stands for it (unchanged without a map)."""
+        return codes if self.canonical is None else self.canonical[np.asarray(codes, dtype=np.int64)]
+
+    def merged(self, threshold: float) -> "GridImageTokenizer":
+        """This tokenizer with entries whose cells differ by less than ``threshold`` (mean absolute difference,
+        0-255) merged into one code, the lowest of each group (groups are the connected components of that
+        relation). The codebook and vocabulary are unchanged; encoding only emits the merged codes.
+
+        Why: k-means splits a common texture into entries a shade apart, and a cell that did not change
+        re-encodes to another of them (on Crafter's basic tasks a fifth of the view cells of a blocked move
+        flip to such a twin), so an unchanged view would not be a copy of its codes for a world model."""
+        k = len(self.codebook)
+        cells = self.codebook.reshape(k, -1).astype(np.float32)
+        parent = np.arange(k)
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return int(i)
+
+        for i in range(k):
+            near = np.flatnonzero(np.abs(cells[i + 1:] - cells[i]).mean(1) < threshold) + i + 1
+            for j in near:
+                a, b = root(i), root(int(j))
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+        canonical = np.array([root(i) for i in range(k)], dtype=np.int64)
+        if self.canonical is not None:  # merging twice keeps the earlier merges
+            canonical = canonical[self.canonical]
+        return GridImageTokenizer(self.codebook, self.grid, self.cell, self.frame_shape, canonical)
+
+    @property
+    def distinct_codes(self) -> int:
+        """Codes encoding can emit (the codebook size without a map)."""
+        return len(self.codebook) if self.canonical is None else len(np.unique(self.canonical))
 
     def decode(self, codes: np.ndarray) -> np.ndarray:
         codes = np.asarray(codes, dtype=np.int64)
@@ -149,7 +193,10 @@ class GridImageTokenizer:
         directory.mkdir(parents=True, exist_ok=True)
         meta = {"kind": self.kind, "grid": str(self.grid), "cell": str(self.cell),
                 "frame_shape": json.dumps(list(self.frame_shape))}
-        save_file({"codebook": torch.from_numpy(self.codebook.copy())}, str(directory / FILE), metadata=meta)
+        tensors = {"codebook": torch.from_numpy(self.codebook.copy())}
+        if self.canonical is not None:
+            tensors["canonical"] = torch.from_numpy(self.canonical.copy())
+        save_file(tensors, str(directory / FILE), metadata=meta)
 
     @classmethod
     def load(cls, directory: Path) -> "GridImageTokenizer":
@@ -166,7 +213,9 @@ class GridImageTokenizer:
             raise RigError(f"{path} is corrupt ({exc.__class__.__name__})", "re-create it with rig train") from exc
         if meta.get("kind") != cls.kind:
             raise RigError(f"{path} holds a '{meta.get('kind')}' tokenizer, not a grid one", "use the matching loader")
-        return cls(tensors["codebook"].numpy(), int(meta["grid"]), int(meta["cell"]), tuple(json.loads(meta["frame_shape"])))
+        canonical = tensors["canonical"].numpy() if "canonical" in tensors else None
+        return cls(tensors["codebook"].numpy(), int(meta["grid"]), int(meta["cell"]), tuple(json.loads(meta["frame_shape"])),
+                   canonical)
 
 
 def _subsample(uniq: np.ndarray, counts: np.ndarray, limit: int,

@@ -91,8 +91,10 @@ def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, p
     basic_train = SequenceDataset(Path(cfg.basic_data), cache / "basic_codes.h5", builder, w_train, cfg.context)
     basic_val = SequenceDataset(Path(cfg.basic_data), cache / "basic_codes.h5", builder, w_val, cfg.context)
     p = Prepared(tok, image_tok, builder, w_train, w_val, steps)
-    p.train_set = LookaheadDataset(sources, basic_train, builder, train_items, cfg.context, cfg.chain_thought_loss)
-    p.val_set = LookaheadDataset(sources, basic_val, builder, val_items, cfg.context, cfg.chain_thought_loss)
+    p.train_set = LookaheadDataset(sources, basic_train, builder, train_items, cfg.context, cfg.chain_thought_loss,
+                                   image_tok.canonicalize)
+    p.val_set = LookaheadDataset(sources, basic_val, builder, val_items, cfg.context, cfg.chain_thought_loss,
+                                 image_tok.canonicalize)
     p.mix_counts = {k: sum(1 for it in train_items if it[0] in codes)
                     for k, codes in (("review", (REVIEW, REVIEW_REAL)), ("align", (ALIGN,)), ("basic", (BASIC,)))}
     if cfg.mix_relabel > 0:
@@ -125,6 +127,8 @@ def setup_lookahead(cfg: TrainConfig, run: Path, command: str, progress=None) ->
     _, ckpt = init_run(cfg)
     cfg.init_checkpoint = str(ckpt.resolve())
     tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
+    if cfg.merge_codes:  # the basic model's codes, near-duplicates merged (it knows every code already)
+        image_tok = image_tok.merged(cfg.merge_codes)
     if meta.get("spans", "think,act,imagine") != "think,act,imagine":
         raise RigError(f"--init {cfg.init} was trained with --spans {meta['spans']}: it does not think and imagine, "
                        "so it has nothing to review", "start the lookahead stage from a RIG-basic model with every span")

@@ -105,8 +105,9 @@ class LookaheadDataset(torch.utils.data.Dataset):
     CACHE_EPISODES = 64
 
     def __init__(self, sources: list[ReviewSource], basic: SequenceDataset, builder: SequenceBuilder, items: list,
-                 max_len: int, chain_thoughts: bool = False):
+                 max_len: int, chain_thoughts: bool = False, canonicalize=None):
         self.sources = list(sources)
+        self.canonicalize = canonicalize or (lambda codes: codes)  # the run's code map, for stored imagined codes
         self.basic, self.builder, self.items, self.max_len = basic, builder, items, max_len
         self.chain_thoughts = chain_thoughts
         self._pid = None
@@ -135,7 +136,7 @@ class LookaheadDataset(torch.utils.data.Dataset):
                 "reasoning": ep.texts("reasoning"), "actions": ep.read("actions").astype(np.int64),
                 "step": ep.read("review/step"), "proposed": ep.read("review/proposed"),
                 "thoughts": np.asarray(ep.texts("review/thoughts"), dtype=object).reshape(S, K),
-                "imagined": ep.read("review/imagined_codes").astype(np.int64),
+                "imagined": self.canonicalize(ep.read("review/imagined_codes").astype(np.int64)),
                 "real": real[key][()].astype(np.int64),
                 "text": np.asarray(ep.texts("review/text"), dtype=object).reshape(S, K),
                 "corrected": ep.read("review/corrected"),

@@ -223,6 +223,8 @@ def _setup_from_init(ds: Dataset, cfg: TrainConfig, run: Path, command: str, qui
                        "a basic run continues from full RIG-basic weights",
                        "pass a basic run trained without LoRA (or rig export --merge it first)")
     tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
+    if cfg.merge_codes:
+        image_tok = image_tok.merged(cfg.merge_codes)
     check_training_data(ds, tok.action_names)
     if list(meta.get("frame_shape", ds.manifest["frame_shape"])) != list(ds.manifest["frame_shape"]):
         raise RigError(f"dataset {ds.root} has frames of another shape than --init {cfg.init} was trained on",

@@ -91,6 +91,8 @@ def prepare(ds: Dataset, cfg: TrainConfig, log=None) -> Prepared:
     With a base model the text tokenizer comes from the base (``build_model``); the caller sets it."""
     train_eps, val_eps = training_split(ds, cfg)
     image_tok, score = fit_image_tokenizer(ds, cfg, train_eps, val_eps, log=log)
+    if cfg.merge_codes:
+        image_tok = image_tok.merged(cfg.merge_codes)
     tokenizer = None
     if cfg.model == "scratch":
         tokenizer = train_text_tokenizer(texts_of(ds, train_eps), ds.action_names, image_tok.codebook_size,
