@@ -87,6 +87,7 @@ def test_merged_codes_stand_for_their_near_duplicates(tmp_path):
     codes = merged.encode(frames)
     assert set(np.unique(codes)) == {0, 1, 2} and (codes == np.where(tok.encode(frames) == 3, 0, tok.encode(frames))).all()
     assert tok.merged(0.01).distinct_codes == 4 and merged.merged(0.01).distinct_codes == 3  # merges compose
+    assert tok.merged(0) is tok  # 0: no merging
     merged.save(tmp_path)
     again = GridImageTokenizer.load(tmp_path)
     assert (again.encode(frames) == codes).all() and again.codebook_size == 4  # the vocabulary is unchanged

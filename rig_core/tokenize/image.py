@@ -115,7 +115,10 @@ class GridImageTokenizer:
 
         Why: k-means splits a common texture into entries a shade apart, and a cell that did not change
         re-encodes to another of them (on Crafter's basic tasks a fifth of the view cells of a blocked move
-        flip to such a twin), so an unchanged view would not be a copy of its codes for a world model."""
+        flip to such a twin), so an unchanged view would not be a copy of its codes for a world model.
+        A threshold of 0 merges nothing: this tokenizer itself."""
+        if threshold <= 0:
+            return self
         k = len(self.codebook)
         cells = self.codebook.reshape(k, -1).astype(np.float32)
         parent = np.arange(k)

@@ -127,8 +127,7 @@ def setup_lookahead(cfg: TrainConfig, run: Path, command: str, progress=None) ->
     _, ckpt = init_run(cfg)
     cfg.init_checkpoint = str(ckpt.resolve())
     tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
-    if cfg.merge_codes:  # the basic model's codes, near-duplicates merged (it knows every code already)
-        image_tok = image_tok.merged(cfg.merge_codes)
+    image_tok = image_tok.merged(cfg.merge_codes)  # the basic model knows every code already
     if meta.get("spans", "think,act,imagine") != "think,act,imagine":
         raise RigError(f"--init {cfg.init} was trained with --spans {meta['spans']}: it does not think and imagine, "
                        "so it has nothing to review", "start the lookahead stage from a RIG-basic model with every span")

@@ -70,6 +70,7 @@ class Trainer:
         self.step, self.epoch, self.batch, self.tokens_seen = 0, 0, 0, 0
         self.best: dict[str, Any] | None = None  # with keep_best: {"step", "value"} of the lowest held-out figure
         self.stale = 0  # held-out evaluations since the best
+        self.gpu_peak: float | None = None  # GiB, on a GPU: the most this process held while training
 
     # -- data -------------------------------------------------------------------------
     def _loader(self, dataset, index_lists):
@@ -171,7 +172,7 @@ class Trainer:
                        "data_s": data_s, "compute_s": compute_s}
                 rec.update(_span_means(parts))
                 if self.acc.device.type == "cuda":  # the most this process has held on its GPU so far
-                    rec["gpu_peak_gib"] = torch.cuda.max_memory_allocated(self.acc.device) / 2**30
+                    rec["gpu_peak_gib"] = self.gpu_peak = torch.cuda.max_memory_allocated(self.acc.device) / 2**30
                 self.log(rec)
                 rep.add("tokens", tokens)
                 rep.advance(1)
@@ -186,7 +187,8 @@ class Trainer:
                         or self.step == cfg.max_steps):
                     save(self, best=improved)
         return {"step": self.step, "train_loss": rec["loss"] if rec else None, "val": last_eval,
-                "tokens_seen": self.tokens_seen, "best": self.best, "stopped_early": self.stopped_early}
+                "tokens_seen": self.tokens_seen, "best": self.best, "stopped_early": self.stopped_early,
+                "gpu_peak_gib": self.gpu_peak}
 
     # -- the best checkpoint (keep_best, patience) --------------------------------------
     @property

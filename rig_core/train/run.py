@@ -223,8 +223,7 @@ def _setup_from_init(ds: Dataset, cfg: TrainConfig, run: Path, command: str, qui
                        "a basic run continues from full RIG-basic weights",
                        "pass a basic run trained without LoRA (or rig export --merge it first)")
     tok, image_tok, meta = load_tokenizers(ckpt / "tokenizer")
-    if cfg.merge_codes:
-        image_tok = image_tok.merged(cfg.merge_codes)
+    image_tok = image_tok.merged(cfg.merge_codes)
     check_training_data(ds, tok.action_names)
     if list(meta.get("frame_shape", ds.manifest["frame_shape"])) != list(ds.manifest["frame_shape"]):
         raise RigError(f"dataset {ds.root} has frames of another shape than --init {cfg.init} was trained on",
@@ -311,14 +310,8 @@ def _summary(run: Path, cfg: TrainConfig, result: dict, elapsed: float, prepared
             "processes": processes, "steps": result["step"], "train_loss": result["train_loss"],
             "val": result["val"], "tokens_seen": result["tokens_seen"], "elapsed_s": round(elapsed, 2),
             "tokenizer_psnr_db": prepared.tokenizer_psnr, "checkpoint": str(run / "checkpoints" / "last"),
-            **_gpu_peak(), **_best_summary(run, cfg, result)}
-
-
-def _gpu_peak() -> dict[str, Any]:
-    """The most GPU memory this process held while training (measured; beside the estimate printed first)."""
-    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
-        return {}
-    return {"gpu_peak_gib": round(torch.cuda.max_memory_allocated() / 2**30, 3)}
+            **({"gpu_peak_gib": round(result["gpu_peak_gib"], 3)} if result.get("gpu_peak_gib") is not None else {}),
+            **_best_summary(run, cfg, result)}
 
 
 def _best_summary(run: Path, cfg: TrainConfig, result: dict) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def fit_image_tokenizer(ds: Dataset, cfg: TrainConfig, train_eps: list[int], val
     frames = [ds.episode(i)["frames"][()][idx] for i, idx in _evenly(train_eps, lengths, cfg.fit_frames)]
     shape = tuple(ds.manifest["frame_shape"])
     tok = GridImageTokenizer.fit(frames, cfg.codebook_size, frame_shape=shape, iters=cfg.tokenizer_iters,
-                                 seed=cfg.seed, log=log)
+                                 seed=cfg.seed, log=log).merged(cfg.merge_codes)  # scored as it will encode
     held = [ds.episode(i)["frames"][()][idx] for i, idx in _evenly(val_eps, lengths, 2000)] if val_eps else []
     score = None
     if held:
@@ -91,8 +91,6 @@ def prepare(ds: Dataset, cfg: TrainConfig, log=None) -> Prepared:
     With a base model the text tokenizer comes from the base (``build_model``); the caller sets it."""
     train_eps, val_eps = training_split(ds, cfg)
     image_tok, score = fit_image_tokenizer(ds, cfg, train_eps, val_eps, log=log)
-    if cfg.merge_codes:
-        image_tok = image_tok.merged(cfg.merge_codes)
     tokenizer = None
     if cfg.model == "scratch":
         tokenizer = train_text_tokenizer(texts_of(ds, train_eps), ds.action_names, image_tok.codebook_size,
