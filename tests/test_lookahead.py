@@ -396,3 +396,73 @@ def test_lookahead_refuses_a_negative_relabel_share(review_dataset, tiny_checkpo
     line = _err(rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset, "--out", out,
                     "--set", "mix_relabel=-0.1"))
     assert "impossible mix" in line and "relabel -0.1" in line and not out.exists()
+
+
+class _FakeReviewEpisode:
+    """The review arrays ``blocked_states`` reads, for frames drawn cell by cell."""
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def read(self, name):
+        return self.arrays[name]
+
+
+def _cell_frame(cells: np.ndarray, size: int = 7) -> np.ndarray:
+    """A 64 x 64 frame whose 9 x 9 grid of ``size``-pixel cells shows ``cells`` [9, 9, 3] colours."""
+    frame = np.zeros((64, 64, 3), np.uint8)
+    frame[:9 * size, :9 * size] = np.repeat(np.repeat(cells, size, 0), size, 1)
+    return frame
+
+
+def test_blocked_states_are_moves_whose_real_view_held():
+    from rig_core.train.lookahead_data import blocked_states
+    from rig_core.review.moves import content_shifts
+
+    names = ["noop", "move_left", "move_right", "move_up", "move_down", "do"]
+    shifts = content_shifts(names)
+    rng = np.random.default_rng(0)
+    world = rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)
+    here = world[1:10, 1:10]
+    now = _cell_frame(here)
+    walked_left = _cell_frame(world[1:10, 0:9])  # the player one cell to the left: the view's content moves right
+    # states: a blocked move (view held), a move that went through, a held view after "do", a fork that never ran
+    proposed = np.array([[1], [1], [5], [3]])
+    real = np.stack([now, walked_left, now, now])[:, None]
+    ep = _FakeReviewEpisode({"review/proposed": proposed, "review/real_steps": np.array([1, 1, 1, 0]),
+                             "review/step": np.array([0, 0, 0, 0]), "frames": now[None], "review/real": real})
+    assert blocked_states(ep, shifts) == {0}
+
+
+def test_blocked_share_draws_again_from_the_blocked_align_samples(lookahead_run, tmp_path, monkeypatch):
+    from rig_core.model.load import load_tokenizers
+    from rig_core.model.run_config import load_run_config
+    from rig_core.train import lookahead_data
+    from rig_core.train.lookahead import prepare_lookahead
+    from rig_core.train.lookahead_data import ALIGN, BLOCKED
+
+    cfg = load_run_config(lookahead_run)
+    tok, image_tok, meta = load_tokenizers(lookahead_run / "tokenizer")
+    cfg.mix_blocked = 0.5
+    monkeypatch.setattr(lookahead_data, "blocked_states", lambda ep, shifts: set())
+    with pytest.raises(Exception, match="no blocked moves"):
+        prepare_lookahead(cfg, tmp_path / "none", tok, image_tok, meta)
+    monkeypatch.setattr(lookahead_data, "blocked_states", lambda ep, shifts: {0})  # the first state of each episode
+    prepared = prepare_lookahead(cfg, tmp_path / "on", tok, image_tok, meta)
+    ds = prepared.train_set
+    blocked = [it for it in ds.items if it[0] == BLOCKED]
+    assert blocked and prepared.mix_counts["blocked"] == len(blocked)
+    assert {it[3] for it in blocked} == {0}
+    align = {it[1:] for it in ds.items if it[0] == ALIGN}
+    for it in blocked[:3]:  # an align sample of that state: the same tokens and targets
+        sample = ds.build(it)
+        twin = ds.build((ALIGN, *it[1:]))
+        assert np.array_equal(sample["input_ids"], twin["input_ids"]) and np.array_equal(sample["labels"], twin["labels"])
+    assert align  # the align pool keeps every state, blocked ones too
+
+
+def test_lookahead_refuses_a_negative_blocked_share(review_dataset, tiny_checkpoint, tmp_path):
+    out = tmp_path / "look"
+    line = _err(rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset, "--out", out,
+                    "--set", "mix_blocked=-0.2"))
+    assert "impossible mix" in line and "blocked -0.2" in line and not out.exists()

@@ -16,7 +16,8 @@ from rig_core.fsutil import atomic_write_json, ensure_writable_dir
 from rig_core.review.texts import data_opening_tokens
 from rig_core.model.run_config import TrainConfig
 from rig_core.train.data import SequenceDataset, check_training_data, encode_dataset, split_episodes
-from rig_core.train.lookahead_data import (ALIGN, BASIC, RELABEL, REVIEW, REVIEW_REAL, LookaheadDataset, ReviewSource,
+from rig_core.train.lookahead_data import (ALIGN, BASIC, BLOCKED, RELABEL, REVIEW, REVIEW_REAL, LookaheadDataset,
+                                           ReviewSource,
                                            basic_windows_items, check_review_data, mix, review_items)
 from rig_core.model.load import init_run, load_init_model, load_tokenizers, sequence_builder
 from rig_core.train.setup import Prepared, plan_windows, save_tokenizers
@@ -60,7 +61,7 @@ def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, p
     cache = run / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     sources: list[ReviewSource] = []
-    pools = {name: {REVIEW: [], ALIGN: [], RELABEL: []} for name in ("train", "val")}
+    pools = {name: {REVIEW: [], ALIGN: [], RELABEL: [], BLOCKED: []} for name in ("train", "val")}
     for k, root in enumerate(review_dirs(cfg)):
         codes, real = (cache / n for n in _cache_names(k))
         with Dataset(root) as review:
@@ -71,10 +72,11 @@ def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, p
             encode_dataset(review, image_tok, codes, progress=progress)
             encode_dataset(review, image_tok, real, name="review/real")
             for name, eps in zip(("train", "val"), split_episodes(review.indices(), cfg.val_fraction, cfg.seed)):
-                rev, ali, rel = review_items(review, eps, k, cfg.review_frames)
+                rev, ali, rel, blo = review_items(review, eps, k, cfg.review_frames, blocked=cfg.mix_blocked > 0)
                 pools[name][REVIEW] += rev
                 pools[name][ALIGN] += ali
                 pools[name][RELABEL] += rel
+                pools[name][BLOCKED] += blo
         sources.append(ReviewSource(root, codes, real))
     with Dataset(Path(cfg.basic_data)) as basic:
         check_training_data(basic, tok.action_names)
@@ -85,7 +87,11 @@ def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, p
     if not pools["train"][REVIEW] and cfg.mix_review > 0:
         raise RigError(f"dataset {', '.join(map(str, review_dirs(cfg)))} has no selected review samples",
                        "review more episodes (rig augment --stage review --episodes N), or pass --mix-review 0")
-    shares = {REVIEW: cfg.mix_review, ALIGN: cfg.mix_align, BASIC: cfg.mix_basic, RELABEL: cfg.mix_relabel}
+    if cfg.mix_blocked > 0 and not pools["train"][BLOCKED]:
+        raise RigError(f"dataset {', '.join(map(str, review_dirs(cfg)))} holds no blocked moves to draw on",
+                       "review with --follow policy (the policy walks into things), or pass --set mix_blocked=0")
+    shares = {REVIEW: cfg.mix_review, ALIGN: cfg.mix_align, BASIC: cfg.mix_basic, RELABEL: cfg.mix_relabel,
+              BLOCKED: cfg.mix_blocked}
     train_items = mix(pools["train"], shares, cfg.seed)
     val_items = mix(pools["val"], shares, cfg.seed + 1)
     basic_train = SequenceDataset(Path(cfg.basic_data), cache / "basic_codes.h5", builder, w_train, cfg.context)
@@ -99,6 +105,8 @@ def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, p
                     for k, codes in (("review", (REVIEW, REVIEW_REAL)), ("align", (ALIGN,)), ("basic", (BASIC,)))}
     if cfg.mix_relabel > 0:
         p.mix_counts["relabel"] = sum(1 for it in train_items if it[0] == RELABEL)
+    if cfg.mix_blocked > 0:
+        p.mix_counts["blocked"] = sum(1 for it in train_items if it[0] == BLOCKED)
     if cfg.review_frames != "imagined":
         p.mix_counts["review_real_frames"] = sum(1 for it in train_items if it[0] == REVIEW_REAL)
     return p

@@ -5,6 +5,10 @@
   proposal shows the fork's real frames instead (the true outcome the verdict was read from), with
   ``both`` each sample comes once of each kind;
 - align: the proposal of a state with the real frames of its fork in the imagine spans (loss there);
+- blocked: an align sample whose proposal was a move the world blocked (the view held, the player only
+  turned), drawn again from the align pool at a share of its own. A policy walks into things far more
+  often than an expert, and a world model that has not learnt to read the cell ahead draws every move as
+  going through;
 - basic: an ordinary window of the basic data (the input dataset of the review stage);
 - relabel (DAgger): a state the basic policy visited in its review rollout, with the policy's own
   steps as history (its thoughts, the actions taken) and the expert's reasoning (the rule annotator
@@ -32,12 +36,15 @@ from rig_core.annotate.rules import RuleAnnotator
 from rig_core.data.reader import Dataset
 from rig_core.data.schema import episode_key
 from rig_core.errors import RigError
+from rig_core.review.moves import HELD, content_shifts, move_outcome, view_cells
 from rig_core.tokenize.sequence import SequenceBuilder
 from rig_core.train.data import SequenceDataset, Window
 
-BASIC, REVIEW, ALIGN, REVIEW_REAL, RELABEL = 0, 1, 2, 3, 4
-KINDS = {BASIC: "basic", REVIEW: "review", ALIGN: "align", REVIEW_REAL: "review_real", RELABEL: "relabel"}
+BASIC, REVIEW, ALIGN, REVIEW_REAL, RELABEL, BLOCKED = 0, 1, 2, 3, 4, 5
+KINDS = {BASIC: "basic", REVIEW: "review", ALIGN: "align", REVIEW_REAL: "review_real", RELABEL: "relabel",
+         BLOCKED: "blocked"}
 REVIEWS = (REVIEW, REVIEW_REAL)  # the kinds that are review samples (imagined or real frames in the proposal)
+ALIGNS = (ALIGN, BLOCKED)  # the kinds that are align samples (the fork's real frames as imagination targets)
 HISTORY_STEPS = 8  # earlier real steps offered as context (the oldest are dropped to fit the context)
 
 
@@ -46,12 +53,26 @@ def has_real_frames(reached: int, j: int) -> bool:
     return int(reached) >= j
 
 
-def review_items(ds: Dataset, episodes: list[int], source: int = 0,
-                 frames: str = "imagined") -> tuple[list[tuple], list[tuple], list[tuple]]:
-    """(review items, align items, relabel items) of ``episodes`` of review dataset number ``source``:
-    (kind, source, episode, state, j). ``frames`` (imagined | real | both) picks the review kinds; a
-    sample whose fork ended before its j-th step has no real frames to show and stays imagined."""
-    rev, ali, rel = [], [], []
+def blocked_states(ep, shifts: dict[int, tuple[int, int]]) -> set[int]:
+    """The states of a review episode whose proposal was a move and whose fork's first real frame held the
+    view (``review.moves.move_outcome`` on the pixels: the way was blocked)."""
+    proposed, reached, at = ep.read("review/proposed"), ep.read("review/real_steps"), ep.read("review/step")
+    moves = [s for s in range(len(reached)) if reached[s] > 0 and int(proposed[s, 0]) in shifts]
+    if not moves:
+        return set()
+    frames, real = ep.read("frames"), ep.read("review/real")
+    return {s for s in moves if move_outcome(view_cells(frames[int(at[s])]), view_cells(real[s, 0]),
+                                             shifts[int(proposed[s, 0])]) == HELD}
+
+
+def review_items(ds: Dataset, episodes: list[int], source: int = 0, frames: str = "imagined",
+                 blocked: bool = False) -> tuple[list[tuple], list[tuple], list[tuple], list[tuple]]:
+    """(review items, align items, relabel items, blocked items) of ``episodes`` of review dataset number
+    ``source``: (kind, source, episode, state, j). ``frames`` (imagined | real | both) picks the review
+    kinds; a sample whose fork ended before its j-th step has no real frames to show and stays imagined.
+    Blocked items (align items of blocked moves, ``blocked_states``) are found only when ``blocked``."""
+    rev, ali, rel, blo = [], [], [], []
+    shifts = content_shifts(list(ds.action_names)) if blocked else {}
     for i in episodes:
         ep = ds.episode(i)
         if "review/selected" not in ep:
@@ -67,7 +88,9 @@ def review_items(ds: Dataset, episodes: list[int], source: int = 0,
         for s, r in enumerate(reached):
             if r > 0:
                 ali.append((ALIGN, source, i, s, int(r)))
-    return rev, ali, rel
+        if blocked:
+            blo += [(BLOCKED, source, i, s, int(reached[s])) for s in sorted(blocked_states(ep, shifts))]
+    return rev, ali, rel, blo
 
 
 def mix(pools: dict[int, list], shares: dict[int, float], seed: int) -> list:
