@@ -7,7 +7,8 @@ The player (a checkpoint at N = 0 with its own decoding, or ``expert``) plays ``
 basic tasks on held-out seeds (those of benchmarks/lookahead.py's imagination windows); each model then
 imagines from the same 120 windows at most, in context, greedy, with the actions really taken. One row per
 model and class of step (moves that went through, blocked moves, moves the frames cannot tell, other
-actions): model and copy-last PSNR per window, the paired gain with its 95 % interval, code accuracy; and
+actions): model and copy-last PSNR per window, the paired gain with its 95 % interval, code accuracy, the share
+of moves whose imagined view held (right for blocked moves, wrong for the others); and
 per model the PSNR pooled over all windows and the tokenizer's ceiling.
 """
 
@@ -43,7 +44,7 @@ def main() -> int:
     episodes = own_windows(ns)
     result = {"command": " ".join(sys.argv), "player": a.player, "models": {}}
     t = Table(title=f"1-step imagination on {a.player}'s own play ({a.episodes} episodes)", title_justify="left")
-    for col in ("model", "steps", "windows", "model dB", "copy-last dB", "gain [95 %]", "codes right"):
+    for col in ("model", "steps", "windows", "model dB", "copy-last dB", "gain [95 %]", "codes right", "view held"):
         t.add_column(col, justify="right" if col not in ("model", "steps") else "left")
     for m in a.models:
         im = imagination(Path(m), episodes, ns)
@@ -53,9 +54,10 @@ def main() -> int:
         for k, r in rows:
             lo, hi = r["psnr_gain_ci95"]
             t.add_row(m if k == "all" else "", k, str(r["samples"]), f"{r['psnr_model']:.1f}", f"{r['psnr_copy_last']:.1f}",
-                      f"{r['psnr_model'] - r['psnr_copy_last']:+.1f} [{lo:+.1f}, {hi:+.1f}]", f"{r['cell_accuracy']:.1%}")
+                      f"{r['psnr_model'] - r['psnr_copy_last']:+.1f} [{lo:+.1f}, {hi:+.1f}]", f"{r['cell_accuracy']:.1%}",
+                      "" if r.get("imagined_held") is None else f"{r['imagined_held']:.0%}")
         t.add_row("", "pooled / ceiling", "", f"{h1['psnr_pooled_model']:.1f}", f"{h1['psnr_pooled_copy_last']:.1f}",
-                  f"ceiling {h1['psnr_tokenizer_ceiling']:.1f}", "", end_section=True)
+                  f"ceiling {h1['psnr_tokenizer_ceiling']:.1f}", "", "", end_section=True)
     out.print(t)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=1))

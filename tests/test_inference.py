@@ -297,6 +297,8 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     assert "pooled PSNR model / copy-last" in (ev / "report.md").read_text()
     by = res["imagination"]["by_outcome"]  # every 1-step window in one outcome class
     assert set(by) <= {"moved", "blocked", "unclear", "other"} and sum(v["samples"] for v in by.values()) == h1["samples"]
+    for k, v in by.items():  # the share of imagined views that held: for moves only
+        assert v["imagined_held"] is None if k == "other" else 0 <= v["imagined_held"] <= 1
     assert "by what the real step did" in (ev / "report.md").read_text()
     for name in ("report.md", "success.png", "scaling.png", "imagination.png"):
         assert (ev / name).exists(), name

@@ -398,42 +398,6 @@ def test_lookahead_refuses_a_negative_relabel_share(review_dataset, tiny_checkpo
     assert "impossible mix" in line and "relabel -0.1" in line and not out.exists()
 
 
-class _FakeReviewEpisode:
-    """The review arrays ``blocked_states`` reads, for frames drawn cell by cell."""
-
-    def __init__(self, arrays):
-        self.arrays = arrays
-
-    def read(self, name):
-        return self.arrays[name]
-
-
-def _cell_frame(cells: np.ndarray, size: int = 7) -> np.ndarray:
-    """A 64 x 64 frame whose 9 x 9 grid of ``size``-pixel cells shows ``cells`` [9, 9, 3] colours."""
-    frame = np.zeros((64, 64, 3), np.uint8)
-    frame[:9 * size, :9 * size] = np.repeat(np.repeat(cells, size, 0), size, 1)
-    return frame
-
-
-def test_blocked_states_are_moves_whose_real_view_held():
-    from rig_core.train.lookahead_data import blocked_states
-    from rig_core.review.moves import content_shifts
-
-    names = ["noop", "move_left", "move_right", "move_up", "move_down", "do"]
-    shifts = content_shifts(names)
-    rng = np.random.default_rng(0)
-    world = rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)
-    here = world[1:10, 1:10]
-    now = _cell_frame(here)
-    walked_left = _cell_frame(world[1:10, 0:9])  # the player one cell to the left: the view's content moves right
-    # states: a blocked move (view held), a move that went through, a held view after "do", a fork that never ran
-    proposed = np.array([[1], [1], [5], [3]])
-    real = np.stack([now, walked_left, now, now])[:, None]
-    ep = _FakeReviewEpisode({"review/proposed": proposed, "review/real_steps": np.array([1, 1, 1, 0]),
-                             "review/step": np.array([0, 0, 0, 0]), "frames": now[None], "review/real": real})
-    assert blocked_states(ep, shifts) == {0}
-
-
 def test_blocked_share_draws_again_from_the_blocked_align_samples(lookahead_run, tmp_path, monkeypatch):
     from rig_core.model.load import load_tokenizers
     from rig_core.model.run_config import load_run_config

@@ -146,3 +146,42 @@ def test_step_outcome_splits_imagination_windows_by_what_the_real_step_did():
     field = _frame(np.full((7, 9), 7))
     assert step_outcome(field, field, left, shifts) == "unclear"
     assert step_outcome(before, before, NAMES.index("do"), shifts) == "other"  # not a move: never "blocked"
+
+
+def test_imagined_held_says_whether_the_imagined_view_kept_its_place():
+    from rig_core.evaluate.imagination import imagined_held
+
+    rng = np.random.default_rng(3)
+    grid, fill = rng.integers(0, 50, (7, 9)), rng.integers(50, 100, (7, 9))
+    shifts = content_shifts(NAMES)
+    before, up = _frame(grid), NAMES.index("move_up")
+    assert imagined_held(before, before, up, shifts) is True
+    assert imagined_held(before, _frame(_shift(grid, shifts[up], fill)), up, shifts) is False
+    assert imagined_held(before, before, NAMES.index("do"), shifts) is None  # not a move
+
+
+class _ReviewEpisode:
+    """The arrays of a review episode that ``blocked_states`` reads."""
+
+    def __init__(self, arrays):
+        self.arrays = arrays
+
+    def read(self, name):
+        return self.arrays[name]
+
+
+def test_blocked_states_are_the_proposed_moves_whose_real_view_held():
+    from rig_core.train.lookahead_data import blocked_states
+
+    rng = np.random.default_rng(4)
+    grid, fill = rng.integers(0, 50, (7, 9)), rng.integers(50, 100, (7, 9))
+    shifts = content_shifts(NAMES)
+    left, do, up = NAMES.index("move_left"), NAMES.index("do"), NAMES.index("move_up")
+    now = _frame(grid)
+    walked = _frame(_shift(grid, shifts[left], fill))
+    # a blocked move, a move that went through, a held view after "do", a fork that never ran
+    ep = _ReviewEpisode({"review/proposed": np.array([[left], [left], [do], [up]]),
+                         "review/real_steps": np.array([1, 1, 1, 0]), "review/step": np.zeros(4, int),
+                         "frames": now[None], "review/real": np.stack([now, walked, now, now])[:, None]})
+    assert blocked_states(ep, shifts) == {0}
+    assert blocked_states(ep, {}) == set()  # no move actions: nothing is a blocked move

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from rig_core.review.moves import HELD, MOVED, move_outcome, view_cells
+from rig_core.review.moves import HELD, MOVED, hold_score, move_outcome, view_cells
 from rig_core.stats.metrics import mean_interval
 from rig_core.tokenize.image import mse, psnr, psnr_of_mse
 
@@ -113,6 +113,14 @@ def step_outcome(before: np.ndarray, after: np.ndarray, action: int, shifts: dic
     return {HELD: "blocked", MOVED: "moved"}.get(outcome, "unclear")
 
 
+def imagined_held(before: np.ndarray, imagined: np.ndarray, action: int, shifts: dict[int, tuple[int, int]]) -> bool | None:
+    """Whether an imagined frame keeps the view where it was rather than shifting it by the move (``hold_score``
+    above 0); None for an action that is not a move."""
+    if action not in shifts:
+        return None
+    return bool(hold_score(view_cells(before), view_cells(imagined), shifts[action]) > 0)
+
+
 def _finite(xs: list[float]) -> list[float]:
     return [min(x, CAP_DB) for x in xs]
 
@@ -144,6 +152,7 @@ def evaluate_imagination(policy, episodes: list[dict[str, Any]], k: int = 3, eve
     per = {h: {"model": [], "copy": [], "ceiling": [], "ssim_model": [], "ssim_copy": [], "cells": [],
                "mse_model": [], "mse_copy": []} for h in range(1, k + 1)}
     outcomes: list[str] = []  # per 1-step window, what its real step did (with ``shifts``)
+    held: list[bool | None] = []  # per 1-step window, whether the imagined view held (a move; None otherwise)
     per_episode = [[(e, t, acts) for t, acts in rollout_windows(ep["frames"], ep["actions"], k, every)]
                    for e, ep in enumerate(episodes)]
     # round-robin over episodes, so that ``limit`` windows spread over all of them
@@ -174,6 +183,7 @@ def evaluate_imagination(policy, episodes: list[dict[str, Any]], k: int = 3, eve
             per[h]["mse_copy"].append(err_copy)
             if h == 1 and shifts is not None:
                 outcomes.append(step_outcome(ep["frames"][t], r[0], int(ep["actions"][t]), shifts))
+                held.append(imagined_held(ep["frames"][t], m[0], int(ep["actions"][t]), shifts))
     table = []
     for h, v in per.items():
         if not v["model"]:
@@ -191,4 +201,7 @@ def evaluate_imagination(policy, episodes: list[dict[str, Any]], k: int = 3, eve
         pick = lambda key, o: [x for x, w in zip(one[key], outcomes) if w == o]
         out["by_outcome"] = {o: _row(pick("model", o), pick("copy", o), pick("cells", o))
                              for o in OUTCOMES if o in outcomes}
+        for o, row in out["by_outcome"].items():
+            flags = [x for x, w in zip(held, outcomes) if w == o and x is not None]
+            row["imagined_held"] = float(np.mean(flags)) if flags else None
     return out

@@ -107,13 +107,14 @@ def markdown(r: dict[str, Any]) -> str:
         if by:
             lines += ["", "1 step ahead, by what the real step did (moved: a move went through; blocked: a move "
                       "that did not; other: not a move):", "",
-                      "| outcome | windows | PSNR model | PSNR copy-last-frame | gain (95 % interval) | cell accuracy |",
-                      "|---|---:|---:|---:|---:|---:|"]
+                      "| outcome | windows | PSNR model | PSNR copy-last-frame | gain (95 % interval) | cell accuracy | "
+                      "imagined view held |",
+                      "|---|---:|---:|---:|---:|---:|---:|"]
             for name, h in by.items():
                 lo, hi = h["psnr_gain_ci95"]
                 lines.append(f"| {name} | {h['samples']} | {h['psnr_model']:.2f} | {h['psnr_copy_last']:.2f} | "
                              f"{h['psnr_model'] - h['psnr_copy_last']:+.2f} [{lo:+.2f}, {hi:+.2f}] | "
-                             f"{_pct(h['cell_accuracy'])} |")
+                             f"{_pct(h['cell_accuracy'])} | {_pct(h.get('imagined_held'))} |")
     lines += ["", "Plots: `success.png`, `scaling.png`" + (", `imagination.png`" if r.get("imagination") else "") +
               "; episodes: `episode-*.gif`; every number: `eval.json`.", ""]
     return "\n".join(lines)
