@@ -148,6 +148,8 @@ def test_bad_inputs(random_dataset, reasoned_dataset, tiny_run, tmp_path):
     assert "unknown recipe" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "c", "--recipe", "huge"))
     assert "image_row_stride 99 is out of range" in _err(rig("train", "--data", reasoned_dataset, "--out",
                                                             tmp_path / "c", *FAST, "--set", "image_row_stride=99"))
+    assert "eval_samples -1 is negative" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "c", *FAST,
+                                                      "--set", "eval_samples=-1"))
     assert "no such recipe field" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "c", *FAST,
                                               "--set", "colour=blue"))
     assert "is not of type int" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "c", *FAST,
@@ -248,6 +250,19 @@ def test_mixed_precision_the_cpu_cannot_do_is_one_line(reasoned_dataset, tmp_pat
     monkeypatch.setattr(train_run, "cpu_bf16_supported", lambda: False)
     line = _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "b", *FAST, "--mixed-precision", "bf16"))
     assert "no native bf16" in line and "--mixed-precision no" in line
+
+
+def test_eval_samples_scores_the_same_spread_subset_each_time(reasoned_dataset, tmp_path):
+    from rig_core.train.loop import eval_indices
+
+    assert eval_indices(10, 0) == list(range(10)) and eval_indices(3, 5) == [0, 1, 2]
+    picked = eval_indices(100, 7)
+    assert len(picked) == 7 and picked[0] == 0 and picked[-1] == 99 and picked == eval_indices(100, 7)
+    run = tmp_path / "few"
+    r = rig("train", "--data", reasoned_dataset, "--out", run, *FAST, "--max-steps", 4, "--eval-every", 2,
+            "--set", "eval_samples=3", "--json")
+    assert r.exit_code == 0, r.output
+    assert [m["samples"] for m in metrics(run) if m["split"] == "val"] == [3, 3]
 
 
 def test_keep_best_and_patience(reasoned_dataset, tmp_path):

@@ -39,6 +39,7 @@ class TrainConfig:
     warmup_steps: int = 10  # linear warm-up steps
     max_steps: int = 60  # optimizer steps
     eval_every: int = 30  # held-out evaluation every N steps
+    eval_samples: int = 0  # held-out samples per evaluation, spread evenly over the set, the same each time (0: all)
     save_every: int = 30  # checkpoint every N steps
     keep_checkpoints: int = 3  # newest checkpoints kept on disk
     keep_best: str = ""  # held-out loss whose lowest value's checkpoint is kept as checkpoints/best: loss, loss_act, ...
@@ -101,6 +102,9 @@ class TrainConfig:
         for name in ("batch_size", "grad_accum", "max_steps", "eval_every", "save_every", "codebook_size"):
             if getattr(self, name) < 1:
                 raise RigError(f"{name} must be at least 1", "pass a positive number")
+        if self.eval_samples < 0:
+            raise RigError(f"eval_samples {self.eval_samples} is negative",
+                           "set 0 (every held-out sample) or how many to score, e.g. --set eval_samples=2000")
         if not 0 <= self.think_positions <= 1024:
             raise RigError(f"think_positions {self.think_positions} is out of range",
                            "set 0 (positions count tokens) or the thought budget, e.g. --set think_positions=64")

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from rig_core.model.build import training_dtypes
@@ -104,8 +105,8 @@ class Trainer:
         total = count = 0.0
         parts: dict[str, list[float]] = {}
         correct = acts = 0
-        order = [list(range(i, min(i + self.cfg.batch_size, len(self.val_set))))
-                 for i in range(0, len(self.val_set), self.cfg.batch_size)]
+        picked = eval_indices(len(self.val_set), self.cfg.eval_samples)
+        order = [picked[i:i + self.cfg.batch_size] for i in range(0, len(picked), self.cfg.batch_size)]
         for batch in self._loader(self.val_set, share(order, self.sync)):  # each process its share of batches
             batch = {k: v.to(self.acc.device) for k, v in batch.items()}
             logits, loss, n, sp = self._forward(batch)
@@ -117,7 +118,7 @@ class Trainer:
         (total, count, correct, acts), parts = self.sync.sum_with_parts([total, count, correct, acts], parts,
                                                                         SPANS)
         self.model.train()
-        out = {"split": "val", "step": self.step, "loss": total / max(count, 1)}
+        out = {"split": "val", "step": self.step, "loss": total / max(count, 1), "samples": len(picked)}
         out.update(_span_means(parts))
         out["action_acc"] = correct / acts if acts else None
         return out
@@ -220,3 +221,11 @@ class Trainer:
         self.best, self.stale = pos.get("best"), int(pos.get("stale", 0))
         if self.batch >= batches_per_epoch(len(self.train_set), self.cfg.batch_size):
             self.epoch, self.batch = self.epoch + 1, 0
+
+
+def eval_indices(n: int, limit: int) -> list[int]:
+    """The held-out samples an evaluation scores: all ``n``, or ``limit`` of them spread evenly over the set
+    (the same ones every time, so successive evaluations compare)."""
+    if limit <= 0 or limit >= n:
+        return list(range(n))
+    return sorted({int(round(x)) for x in np.linspace(0, n - 1, limit)})
