@@ -17,8 +17,7 @@ from rig_core.review.texts import data_opening_tokens
 from rig_core.model.run_config import TrainConfig
 from rig_core.train.data import SequenceDataset, check_training_data, encode_dataset, split_episodes
 from rig_core.train.lookahead_data import (ALIGN, BASIC, BLOCKED, RELABEL, REVIEW, REVIEW_REAL, LookaheadDataset,
-                                           ReviewSource,
-                                           basic_windows_items, check_review_data, mix, review_items)
+                                           ReviewSource, basic_windows_items, check_review_data, mix, review_items)
 from rig_core.model.load import init_run, load_init_model, load_tokenizers, sequence_builder
 from rig_core.train.setup import Prepared, plan_windows, save_tokenizers
 from rig_core.versions import versions

@@ -44,7 +44,6 @@ BASIC, REVIEW, ALIGN, REVIEW_REAL, RELABEL, BLOCKED = 0, 1, 2, 3, 4, 5
 KINDS = {BASIC: "basic", REVIEW: "review", ALIGN: "align", REVIEW_REAL: "review_real", RELABEL: "relabel",
          BLOCKED: "blocked"}
 REVIEWS = (REVIEW, REVIEW_REAL)  # the kinds that are review samples (imagined or real frames in the proposal)
-ALIGNS = (ALIGN, BLOCKED)  # the kinds that are align samples (the fork's real frames as imagination targets)
 HISTORY_STEPS = 8  # earlier real steps offered as context (the oldest are dropped to fit the context)
 
 
