@@ -3,22 +3,25 @@
     python benchmarks/review.py --run runs/lookahead
     python benchmarks/review.py --run runs/lookahead-a --run runs/lookahead-b --samples 400 --update
 
-For each lookahead run: held-out review samples (its validation split: review episodes it never
-trained on), each given as at test time up to the review's first text token; the probability the
-review opens with a correction ("Wait, ...") rather than a confirmation, against the expert's verdict
+For each lookahead run: held-out review samples (its validation split: review episodes it never trained
+on), each given as at test time up to the review's first text token; the probability the review opens
+with a correction ("Wait, ...") rather than a confirmation, against the expert's verdict
 (rig_core/diagnostics/review_quality.py). Prints the ROC AUC with a 95% bootstrap interval (0.5: the
-review is no better than chance, so more test-time steps cannot help), the share of worse proposals,
-the share the review would call worse and its agreement with the expert. Then the review is written
-out as at test time (greedy, or with --review-threshold) and the action after it read: of the worse
-proposals, the share replaced by the expert's action, kept, or replaced by a third action; of the fine
-ones, the share kept (does a correction land where the expert would go?). ``--frames real`` shows the review
-the fork's real frames instead of the stored imagined ones: can it read a true outcome at all? Last, the same by the expert's
-reason for each worse verdict (damage, progress, wasted, farther): which mistakes the review sees; by
-how right the proposal's first imagined frame is (equal-count bins of its PSNR against the fork's real
-frame): does the review correct more and spoil less where its imagination is right; and
-for the proposals that are moves, whether the model's own imagined frame shows the move blocked or going
-through (rig_core/review/moves.py), against the real frame after it. Writes
-OUT/review.json (with --update also benchmarks/results/review.json). A few minutes per run on 2 CPU cores.
+review is no better than chance, so more test-time steps cannot help), the share of worse proposals, the
+share the review would call worse and its agreement with the expert. Then the review is written out as
+at test time (greedy, or with --review-threshold) and the action after it read: of the worse proposals,
+the share replaced by the expert's action, kept, or replaced by a third action; of the fine ones, the
+share kept (does a correction land where the expert would go?). Per reason, which actions the
+corrections land on against the expert's (a review that corrects towards one action whatever the state
+shows it), and how often the policy's own second choice at the proposal is the expert's action.
+``--frames real`` shows the review the fork's real frames instead of the stored imagined ones: can it
+read a true outcome at all? Last, the same by the expert's reason for each worse verdict (damage,
+progress, wasted, farther): which mistakes the review sees; by how right the proposal's first imagined
+frame is (equal-count bins of its PSNR against the fork's real frame): does the review correct more and
+spoil less where its imagination is right; and for the proposals that are moves, whether the model's own
+imagined frame shows the move blocked or going through (rig_core/review/moves.py), against the real
+frame after it. Writes OUT/review.json (with --update also benchmarks/results/review.json). A few
+minutes per run on 2 CPU cores.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from rich.console import Console
 from rich.table import Table
 
 from rig_core.review.moves import imagined_moves
-from rig_core.diagnostics.review_quality import review_discrimination, review_outcomes, review_samples
+from rig_core.diagnostics.review_quality import (review_discrimination, review_outcomes, review_samples,
+                                                  second_choices)
 from rig_core.fsutil import write_result
 from rig_core.inference.policy import RigPolicy
 from rig_core.versions import versions
@@ -46,6 +50,10 @@ def _pct(x) -> str:
 
 def _p(x) -> str:
     return "-" if x is None else f"{x:.2f}"
+
+
+def _top(counts: dict, k: int = 3) -> str:
+    return ", ".join(f"{name} {n}" for name, n in list(counts.items())[:k]) or "-"
 
 
 def _auc(r: dict) -> str:
@@ -71,7 +79,8 @@ def main(argv: list[str] | None = None) -> dict:
         samples = review_samples(policy, a.samples, a.seed, a.frames)
         r = review_discrimination(policy, samples)
         rows.append({"run": str(run), "checkpoint": str(policy.checkpoint), **r,
-                     "outcomes": review_outcomes(policy, samples), "imagined_moves": imagined_moves(policy, samples)})
+                     "outcomes": review_outcomes(policy, samples), "second_choice": second_choices(policy, samples),
+                     "imagined_moves": imagined_moves(policy, samples)})
     table = Table(title=f"Review quality on held-out review samples ({a.frames} frames in the proposal)",
                   title_justify="left")
     for col in ("run", "samples", "AUC [95%]", "worse", "says worse", "agreement"):
@@ -113,6 +122,19 @@ def main(argv: list[str] | None = None) -> dict:
             o = r["outcomes"]["worse_by_reason"][reason]
             table.add_row("", reason, str(d["samples"]), _p(d["p_worse"]), _auc(d), _pct(o["fixed"]),
                           _pct(o["kept"]), _pct(o["other"]))
+    out.print(table)
+    table = Table(title="Where corrections of worse proposals land: the review's replacement actions against the "
+                  "expert's, and the share where the policy's own second choice is the expert's action",
+                  title_justify="left")
+    for col in ("run", "reason", "corrected", "review's actions", "expert's actions", "2nd choice"):
+        table.add_column(col, justify="left" if col in ("run", "reason") else "right", no_wrap=col != "run")
+    for r in rows:
+        name = Path(r["run"])
+        label = f"{name.parent.name}/{name.name}"
+        for reason, d in r["outcomes"]["landed"].items():
+            second = r["second_choice"]["by_reason"].get(reason, {}).get("expert")
+            table.add_row(label, reason, str(d["corrected"]), _top(d["review"]), _top(d["expert"]), _pct(second))
+            label = ""
     out.print(table)
     table = Table(title="By how right the proposal's first imagined frame is (equal-count PSNR bins against the "
                   "fork's real frame): does the review decide better where the imagination is right?",

@@ -63,6 +63,12 @@ def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_pat
     if outcomes["fine"]["samples"]:
         assert abs(outcomes["fine"]["kept"] + outcomes["fine"]["changed"] - 1) < 1e-9
     assert "fixed" in r.stdout
+    assert set(outcomes["landed"]) == set(outcomes["worse_by_reason"]) and "2nd choice" in r.stdout
+    for reason, d in outcomes["landed"].items():  # every worse sample has the expert's action, changed ones one more
+        o = outcomes["worse_by_reason"][reason]
+        assert sum(d["expert"].values()) == o["samples"]
+        assert d["corrected"] == sum(d["review"].values()) == round(o["samples"] * (1 - o["kept"]))
+    assert row["second_choice"]["worse"] == outcomes["worse"]["samples"]
     reasons = {"damage", "progress", "wasted", "farther"}
     assert {s.reason for s in samples if s.worse} <= reasons and not any(s.reason for s in samples if not s.worse)
     by = row["by_reason"]  # each reason's samples add up to the worse ones, and its outcomes to its samples
@@ -131,3 +137,26 @@ def test_imagination_quality_counts_view_cells_that_look_like_the_real_ones():
     bins = imagination_bins(samples, bins=2)
     assert [list(m) for _, m in bins] == [[1, 3, 5], [0, 4]]  # by PSNR 10, 20, 25 | 30, 40; no real frame: left out
     assert bins[0][0]["psnr_db"] == [10.0, 25.0] and bins[1][0]["samples"] == 2
+
+
+def test_second_choice_is_one_action_besides_the_proposal_and_landed_counts_names(lookahead_run):
+    import copy
+
+    from rig_core.diagnostics.review_quality import landed, review_samples, second_choices
+    from rig_core.inference.policy import RigPolicy
+
+    policy = RigPolicy.from_checkpoint(lookahead_run)
+    sample = review_samples(policy, limit=1)[0]
+    copies = []
+    for a in range(len(policy.tok.action_names)):  # the expert's action set to each other action in turn
+        if a != sample.proposed:
+            c = copy.copy(sample)
+            c.worse, c.reason, c.target = True, "wasted", a
+            copies.append(c)
+    out = second_choices(policy, copies)
+    assert out["worse"] == len(copies) == 16 and abs(out["expert"] - 1 / 16) < 1e-9  # exactly one is the second
+    assert out["by_reason"]["wasted"]["samples"] == 16
+    names = policy.tok.action_names
+    pairs = [(copies[0], copies[0].proposed), (copies[1], 3), (copies[2], 3)]  # kept, then twice to action 3
+    d = landed(pairs, names)
+    assert d["corrected"] == 2 and d["review"] == {names[3]: 2} and sum(d["expert"].values()) == 3

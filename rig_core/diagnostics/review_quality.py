@@ -11,6 +11,7 @@ better than chance, whatever the share of "Wait" it writes).
 
 from __future__ import annotations
 
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -204,6 +205,7 @@ def review_outcomes(policy, samples: list[ReviewSample], batch: int = 16) -> dic
                 "changed": share(pairs, lambda s, a: a != s.proposed)}
 
     by_imagination = []
+    names = policy.tok.action_names
     for row, members in imagination_bins(samples):
         pairs = [(samples[i], actions[i]) for i in members]
         by_imagination.append({**row, "worse": outcomes([(s, a) for s, a in pairs if s.worse]),
@@ -211,4 +213,40 @@ def review_outcomes(policy, samples: list[ReviewSample], batch: int = 16) -> dic
     return {"worse": outcomes(worse),
             "worse_by_reason": {r: outcomes([(s, a) for s, a in worse if s.reason == r])
                                 for r in sorted({s.reason for s, _ in worse})},
-            "fine": fine_outcomes(fine), "by_imagination": by_imagination}
+            "fine": fine_outcomes(fine), "by_imagination": by_imagination,
+            "landed": {r: landed([(s, a) for s, a in worse if s.reason == r], names)
+                       for r in sorted({s.reason for s, _ in worse})}}
+
+
+def landed(pairs: list[tuple[ReviewSample, int]], names: list[str]) -> dict[str, Any]:
+    """Where the corrections of worse proposals land: per action name, how often the review replaced the
+    proposal with it (``review``) and how often the expert's action was it (``expert``), most frequent
+    first. A review that corrects towards one action whatever the state shows it here."""
+    review = Counter(names[a] for s, a in pairs if a != s.proposed)
+    expert = Counter(names[s.target] for s, _ in pairs)
+    return {"corrected": sum(review.values()), "review": dict(review.most_common()),
+            "expert": dict(expert.most_common())}
+
+
+@torch.no_grad()
+def second_choices(policy, samples: list[ReviewSample]) -> dict[str, Any]:
+    """The policy's own next choice after the proposal, at the proposal's action token (the act logits
+    given its thought): of the worse proposals, the share where that second choice is the expert's action,
+    overall and per reason. What a review that only knew "not this" could reach by taking it."""
+    s = policy.tok.special
+    acts = torch.as_tensor(policy.tok.action_ids, device=policy.device)
+    hits: dict[str, list[bool]] = {}
+    for sample in samples:
+        if not sample.worse:
+            continue
+        ids = sample.arrays["input_ids"].tolist()
+        at = ids.index(s["<act>"], len(ids) - 1 - ids[::-1].index(s["<obs>"])) + 1  # the proposal's action token
+        x = torch.tensor(sample.arrays["input_ids"][None, :at], device=policy.device)
+        pos = torch.tensor(sample.arrays["position_ids"][None, :at], device=policy.device)
+        order = torch.argsort(policy.model(input_ids=x, position_ids=pos).logits[0, -1, acts].float(),
+                              descending=True).tolist()
+        second = next(a for a in order if a != sample.proposed)
+        hits.setdefault(sample.reason, []).append(second == sample.target)
+    every = [h for v in hits.values() for h in v]
+    return {"worse": len(every), "expert": float(np.mean(every)) if every else None,
+            "by_reason": {r: {"samples": len(v), "expert": float(np.mean(v))} for r, v in sorted(hits.items())}}
