@@ -64,7 +64,8 @@ def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_pat
         assert abs(outcomes["fine"]["kept"] + outcomes["fine"]["changed"] - 1) < 1e-9
     assert "fixed" in r.stdout
     assert set(outcomes["landed"]) == set(outcomes["worse_by_reason"]) and "2nd choice" in r.stdout
-    for reason, d in outcomes["landed"].items():  # every worse sample has the expert's action, changed ones one more
+    for reason, d in outcomes["landed"].items():  # each worse sample counts once among the expert's actions,
+        # and once among the review's when the review changed it
         o = outcomes["worse_by_reason"][reason]
         assert sum(d["expert"].values()) == o["samples"]
         assert d["corrected"] == sum(d["review"].values()) == round(o["samples"] * (1 - o["kept"]))

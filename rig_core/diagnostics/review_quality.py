@@ -205,7 +205,6 @@ def review_outcomes(policy, samples: list[ReviewSample], batch: int = 16) -> dic
                 "changed": share(pairs, lambda s, a: a != s.proposed)}
 
     by_imagination = []
-    names = policy.tok.action_names
     for row, members in imagination_bins(samples):
         pairs = [(samples[i], actions[i]) for i in members]
         by_imagination.append({**row, "worse": outcomes([(s, a) for s, a in pairs if s.worse]),
@@ -214,7 +213,7 @@ def review_outcomes(policy, samples: list[ReviewSample], batch: int = 16) -> dic
             "worse_by_reason": {r: outcomes([(s, a) for s, a in worse if s.reason == r])
                                 for r in sorted({s.reason for s, _ in worse})},
             "fine": fine_outcomes(fine), "by_imagination": by_imagination,
-            "landed": {r: landed([(s, a) for s, a in worse if s.reason == r], names)
+            "landed": {r: landed([(s, a) for s, a in worse if s.reason == r], policy.tok.action_names)
                        for r in sorted({s.reason for s, _ in worse})}}
 
 
