@@ -25,7 +25,7 @@ from rig_core.stats.metrics import roc_auc, roc_auc_interval
 from rig_core.evaluate.imagination import CAP_DB
 from rig_core.evaluate.runner import THRESHOLDS
 from rig_core.review.judge import WORSE
-from rig_core.review.moves import SAME_CELL, view_cells
+from rig_core.review.moves import SAME_CELL, reviewed_token, view_cells
 
 
 @dataclass
@@ -238,8 +238,7 @@ def second_choices(policy, samples: list[ReviewSample]) -> dict[str, Any]:
     for sample in samples:
         if not sample.worse:
             continue
-        ids = sample.arrays["input_ids"].tolist()
-        at = ids.index(s["<act>"], len(ids) - 1 - ids[::-1].index(s["<obs>"])) + 1  # the proposal's action token
+        at = reviewed_token(sample.arrays["input_ids"], s, "<act>") + 1  # up to the proposal's action token
         x = torch.tensor(sample.arrays["input_ids"][None, :at], device=policy.device)
         pos = torch.tensor(sample.arrays["position_ids"][None, :at], device=policy.device)
         order = torch.argsort(policy.model(input_ids=x, position_ids=pos).logits[0, -1, acts].float(),

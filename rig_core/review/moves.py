@@ -119,10 +119,17 @@ def imagined_moves(policy, samples, batch: int = 16) -> dict[str, Any]:
     return move_reading(pairs, [x.episode for x, _ in picked])
 
 
-def _imagine_context(ids: np.ndarray, special: dict[str, int]) -> list[int]:
-    """A review sample's tokens up to and including the reviewed step's ``<imagine>``: the state's frame (the
-    last ``<obs>`` before ``<review>``), thought and proposed action, with the history before them."""
+def reviewed_token(ids, special: dict[str, int], token: str) -> int:
+    """Where the reviewed step's first ``token`` (e.g. ``<act>``, ``<imagine>``) is in a review sample's tokens:
+    the first after the state's frame (the last ``<obs>`` before ``<review>``)."""
     ids = list(np.asarray(ids).tolist())
     head = ids[: ids.index(special["<review>"])]
     obs = len(head) - 1 - head[::-1].index(special["<obs>"])
-    return ids[: ids.index(special["<imagine>"], obs) + 1]
+    return ids.index(special[token], obs)
+
+
+def _imagine_context(ids: np.ndarray, special: dict[str, int]) -> list[int]:
+    """A review sample's tokens up to and including the reviewed step's ``<imagine>``: the state's frame,
+    thought and proposed action, with the history before them."""
+    ids = list(np.asarray(ids).tolist())
+    return ids[: reviewed_token(ids, special, "<imagine>") + 1]
