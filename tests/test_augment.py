@@ -10,8 +10,7 @@ import pytest
 from cli_helpers import one_line_error as _err
 from cli_helpers import rig
 from rig_core.data.reader import Dataset
-
-
+from rig_core.errors import RigError
 
 
 def digest(path):
@@ -66,6 +65,22 @@ def test_copy_frames_is_self_contained(random_dataset, tmp_path):
     shutil.move(str(out), moved)
     with Dataset(moved) as ds:
         assert ds.episode(0)["frames"].shape[0] == ds.episode(0).length + 1
+
+
+def test_linked_dataset_moved_away_from_its_input_names_the_missing_file(reasoned, tmp_path):
+    out, _ = reasoned
+    moved = tmp_path / "elsewhere" / "r"
+    shutil.copytree(out, moved)  # the frames stay linked to ../random, which is not beside the copy
+    with Dataset(moved) as ds:
+        ep = ds.episode(0)
+        assert len(ep.read("reasoning")) == ep.length  # what the shard itself holds still reads
+        with pytest.raises(RigError, match=r"frames is linked from (\S+), which cannot be read") as err:
+            ep["frames"]
+    target = err.value.args[0].split("linked from ")[1].split(",")[0]  # where the link points from the copy
+    assert target.startswith(str(tmp_path)) and target.endswith(".h5") and ".." not in target
+    line = _err(rig("train", "--data", moved, "--out", tmp_path / "run", "--recipe", "tiny", "--max-steps", "1",
+                    "--quiet"))
+    assert "--copy-frames" in line and not (tmp_path / "run").exists()
 
 
 def test_resume_redoes_only_missing_shards(random_dataset, tmp_path):

@@ -81,3 +81,27 @@ def test_launch_command_and_bad_process_counts():
     assert cmd[cmd.index("--num_processes") + 1] == "2" and env["OMP_NUM_THREADS"] == "1"
     assert cmd[-5:] == ["train", "--data", "d", "--out", "o", "--json"][-5:]
     assert "at least 2" in one_line_error(rig("train", "--data", "d", "--out", "o", "--processes", "0"))
+
+
+def test_a_finished_process_leaves_its_process_group():
+    """A process that exits with its gloo group still open can abort at interpreter shutdown, so the end of a
+    run waits for every process and destroys the group."""
+    import torch.distributed as dist
+
+    from rig_core.train.distributed import Sync
+
+    class TwoProcesses:  # what Sync reads of an Accelerator; the group itself is a real one-member gloo group
+        num_processes, process_index, is_main_process = 2, 0, True
+        waited = 0
+
+        def wait_for_everyone(self):
+            self.waited += 1
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        acc = TwoProcesses()
+        Sync(acc).close()
+        assert acc.waited == 1 and not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,16 @@ class Episode:
         self.attrs = ref.attrs
 
     def __getitem__(self, name: str) -> h5py.Dataset:
-        return self._group[name]
+        try:
+            return self._group[name]
+        except KeyError:
+            link = self._group.get(name, getlink=True)
+            if not isinstance(link, h5py.ExternalLink):
+                raise
+            target = os.path.normpath(Path(self._group.file.filename).parent / link.filename)
+            raise RigError(f"episode {self.index}'s {name} is linked from {target}, which cannot be read",
+                           "put the dataset this one was made from back at that path, or remake this one with "
+                           "--copy-frames for a self-contained copy") from None
 
     def __contains__(self, name: str) -> bool:
         return name in self._group
@@ -67,11 +77,11 @@ class Episode:
         return dict(self._group.attrs)
 
     def read(self, name: str) -> np.ndarray:
-        return self._group[name][()]
+        return self[name][()]
 
     def texts(self, name: str) -> list[str]:
         """A string dataset as a flat list (row-major for 2-D ones such as ``review/text``)."""
-        return [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in self._group[name][()].ravel()]
+        return [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in self[name][()].ravel()]
 
     @property
     def length(self) -> int:

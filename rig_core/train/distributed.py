@@ -4,6 +4,7 @@ global batch."""
 
 from __future__ import annotations
 
+import atexit
 from typing import Any
 
 import torch
@@ -16,6 +17,8 @@ class Sync:
         self.acc = accelerator
         self.world = accelerator.num_processes
         self.rank = accelerator.process_index
+        if self.world > 1:  # however the process ends, an error included
+            atexit.register(leave_group)
 
     @property
     def main(self) -> bool:
@@ -24,6 +27,13 @@ class Sync:
     def barrier(self) -> None:
         if self.world > 1:
             self.acc.wait_for_everyone()
+
+    def close(self) -> None:
+        """The end of a run: every process waits for the others (the first may still be writing its last
+        checkpoint), then leaves the process group."""
+        if self.world > 1:
+            self.acc.wait_for_everyone()
+            leave_group()
 
     def sum(self, *values: float) -> list[float]:
         """Each value summed over all processes (float64 on the device)."""
@@ -52,6 +62,14 @@ class Sync:
             return 1.0
         (total,) = self.sum(local_tokens)
         return local_tokens * self.world / max(total, 1.0)
+
+
+def leave_group() -> None:
+    """Destroy the process group while the interpreter is still whole: a process that exits with it open can
+    abort (SIGABRT, "terminate called without an active exception") when gloo's worker threads are torn down
+    during interpreter shutdown."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def share(items: list[Any], sync: Sync) -> list[Any]:

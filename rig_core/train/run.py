@@ -134,6 +134,7 @@ def run_train(cfg: TrainConfig, *, command: str = "rig train", quiet: bool = Fal
         mem = memory_report(model, per_device, mp)
         _print_plan(cfg, mem, prepared, mp, quiet, sync.world)
     result = trainer.train(_saver(meta, prepared.image_tokenizer))
+    sync.close()
     if not sync.main:
         return None
     return {**_summary(run, cfg, result, time.perf_counter() - start, prepared, mp, sync.world),
@@ -290,6 +291,7 @@ def resume_train(run_dir: Path, *, quiet: bool = False) -> dict[str, Any]:
     if not quiet and sync.main:
         console.print(f"resuming {run} at step {trainer.step} of {cfg.max_steps}")
     result = trainer.train(_saver(meta, image_tok))
+    sync.close()
     if not sync.main:
         return None
     return _summary(run, cfg, result, time.perf_counter() - start, prepared, mp, sync.world)
