@@ -18,7 +18,7 @@ def collect(
     out: Path = typer.Option(..., "--out", "-o", help="Dataset directory to write."),
     env: str = typer.Option("crafter", help="Environment: crafter (default) or minerl."),
     agent: str = typer.Option("expert", help="Agent that plays: expert (scripted) or random."),
-    task: str = typer.Option("open", help="A task id, a group (basic, tools, advanced, survival), all, or open."),
+    task: str = typer.Option("open", help="A task id, a group (basic, tools, advanced, survival), all (or tasks), or open."),
     episodes: int = typer.Option(10, help="Number of episodes in the dataset."),
     seed: int = typer.Option(0, help="Seed of episode 0; episode i uses seed + i."),
     workers: int = typer.Option(1, help="Parallel worker processes."),

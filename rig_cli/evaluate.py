@@ -19,7 +19,7 @@ def evaluate(
         "same seeds (each into OUT/<name>, then one paired report against the first)."),
     agent: Optional[List[str]] = typer.Option(None, help="A baseline through the same code: expert or random "
                                               "(repeatable, with or without --checkpoint)."),
-    suite: str = typer.Option("tasks", help="tasks (all 22), open, a group (basic, tools, advanced, survival) or a task id."),
+    suite: str = typer.Option("tasks", help="tasks or all (all 22), open, a group (basic, tools, advanced, survival) or a task id."),
     episodes: int = typer.Option(100, help="Episodes per task, on world seeds --seed-start, --seed-start + 1, ..."),
     seed_start: int = typer.Option(1_000_000, help="First world seed (the same for every task; training data "
                                    "from rig collect counts up from 0). Keep seed ranges you never tune on."),
@@ -68,7 +68,7 @@ def evaluate(
         paired = compare_players(list(compare), baseline=baseline, out=out)
         if json_output:
             print_json({"rows": rows, "paired": paired})
-        else:
+        elif not quiet:
             print_compare(rows)
             print_paired(paired)
         return

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from rig_cli.common import handle_errors, print_json
+from rig_cli.common import command_line, handle_errors, print_json
 from rig_core.errors import RigError
 from rig_core.model.device import DEVICE_HELP
 
@@ -30,6 +30,7 @@ def imagine(
     from rig_core.inference.imagine import dataset_start, imagine as run, load_frame, parse_source, write_output
     from rig_core.inference.policy import RigPolicy
     from rig_core.tasks import load_suite
+    from rig_core.versions import write_beside
 
     if (frame is None) == (source is None):
         raise RigError("pass exactly one of --frame F.png or --from DATASET:EPISODE:STEP", "see rig imagine --help")
@@ -65,6 +66,8 @@ def imagine(
     if real is not None:
         summary["psnr"] = [round(x, 2) for x in res["psnr"]]
         summary["psnr_copy_last_frame"] = [round(x, 2) for x in res["psnr_copy_last"]]
+    write_beside(written, {"checkpoint": str(checkpoint), "task": task, "start": source or str(frame), "cold": cold,
+                           **summary}, command_line())
     if json_output:
         print_json(summary)
     else:

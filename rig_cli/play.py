@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from rig_cli.common import handle_errors, print_json
+from rig_cli.common import command_line, handle_errors, print_json
 from rig_core.model.device import DEVICE_HELP
 
 
@@ -41,6 +41,10 @@ def play(
                       live=live, record=record, max_steps=max_steps, temperature=temperature, max_think=max_think,
                       review_threshold=review_threshold, history=history, step_cache=not full_prefill,
                       quiet=quiet or json_output, device=device)
+    if "record" in result:
+        from rig_core.versions import write_beside
+
+        write_beside(result["record"], result, command_line())
     if json_output:
         print_json(result)
     elif not quiet:

@@ -24,7 +24,7 @@ def train(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory, e.g. runs/basic."),
     recipe: str = typer.Option("tiny", help="A shipped recipe (tiny, cpu-lookahead, cpu-small, gpu-lora, gpu-qlora) or a YAML file."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory exactly."),
-    size: Optional[str] = typer.Option(None, help="Scratch model size: tiny, small, base."),
+    size: Optional[str] = typer.Option(None, help="Scratch model size: tiny, mini, small, base."),
     base: Optional[str] = typer.Option(None, help="Local Hugging Face causal LM to start from."),
     lora: Optional[bool] = typer.Option(None, "--lora/--no-lora", help="Train LoRA adapters (peft)."),
     qlora: Optional[bool] = typer.Option(None, "--qlora/--no-qlora", help="4-bit NF4 base + LoRA (bitsandbytes)."),

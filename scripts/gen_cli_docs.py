@@ -85,15 +85,16 @@ def _recipe_fields() -> list[str]:
     import re
 
     from rig_core.model import run_config
-    from rig_core.train.config import NOT_SETTABLE, shipped_recipes
+    from rig_core.train.config import NOT_SETTABLE, load_recipe, shipped_recipes
 
     source = Path(run_config.__file__).read_text()
     body = source[source.index("class TrainConfig"):source.index("def validate")]
     lines = ["## Recipe fields", "",
              "A recipe (`rig train --recipe NAME|FILE.yaml`) sets these in its `train:` section (and, for "
              "`--stage lookahead`, its `lookahead:` section); `rig train --set FIELD=VALUE` sets one for a run. "
-             f"Shipped recipes: {', '.join(f'`{n}`' for n in shipped_recipes())} "
-             "(in `rig_core/resources/recipes/`).", "",
+             f"Shipped training recipes: {', '.join(f'`{n}`' for n in shipped_recipes() if 'train' in load_recipe(n))}; "
+             f"the others ({', '.join(f'`{n}`' for n in shipped_recipes() if 'train' not in load_recipe(n))}) are "
+             "pipelines for `rig pipeline` (all in `rig_core/resources/recipes/`).", "",
              "| field | type | default | meaning |", "|---|---|---|---|"]
     for m in re.finditer(r"^    (\w+): ([^=]+?) = (.+?)(?:  # (.*))?$", body, re.M):
         name, kind, default, note = m.groups()
@@ -102,11 +103,27 @@ def _recipe_fields() -> list[str]:
     return lines + [""]
 
 
+def _pipeline_stages() -> list[str]:
+    """Every stage kind of a pipeline recipe with its inputs and settings (rig_core/pipeline/stages.py)."""
+    from rig_core.pipeline.stages import KINDS
+
+    lines = ["## Pipeline stage settings", "",
+             "What a stage of a pipeline recipe (`rig pipeline`, docs/pipeline.md) takes; a setting left out has "
+             "the default shown here. A train stage takes every recipe field below as well.", "",
+             "| run | inputs (required in bold) | settings and defaults |", "|---|---|---|"]
+    for kind in KINDS.values():
+        inputs = ", ".join(f"**{i}**" if i in kind.required else i for i in kind.inputs) or "-"
+        settings = ", ".join(f"`{k}`: `{v}`" for k, v in kind.settings.items()
+                             if kind.name != "train" or k in ("recipe", "stage"))
+        lines.append(f"| {kind.name} | {inputs} | {_cell(settings)} |")
+    return lines + [""]
+
+
 def render() -> str:
     from rig_cli.main import app
 
     root = typer.main.get_command(app)
-    return HEADER + "\n" + "\n".join(_walk("rig", root) + _recipe_fields()).rstrip() + "\n"
+    return HEADER + "\n" + "\n".join(_walk("rig", root) + _recipe_fields() + _pipeline_stages()).rstrip() + "\n"
 
 
 def main() -> int:

@@ -246,6 +246,9 @@ def test_play_log_live_record_and_baselines(tiny_checkpoint, tmp_path, monkeypat
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout[r.stdout.index("{"):])["steps"] == 2
     assert len(iio.imread(gif)) == 2
+    beside = json.loads((tmp_path / "p.gif.json").read_text())  # what made the recording
+    assert beside["command"].startswith("rig") and beside["seed"] == 1_000_000 and beside["steps"] == 2
+    assert beside["player"] == str(tiny_checkpoint) and "torch" in beside["versions"]
     assert shown == [True, True]  # a recording decodes the imagination (play skips it when nothing shows it)
     r = rig("play", "--agent", "expert", "--task", "collect_wood", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["success"]
@@ -262,6 +265,8 @@ def test_imagine_from_dataset_and_frame(tiny_checkpoint, random_dataset, tmp_pat
     assert len(res["psnr"]) == 2 and len(res["psnr_copy_last_frame"]) == 2
     assert res["context_steps"] == 3  # the episode's steps 0..2 walked first
     assert len(iio.imread(out)) == 3
+    beside = json.loads((tmp_path / "im.gif.json").read_text())
+    assert beside["start"] == f"{random_dataset}:1:3" and beside["psnr"] == res["psnr"] and "versions" in beside
     r = rig("imagine", "--checkpoint", tiny_checkpoint, "--from", f"{random_dataset}:1:3", "--steps", 2, "--out", out,
             "--json", "--cold")
     assert r.exit_code == 0 and json.loads(r.stdout)["context_steps"] == 0, r.output
@@ -327,6 +332,7 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     (unpaired,) = doc["paired"]["rows"]  # different tasks and seeds: compared as independent samples
     assert unpaired["paired"] is False and unpaired["mcnemar_p"] is None and unpaired["episodes"] == [2, 2]
     assert "unpaired: seeds differ" in rig("evaluate", "--compare", ev, "--compare", base).stdout
+    assert rig("evaluate", "--compare", ev, "--compare", base, "--quiet").stdout == ""
 
 
 def test_bad_inputs(tiny_checkpoint, tmp_path):

@@ -44,6 +44,10 @@ def test_resolve_selectors():
     suite = load_suite()
     assert [t.id for t in suite.resolve("tools")] == list(suite.groups["tools"])
     assert len(suite.resolve("all")) == 22
+    assert suite.resolve("tasks") == suite.resolve("all")  # each command's word for every task works in both
+    from rig_core.evaluate.runner import resolve_suite
+
+    assert resolve_suite("all") == resolve_suite("tasks") == suite.resolve("all")
     assert [t.id for t in suite.resolve("open")] == ["open"]
     with pytest.raises(RigError, match="unknown task 'nope'"):
         suite.resolve("nope")

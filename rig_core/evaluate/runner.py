@@ -24,7 +24,7 @@ THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # review thresholds whose correcti
 
 def resolve_suite(suite: str) -> list:
     tasks = load_suite("crafter")
-    if suite == "tasks":
+    if suite in ("tasks", "all"):  # every task; `all` as rig collect --task says it
         return tasks.resolve("all")
     if suite in ("open", *tasks.groups) or suite in tasks.tasks:
         return tasks.resolve(suite)

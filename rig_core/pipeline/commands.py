@@ -41,7 +41,7 @@ def train_config(recipe: Recipe, stage: Stage, inputs: dict[str, list[str]], fol
     data = inputs.get("data") or [""]
     overrides = {k: v for k, v in stage.given.items() if k not in stage.kind.inputs and k != "recipe"}
     overrides.update(data=data[0], more_data=data[1:], out=str(folder), init=_one(inputs, "init"))
-    return from_recipe(str(stage.settings.get("recipe") or recipe.path), overrides)
+    return from_recipe(str(stage.settings.get("recipe") or recipe.path), overrides, in_pipeline=True)
 
 
 def command_config(recipe: Recipe, stage: Stage, inputs: dict[str, list[str]], folder: Path, workers: int = 1):

@@ -58,8 +58,9 @@ class TaskSuite:
         return self.tasks[task_id]
 
     def resolve(self, selector: str) -> list[Task]:
-        """Tasks named by a task id, a group name, 'all' (every task but open) or 'open'."""
-        if selector == "all":
+        """Tasks named by a task id, a group name, 'all' (every task but open; also 'tasks', as rig evaluate
+        --suite says it) or 'open'."""
+        if selector in ("all", "tasks"):
             return [self.tasks[t] for g in self.groups.values() for t in g]
         if selector in self.groups:
             return [self.tasks[t] for t in self.groups[selector]]

@@ -40,11 +40,17 @@ def load_recipe(name: str) -> dict[str, Any]:
     return doc
 
 
-def train_config(recipe: str, overrides: dict[str, Any]) -> TrainConfig:
-    """Recipe defaults, then every override that is not None."""
-    doc = dict(load_recipe(recipe).get("train", {}))
+def train_config(recipe: str, overrides: dict[str, Any], *, in_pipeline: bool = False) -> TrainConfig:
+    """Recipe defaults, then every override that is not None. A pipeline recipe (``stages:``, no ``train:``)
+    sets nothing for ``rig train`` and is refused there; a pipeline's train stage may name its own file."""
+    recipe_doc = load_recipe(recipe)
+    if "stages" in recipe_doc and "train" not in recipe_doc and not in_pipeline:
+        runnable = [n for n in shipped_recipes() if "train" in load_recipe(n)]
+        raise RigError(f"recipe '{recipe}' is a pipeline (rig pipeline {recipe}) and has no train: section",
+                       f"rig train takes one of: {', '.join(runnable)}, or a YAML file with a train: section")
+    doc = dict(recipe_doc.get("train", {}))
     if overrides.get("stage") == "lookahead":  # a recipe's lookahead section refines its train section
-        doc.update(load_recipe(recipe).get("lookahead", {}))
+        doc.update(recipe_doc.get("lookahead", {}))
     doc.update({k: v for k, v in overrides.items() if v is not None})
     doc["recipe"] = recipe
     if doc.get("base"):
