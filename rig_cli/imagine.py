@@ -30,7 +30,7 @@ def imagine(
     from rig_core.inference.imagine import dataset_start, imagine as run, load_frame, parse_source, write_output
     from rig_core.inference.policy import RigPolicy
     from rig_core.tasks import load_suite
-    from rig_core.versions import write_beside
+    from rig_core.viz.record import write_beside
 
     if (frame is None) == (source is None):
         raise RigError("pass exactly one of --frame F.png or --from DATASET:EPISODE:STEP", "see rig imagine --help")

@@ -42,7 +42,7 @@ def play(
                       review_threshold=review_threshold, history=history, step_cache=not full_prefill,
                       quiet=quiet or json_output, device=device)
     if "record" in result:
-        from rig_core.versions import write_beside
+        from rig_core.viz.record import write_beside
 
         write_beside(result["record"], result, command_line())
     if json_output:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import platform
 import sys
 from importlib import metadata
-from pathlib import Path
-from typing import Any
 
 PACKAGES = ("rig", "numpy", "h5py", "crafter", "torch", "transformers", "peft", "accelerate", "tokenizers")
 
@@ -20,12 +18,3 @@ def versions() -> dict[str, str]:
             continue
     return out
 
-
-def write_beside(media: Path | str, record: dict[str, Any], command: str) -> Path:
-    """What produced a picture or video (the command, its settings and result, the package versions) as
-    ``NAME.EXT.json`` beside it; returns that path."""
-    from rig_core.fsutil import atomic_write_json
-
-    path = Path(f"{media}.json")
-    atomic_write_json(path, {"command": command, **record, "versions": versions()})
-    return path

@@ -1,13 +1,17 @@
-"""Recording an episode: frame and imagination side by side with the text under them (GIF or MP4)."""
+"""Recording an episode: frame and imagination side by side with the text under them (GIF or MP4), and
+what made a recording written beside it."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from rig_core.errors import RigError
+from rig_core.fsutil import atomic_write_json
 from rig_core.records import StepRecord
+from rig_core.versions import versions
 from rig_core.viz.gif import annotate
 
 
@@ -47,3 +51,11 @@ class Recorder:
             iio.imwrite(tmp, stack, fps=self.fps)
         tmp.replace(self.path)
         return self.path
+
+
+def write_beside(media: Path | str, record: dict[str, Any], command: str) -> Path:
+    """What produced a picture or video (the command, its settings and result, the package versions) as
+    ``NAME.EXT.json`` beside it; returns that path."""
+    path = Path(f"{media}.json")
+    atomic_write_json(path, {"command": command, **record, "versions": versions()})
+    return path
