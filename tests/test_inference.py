@@ -342,6 +342,9 @@ def test_bad_inputs(tiny_checkpoint, tmp_path):
     assert "0 or more" in _err(rig("evaluate", "--agent", "random", "--test-time-steps", "0,-2", "--out", tmp_path / "e"))
     assert "--temperature -1.0 is negative" in _err(rig("evaluate", "--agent", "random", "--temperature", -1,
                                                         "--out", tmp_path / "e"))
+    assert "--imagination-steps must be at least 1" in _err(rig("evaluate", "--checkpoint", tiny_checkpoint,
+                                                                "--imagination-steps", 0, "--out", tmp_path / "e"))
+    assert not (tmp_path / "e").exists()
     line = _err(rig("evaluate", "--checkpoint", tiny_checkpoint, "--test-time-steps", "0,1", "--out", tmp_path / "e"))
     assert "without review data" in line and "--test-time-steps 0" in line
     assert "without review data" in _err(rig("play", "--checkpoint", tiny_checkpoint, "--test-time-steps", 2))

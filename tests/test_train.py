@@ -145,6 +145,16 @@ def test_bad_inputs(random_dataset, reasoned_dataset, tiny_run, tmp_path):
                                                 "--context", 100))
     assert "already exists" in _err(rig("train", "--data", reasoned_dataset, "--out", run, *FAST))
     assert "not a rig run" in _err(rig("train", "--resume", tmp_path))
+    for opt, value, says in (("--lr", -1, "lr must be above 0"), ("--seed", -3, "seed -3 is negative")):
+        assert says in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "d", *FAST, opt, value))
+    assert "lora_r must be at least 1" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "d",
+                                                   *FAST, "--set", "lora_r=0"))
+    assert not (tmp_path / "d").exists()
+    listed = tmp_path / "listed"  # a run whose config.json holds JSON, but not an object
+    shutil.copytree(run, listed, symlinks=True)
+    (listed / "config.json").write_text("[1, 2]")
+    assert "is not a run configuration" in _err(rig("train", "--resume", listed))
+    assert "is not a run configuration" in _err(rig("play", "--checkpoint", listed, "--max-steps", 1))
     assert "unknown recipe" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "c", "--recipe", "huge"))
     line = _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "c", "--recipe", "quickstart"))
     assert "is a pipeline" in line and "tiny" in line and "quickstart," not in line and not (tmp_path / "c").exists()

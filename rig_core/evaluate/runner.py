@@ -205,6 +205,9 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         raise RigError("pass --checkpoint RUN, or --agent expert|random", "e.g. rig evaluate --checkpoint runs/tiny")
     if episodes < 1 or workers < 1 or batch < 1:
         raise RigError("--episodes, --workers and --batch must be at least 1", "pass positive numbers")
+    if imagination_steps < 1 or imagination_episodes < 0 or gifs < 0:
+        raise RigError("--imagination-steps must be at least 1, --imagination-episodes and --gifs 0 or more",
+                       "pass e.g. --imagination-steps 3, or --imagination-episodes 0 to skip the imagination report")
     check_backend(backend, address)  # Ray installed when asked for: one line before anything runs
     if temperature is not None and not temperature >= 0:
         raise RigError(f"--temperature {temperature} is negative", "pass 0 (greedy) or more (sampling)")

@@ -41,7 +41,7 @@ class TrainConfig:
     eval_every: int = 30  # held-out evaluation every N steps
     eval_samples: int = 0  # held-out samples per evaluation, spread evenly over the set, the same each time (0: all)
     save_every: int = 30  # checkpoint every N steps
-    keep_checkpoints: int = 3  # newest checkpoints kept on disk
+    keep_checkpoints: int = 3  # newest checkpoints kept on disk (0: all)
     keep_best: str = ""  # held-out loss whose lowest value's checkpoint is kept as checkpoints/best: loss, loss_act, ...
     patience: int = 0  # with keep_best: stop after this many held-out evaluations without a new best (0: never)
     seed: int = 0  # data split, order and initialisation
@@ -99,9 +99,15 @@ class TrainConfig:
             raise RigError("a base-model recipe needs --base PATH", "pass the directory of a local Hugging Face model")
         if self.lora and self.qlora:
             raise RigError("--lora and --qlora are exclusive", "QLoRA already includes LoRA: pass only --qlora")
-        for name in ("batch_size", "grad_accum", "max_steps", "eval_every", "save_every", "codebook_size"):
+        for name in ("batch_size", "grad_accum", "max_steps", "eval_every", "save_every", "codebook_size", "lora_r",
+                     "tokenizer_iters", "fit_frames"):
             if getattr(self, name) < 1:
                 raise RigError(f"{name} must be at least 1", "pass a positive number")
+        if not self.lr > 0 or self.lora_alpha <= 0:
+            raise RigError(f"{'lr' if not self.lr > 0 else 'lora_alpha'} must be above 0", "pass a positive number")
+        for name in ("weight_decay", "warmup_steps", "seed", "num_workers", "max_grad_norm", "keep_checkpoints"):
+            if getattr(self, name) < 0:
+                raise RigError(f"{name} {getattr(self, name)} is negative", "pass 0 or more")
         if self.eval_samples < 0:
             raise RigError(f"eval_samples {self.eval_samples} is negative",
                            "set 0 (every held-out sample) or how many to score, e.g. --set eval_samples=2000")
@@ -176,6 +182,9 @@ def load_run_config(run: Path) -> TrainConfig:
     if not (run / "config.json").exists():
         raise RigError(f"{run} is not a rig run (no config.json)", "pass the --out directory of an earlier rig train")
     doc = read_json(run / "config.json", "restore it, or start a new run")
+    if not isinstance(doc, dict):
+        raise RigError(f"{run / 'config.json'} is not a run configuration (a JSON object)",
+                       "restore it, or start a new run")
     for provenance in ("command", "merged_from"):  # recorded beside the options, not options themselves
         doc.pop(provenance, None)
     return TrainConfig.from_dict(doc).validate()
