@@ -79,6 +79,9 @@ def test_bad_inputs(tmp_path, random_dataset):
     assert "schema version 99" in _err(rig("dataset", "info", other))
     assert "does not exist" in _err(rig("dataset", "info", tmp_path / "nowhere"))
     assert "episode 42 is not in" in _err(rig("dataset", "gif", random_dataset, "-e", 42, "-o", tmp_path / "g.gif"))
+    for start, stop in ((0, -1), (5, 2)):  # a range that holds no step
+        assert "is outside the episode" in _err(rig("dataset", "gif", random_dataset, "--start", start, "--stop", stop,
+                                                    "-o", tmp_path / "g.gif"))
 
 
 def test_resume_rejects_changed_options(tmp_path):

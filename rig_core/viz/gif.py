@@ -38,7 +38,7 @@ def episode_gif(root: Path, episode: int, out: Path, *, scale: int = 4, fps: int
         ep = ds.episode(episode)
         names = ds.action_names
         t_end = ep.length if stop is None else min(stop, ep.length)
-        if not 0 <= start < max(t_end, 1):
+        if not 0 <= start < max(t_end, 1) or t_end < start:
             raise RigError(f"step range {start}..{stop} is outside the episode (0..{ep.length})",
                            "pass --start/--stop inside the episode")
         frames = ep["frames"][start : t_end + 1]
