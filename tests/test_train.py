@@ -145,7 +145,7 @@ def test_bad_inputs(random_dataset, reasoned_dataset, tiny_run, tmp_path):
                                                 "--context", 100))
     assert "already exists" in _err(rig("train", "--data", reasoned_dataset, "--out", run, *FAST))
     assert "not a rig run" in _err(rig("train", "--resume", tmp_path))
-    for opt, value, says in (("--lr", -1, "lr must be above 0"), ("--seed", -3, "seed -3 is negative")):
+    for opt, value, says in (("--lr", -1, "lr -1.0 must be above 0"), ("--seed", -3, "seed -3 is negative")):
         assert says in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "d", *FAST, opt, value))
     assert "lora_r must be at least 1" in _err(rig("train", "--data", reasoned_dataset, "--out", tmp_path / "d",
                                                    *FAST, "--set", "lora_r=0"))

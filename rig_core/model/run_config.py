@@ -103,8 +103,9 @@ class TrainConfig:
                      "tokenizer_iters", "fit_frames"):
             if getattr(self, name) < 1:
                 raise RigError(f"{name} must be at least 1", "pass a positive number")
-        if not self.lr > 0 or self.lora_alpha <= 0:
-            raise RigError(f"{'lr' if not self.lr > 0 else 'lora_alpha'} must be above 0", "pass a positive number")
+        for name in ("lr", "lora_alpha"):
+            if not getattr(self, name) > 0:
+                raise RigError(f"{name} {getattr(self, name)} must be above 0", "pass a positive number")
         for name in ("weight_decay", "warmup_steps", "seed", "num_workers", "max_grad_norm", "keep_checkpoints"):
             if getattr(self, name) < 0:
                 raise RigError(f"{name} {getattr(self, name)} is negative", "pass 0 or more")
