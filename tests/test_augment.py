@@ -96,6 +96,17 @@ def test_resume_redoes_only_missing_shards(random_dataset, tmp_path):
     assert not list(out.glob(".*.tmp"))
     with Dataset(out) as ds, Dataset(random_dataset) as src:
         assert ds.indices() == src.indices()
+    manifest = (out / "dataset.json").read_text()
+    other = tmp_path / "other"
+    shutil.copytree(random_dataset, other)
+    collected = (other / "dataset.json").read_text()
+    line = _err(rig("augment", "--stage", "reason", "--data", random_dataset, "--out", other, "--resume"))
+    assert "is not a reasoning run" in line and (other / "dataset.json").read_text() == collected
+    assert "is not a reasoning run on" in _err(rig("augment", "--stage", "reason", "--data", other, "--out", out,
+                                                   "--resume"))
+    line = _err(rig("collect", "--out", out, "--resume"))
+    assert "was made by rig augment" in line
+    assert (out / "dataset.json").read_text() == manifest
 
 
 def test_show_step_and_episode(reasoned):

@@ -146,7 +146,12 @@ def run_reason(cfg: ReasonConfig, *, command: str = "rig augment", resume: bool 
     if resume:
         if not (out / MANIFEST).exists():
             raise RigError(f"nothing to resume at {out} (no {MANIFEST})", "drop --resume to start a new run there")
-        read_manifest(out)
+        stored = read_manifest(out)
+        made_from = (out / stored.get("source", {}).get("path", "")).resolve() if "source" in stored else None
+        if list(stored.get("stages", []))[-1:] != ["reason"] or made_from != Path(cfg.data).resolve():
+            raise RigError(f"{out} is not a reasoning run on {cfg.data} (stages: "
+                           f"{', '.join(stored.get('stages', [])) or 'none'}; made from {made_from or 'nothing'})",
+                           "resume it with the --data it was made from, or write to a new --out")
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise RigError(f"output {out} already exists and is not empty",
                        "pass --resume to continue it, or choose another --out")

@@ -69,6 +69,9 @@ class Collection:
                 raise RigError(f"nothing to resume at {self.root} (no {MANIFEST})",
                                "drop --resume to start a new collection there")
             doc = read_manifest(self.root)
+            if list(doc.get("stages", ["collect"])) != ["collect"]:
+                raise RigError(f"{self.root} was made by rig augment ({', '.join(doc['stages'])}), not rig collect",
+                               "resume it with the command that made it, or collect into a new --out")
             kind = type(cfg)
             stored = kind.from_dict(doc.get("producer", {}).get("config", {}))
             diff = {k: v for k, v in stored.differences(cfg).items() if getattr(kind(), k) != v[1]}
