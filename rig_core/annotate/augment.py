@@ -147,7 +147,8 @@ def run_reason(cfg: ReasonConfig, *, command: str = "rig augment", resume: bool 
         if not (out / MANIFEST).exists():
             raise RigError(f"nothing to resume at {out} (no {MANIFEST})", "drop --resume to start a new run there")
         stored = read_manifest(out)
-        made_from = (out / stored.get("source", {}).get("path", "")).resolve() if "source" in stored else None
+        source = stored.get("source", {}).get("path")  # the input, relative to the output (as written below)
+        made_from = (out / source).resolve() if source else None
         if list(stored.get("stages", []))[-1:] != ["reason"] or made_from != Path(cfg.data).resolve():
             raise RigError(f"{out} is not a reasoning run on {cfg.data} (stages: "
                            f"{', '.join(stored.get('stages', [])) or 'none'}; made from {made_from or 'nothing'})",
