@@ -41,8 +41,9 @@ def parse_steps(spec: str) -> list[int]:
     return values
 
 
-def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
-    """Worker: play a share of (task, seed) pairs in batches; returns results and a few recorded episodes."""
+def _play_share(args) -> tuple[list[dict], list[dict], float, int, list[dict]]:
+    """Worker: play a share of (task, seed) pairs in batches; returns results, a few recorded episodes, the
+    time and steps, and every episode's steps (for ``steps/``)."""
     # done: a queue that gets 1 per finished episode
     (checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, threshold, history, step_cache,
      device, done) = args
@@ -55,8 +56,13 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
         policy = RigPolicy.from_checkpoint(Path(checkpoint), seed=seed, temperature=temperature,
                                            review_threshold=threshold, history=history, step_cache=step_cache,
                                            device=device)
+    from rig_core.envs import make_env
+    from rig_core.evaluate.steps import StepLog
+
     suite = load_suite("crafter")
-    results, recorded = [], {}
+    env = make_env()
+    log = StepLog(env.action_names, env.achievement_names, env.item_names)  # every episode, step by step
+    results, recorded, logged = [], {}, []
     start = time.perf_counter()
     steps = 0
     for i in range(0, len(pairs), batch):
@@ -69,6 +75,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
         thoughts: dict[int, list] = {k: [] for k in keep}
 
         def on_step(rec, keep=keep, frames=frames, acts=acts, thoughts=thoughts):
+            log.add(rec)
             if rec.env in keep:
                 if not frames[rec.env]:
                     frames[rec.env].append(rec.frame)
@@ -86,12 +93,13 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
                             "changed": r.changed, "fallback": r.fallback, "p_worse": r.p_worse,
                             "compared": r.compared}
                            | ({"on_task": r.on_task, "off_task": r.off_task} if policy is not None else {}))
+            logged.append(log.close(r, tasks[r.env].instruction(r.seed), n))
             if r.env in keep:
                 recorded[(r.task, r.seed)] = {"task": r.task, "seed": r.seed, "frames": np.stack(frames[r.env]),
                                               "actions": np.asarray(acts[r.env]),
                                               "instruction": tasks[r.env].instruction(r.seed),
                                               "thoughts": thoughts[r.env]}
-    return results, list(recorded.values()), time.perf_counter() - start, steps
+    return results, list(recorded.values()), time.perf_counter() - start, steps, logged
 
 
 class _Ticks:
@@ -105,7 +113,7 @@ class _Ticks:
         self.rep.add("episodes", n)
 
 
-def _share_task(args: tuple, emit) -> tuple[list[dict], list[dict], float, int]:
+def _share_task(args: tuple, emit) -> tuple[list[dict], list[dict], float, int, list[dict]]:
     """A share as a Ray task: ``emit.put(1)`` per finished episode reaches the bar."""
     return _play_share(args + (emit,))
 
@@ -198,6 +206,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
     from rig_core.config import check_backend
     from rig_core.envs import make_env
     from rig_core.evaluate.report import write_report
+    from rig_core.evaluate.steps import clear_steps, save_image_tokenizer, write_steps
     from rig_core.fsutil import atomic_write_json, ensure_writable_dir
     from rig_core.ui import progress
 
@@ -226,9 +235,13 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
                            f"so it cannot look ahead with --test-time-steps {test_time_steps}",
                            "evaluate with --test-time-steps 0, or a checkpoint from rig train --stage lookahead")
         imagines = probe.imagines  # the checkpoint's --spans
+        image_tok = probe.image_tok
         del probe  # a single share plays in this process: do not hold a second copy of the model meanwhile
     temperature = float(temperature or 0.0)
     out = ensure_writable_dir(Path(out), "evaluation output")
+    clear_steps(out)  # a rerun into the same folder records afresh
+    if checkpoint is not None:
+        save_image_tokenizer(out, image_tok)
     if seed_start < 0:
         raise RigError(f"--seed-start {seed_start} is negative", f"pass a world seed of 0 or more (default {EVAL_SEED})")
     seeds = [seed_start + j for j in range(episodes)]
@@ -243,6 +256,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         "command": command, "versions": versions(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "sweep": []}
     recorded: list[dict] = []
+    first = 0  # the next episode index of steps/
     with session_for(backend, workers, address):  # one Ray for the whole sweep
         for n in sweep:
             shares = [pairs[w::workers] for w in range(workers)]
@@ -256,10 +270,13 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
             with progress(f"evaluate N={n}", len(pairs), quiet=quiet, rate_field="episodes",
                           rate_unit="episodes/s") as rep:
                 parts = _run_shares(args, rep, backend, address)
-            for res, rec, _, _ in parts:
+            elapsed = time.perf_counter() - start
+            logged = []
+            for res, rec, _, _, log in parts:
                 results.extend(res)
                 recorded.extend(rec)
-            elapsed = time.perf_counter() - start
+                logged.extend(log)
+            first = write_steps(out, logged, first)
             entry = {"test_time_steps": n, **summarize_results(results, names), "seconds": elapsed}
             entry["actions_per_s"] = entry["steps"] / elapsed if elapsed > 0 else None
             entry["episodes"] = results
