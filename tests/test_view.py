@@ -20,37 +20,6 @@ from cli_helpers import one_line_error, rig
 from rig_core.view.site import CHUNK, Sprite, js_literal
 
 
-def _eval(out: Path, *player, steps: str = "0", suite: str = "collect_wood", episodes: int = 2, max_steps: int = 6):
-    r = rig("evaluate", *player, "--suite", suite, "--episodes", episodes, "--max-steps", max_steps, "--gifs", 0,
-            "--imagination-episodes", 1, "--test-time-steps", steps, "--batch", 2, "--out", out)
-    assert r.exit_code == 0, r.output
-    return r
-
-
-@pytest.fixture(scope="module")
-def baselines(tmp_path_factory) -> Path:
-    """The expert and the random agent on the same seeds (two players, a paired comparison)."""
-    out = tmp_path_factory.mktemp("view") / "players"
-    r = _eval(out, "--agent", "expert", "--agent", "random", max_steps=12)
-    assert r.output.strip().splitlines()[-1] == f"see every episode step by step: rig view {out}"
-    return out
-
-
-@pytest.fixture(scope="module")
-def policy_eval(tiny_checkpoint, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("view") / "policy"
-    r = _eval(out, "--checkpoint", tiny_checkpoint, max_steps=4)
-    assert r.output.strip().splitlines()[-1] == f"see every episode step by step: rig view {out}"
-    return out
-
-
-@pytest.fixture(scope="module")
-def lookahead_eval(lookahead_run, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("view") / "lookahead"
-    _eval(out, "--checkpoint", lookahead_run, steps="0,1", episodes=1, max_steps=3)
-    return out
-
-
 def _groups(folder: Path) -> dict:
     out = {}
     for path in sorted((folder / "steps").glob("shard-*.h5")):
@@ -67,9 +36,9 @@ def _datasets(g) -> list[str]:
     return names
 
 
-def test_evaluate_records_every_episode_step_by_step(baselines):
-    doc = json.loads((baselines / "expert" / "eval.json").read_text())
-    steps = _groups(baselines / "expert")
+def test_evaluate_records_every_episode_step_by_step(view_players_eval):
+    doc = json.loads((view_players_eval / "expert" / "eval.json").read_text())
+    steps = _groups(view_players_eval / "expert")
     episodes = doc["sweep"][0]["episodes"]
     assert len(steps) == len(episodes) == 2
     for e in episodes:
@@ -91,9 +60,9 @@ def test_evaluate_records_every_episode_step_by_step(baselines):
     assert np.array_equal(np.stack(frames), g["frames"])
 
 
-def test_a_policy_records_thoughts_and_imagined_codes(policy_eval):
-    steps = _groups(policy_eval)
-    assert (policy_eval / "steps" / "image_tokenizer.safetensors").is_file()
+def test_a_policy_records_thoughts_and_imagined_codes(view_policy_eval):
+    steps = _groups(view_policy_eval)
+    assert (view_policy_eval / "steps" / "image_tokenizer.safetensors").is_file()
     imagined = [g for g in steps.values() if "imagined" in g]
     assert imagined  # the episodes an evaluation imagines in (--imagination-episodes) keep their codes
     g = imagined[0]
@@ -101,8 +70,8 @@ def test_a_policy_records_thoughts_and_imagined_codes(policy_eval):
     assert all(isinstance(t, bytes) for t in g["reasoning"])
 
 
-def test_lookahead_records_the_chain_and_the_review(lookahead_eval):
-    steps = _groups(lookahead_eval)
+def test_lookahead_records_the_chain_and_the_review(view_lookahead_eval):
+    steps = _groups(view_lookahead_eval)
     ahead = [g for (n, _, _), g in steps.items() if n == 1]
     assert ahead and all(n in (0, 1) for n, _, _ in steps)
     g = ahead[0]
@@ -130,8 +99,8 @@ def _index(site: Path) -> dict:
     return json.loads(text[len("window.RIG_VIEW="):-2])
 
 
-def test_view_of_an_evaluation_of_several_players(baselines, tmp_path):
-    info = _site(baselines, tmp_path / "site")
+def test_view_of_an_evaluation_of_several_players(view_players_eval, tmp_path):
+    info = _site(view_players_eval, tmp_path / "site")
     index = _index(tmp_path / "site")
     assert info["kind"] == "evaluation" and info["episodes"] == 4
     assert [p["name"] for p in index["players"]] == ["expert", "random"]
@@ -148,16 +117,16 @@ def test_view_of_an_evaluation_of_several_players(baselines, tmp_path):
         assert (tmp_path / "site" / name).is_file()
 
 
-def test_imagined_frames_come_with_their_psnr(policy_eval, tmp_path):
-    _site(policy_eval, tmp_path / "site")
+def test_imagined_frames_come_with_their_psnr(view_policy_eval, tmp_path):
+    _site(view_policy_eval, tmp_path / "site")
     index = _index(tmp_path / "site")
     shown = [s for e in index["episodes"] for s in _chunk(tmp_path / "site", e["id"])["steps"] if "imagined" in s]
     assert shown and all(0 < s["imagined"][0]["psnr"] <= 99 for s in shown)
     assert all(s["thought"] is not None for s in shown)
 
 
-def test_lookahead_steps_show_the_proposal_chain(lookahead_eval, tmp_path):
-    _site(lookahead_eval, tmp_path / "site")
+def test_lookahead_steps_show_the_proposal_chain(view_lookahead_eval, tmp_path):
+    _site(view_lookahead_eval, tmp_path / "site")
     index = _index(tmp_path / "site")
     ahead = [e for e in index["episodes"] if e["n"] == 1]
     steps = _chunk(tmp_path / "site", ahead[0]["id"])["steps"]
@@ -170,7 +139,7 @@ def test_lookahead_steps_show_the_proposal_chain(lookahead_eval, tmp_path):
 def test_view_of_a_review_dataset_shows_verdicts(review_dataset, tmp_path):
     info = _site(review_dataset, tmp_path / "site")
     assert info["kind"] == "dataset"
-    with h5py.File(next(review_dataset.glob("shard-*.h5"))) as f:
+    with h5py.File(sorted(review_dataset.glob("shard-*.h5"))[0]) as f:
         g = next(iter(f["episodes"].values()))
         verdicts, t0 = g["review/verdict"][()], int(g["review/step"][0])
     step = _chunk(tmp_path / "site", 0)["steps"][t0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -142,16 +142,15 @@ def save_image_tokenizer(folder: Path, image_tok) -> None:
     image_tok.save(Path(folder) / STEPS_DIR)
 
 
-def has_steps(folder: Path) -> bool:
-    return any((Path(folder) / STEPS_DIR).glob("shard-*.h5"))
-
-
-def iter_steps(folder: Path) -> Iterator[tuple[tuple[int, str, int], Any]]:
-    """((n, task, seed), h5py group) of every recorded episode; the shards stay open while iterating."""
+def steps_index(folder: Path, stack) -> dict[tuple[int, str, int], Any]:
+    """Every recorded episode of an evaluation folder as its HDF5 group, by (n, task, seed); the shards stay open
+    in ``stack`` (a contextlib.ExitStack). Empty for an evaluation written before steps were recorded."""
     from rig_core.data.reader import open_shard
 
+    index = {}
     for path in sorted((Path(folder) / STEPS_DIR).glob("shard-*.h5")):
-        with open_shard(path) as f:
-            for group in f["episodes"].values():
-                a = group.attrs
-                yield (int(a["n"]), str(a["task"]), int(a["seed"])), group
+        f = stack.enter_context(open_shard(path))
+        for group in f["episodes"].values():
+            a = group.attrs
+            index[(int(a["n"]), str(a["task"]), int(a["seed"]))] = group
+    return index

@@ -15,7 +15,7 @@ import numpy as np
 from rig_core.errors import RigError
 from rig_core.evaluate.compare import load_evaluation
 from rig_core.evaluate.report import overall
-from rig_core.evaluate.steps import STEPS_DIR
+from rig_core.evaluate.steps import STEPS_DIR, steps_index
 from rig_core.fsutil import read_json
 from rig_core.view.episodes import frame_psnr, inventory, outcome, unlocked_at, write_episode
 from rig_core.view.site import Site, Sprite
@@ -125,18 +125,6 @@ class EvalEpisode:
                 for a, s, x in zip(acts, scores, texts) if int(a) >= 0]
 
 
-def _steps_index(folder: Path, stack: ExitStack) -> dict[tuple[int, str, int], Any]:
-    from rig_core.data.reader import open_shard
-
-    index = {}
-    for path in sorted((folder / STEPS_DIR).glob("shard-*.h5")):
-        f = stack.enter_context(open_shard(path))
-        for group in f["episodes"].values():
-            a = group.attrs
-            index[(int(a["n"]), str(a["task"]), int(a["seed"]))] = group
-    return index
-
-
 def _image_tokenizer(folder: Path):
     from rig_core.tokenize.image import FILE, GridImageTokenizer
 
@@ -189,7 +177,7 @@ def write_evaluation(site: Site, path: Path, report=None) -> dict[str, Any]:
                 plots.append({"title": f"{name}: {plot[:-4]}", "src": src})
         tok = _image_tokenizer(folder)
         with ExitStack() as stack:
-            recorded = _steps_index(folder, stack)
+            recorded = steps_index(folder, stack)
             if not recorded:
                 missing.append(name)
             for e in doc["sweep"]:
