@@ -1,7 +1,7 @@
 """Data-parallel training on one machine: `rig train --processes P --threads T` side by side with one
 process, same global batch, same steps, same data.
 
-    python benchmarks/ddp_train.py --data datasets/basic-reason [--recipe cpu-lookahead] [--steps 30]
+    python benchmarks/ddp_train.py --data datasets/basic-reason [--recipe cpu-2m] [--steps 30]
 
 Runs each (processes, threads) setting as a real `rig train` and reads the training tokens/s from its
 metrics (the first 5 steps left out as warm-up), and checks the loss curves agree with the one-process run.
@@ -52,7 +52,7 @@ def run(data: Path, recipe: str, steps: int, batch: int, processes: int, threads
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, type=Path)
-    p.add_argument("--recipe", default="cpu-lookahead")
+    p.add_argument("--recipe", default="cpu-2m")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=8, help="the global batch")
     p.add_argument("--settings", default="1x2,2x1,2x2", help="PROCESSESxTHREADS settings to compare")

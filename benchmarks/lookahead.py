@@ -33,7 +33,8 @@ from rig_core.evaluate.imagination import evaluate_imagination
 from rig_core.evaluate.compare import Player, pair_row
 from rig_core.stats.metrics import episodes_to_separate
 from rig_core.evaluate.report import overall
-from rig_core.evaluate.runner import EVAL_SEED, parse_steps, resolve_suite, run_evaluate
+from rig_core.config import EVAL_SEED, EvalConfig
+from rig_core.evaluate.runner import parse_steps, resolve_suite, run_evaluate
 from rig_core.fsutil import write_result
 from rig_core.inference.episodes import play
 from rig_core.inference.policy import RigPolicy
@@ -66,10 +67,10 @@ def evaluation(name: str, checkpoint: Path, steps: str, a: argparse.Namespace) -
             else:
                 r = None
         if r is None:
-            r = run_evaluate(checkpoint=checkpoint, agent=None, suite=a.suite, episodes=a.episodes, test_time_steps=str(n),
-                             workers=a.workers, batch=a.batch, out=where, max_steps=a.max_steps, seed=a.seed,
-                             imagination_episodes=0, gifs=2, command=" ".join(sys.argv), review_threshold=threshold,
-                             seed_start=a.seed_start, quiet=a.quiet)
+            cfg = EvalConfig(suite=a.suite, episodes=a.episodes, seed_start=a.seed_start, test_time_steps=str(n),
+                             max_steps=a.max_steps, batch=a.batch, workers=a.workers, imagination_episodes=0,
+                             gifs=2, seed=a.seed, review_threshold=threshold, command=" ".join(sys.argv))
+            r = run_evaluate(cfg, checkpoint=checkpoint, out=where, quiet=a.quiet)
         if merged is None:
             merged = r
         else:

@@ -4,7 +4,7 @@ batched constrained decoding next to plain `model.generate` on the same prompts 
 greedy, KV cache).
 
     python benchmarks/play_speed.py --checkpoint runs/basic --batches 50 --steps 60      # a trained model
-    python benchmarks/play_speed.py --data datasets/basic-reason [--recipes tiny,cpu-small] [--steps 6]
+    python benchmarks/play_speed.py --data datasets/basic-reason [--recipes tiny,cpu-15m] [--steps 6]
 
 With --checkpoint the model is a trained one, so its thoughts have their real length; with --data, models
 are built by `rig train --max-steps 1` on the dataset. N = 0 decodes as `rig evaluate` does for episodes it
@@ -102,7 +102,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, help="dataset to build untrained models of --recipes on")
     p.add_argument("--checkpoint", type=Path, help="a trained run to measure instead")
-    p.add_argument("--recipes", default="tiny,cpu-small")
+    p.add_argument("--recipes", default="tiny,cpu-15m")
     p.add_argument("--steps", type=int, default=6, help="real steps per measurement (an episode's length)")
     p.add_argument("--steps-n", default="0,2", help="test-time steps N to measure")
     p.add_argument("--batches", default="1,16")

@@ -56,6 +56,7 @@ class Timer:
 def evaluate(folder: Path, episodes: int, max_steps: int, record: bool, **player) -> dict:
     """One evaluation in this process; ``record=False`` turns the step recorder into no-ops."""
     import rig_core.evaluate.steps as steps
+    from rig_core.config import EvalConfig
     from rig_core.evaluate.runner import run_evaluate
 
     saved = steps.StepLog.add, steps.StepLog.close, steps.write_steps
@@ -69,9 +70,10 @@ def evaluate(folder: Path, episodes: int, max_steps: int, record: bool, **player
         steps.write_steps = lambda folder, records, first: first
     try:
         t0 = time.perf_counter()
-        report = run_evaluate(suite="basic", episodes=episodes, test_time_steps="0", out=folder, max_steps=max_steps,
-                              gifs=0, imagination_episodes=player.pop("imagination_episodes", 0), quiet=True,
-                              batch=player.pop("batch", 8), **player)
+        cfg = EvalConfig(suite="basic", episodes=episodes, max_steps=max_steps, gifs=0,
+                         imagination_episodes=player.pop("imagination_episodes", 0), batch=player.pop("batch", 8),
+                         imagination_steps=player.pop("imagination_steps", 3)).validate()
+        report = run_evaluate(cfg, out=folder, quiet=True, **player)
         wall = time.perf_counter() - t0
     finally:
         steps.StepLog.add, steps.StepLog.close, steps.write_steps = saved

@@ -315,6 +315,9 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     assert r.exit_code == 0, r.output
     res = json.loads((hot / "eval.json").read_text())
     assert (res["temperature"], res["sampling_seed"], res["history"]) == (1.5, 7, 0)
+    settings = res["config"]  # every setting, whole, as the evaluation's one settings object holds it
+    assert (settings["temperature"], settings["seed"], settings["history"], settings["episodes"]) == (1.5, 7, 0, 1)
+    assert settings["suite"] == "collect_wood" and settings["gifs"] == 0 and settings["command"]
     assert "sampled at temperature 1.5 (seed 7), 0 past steps in context" in (hot / "report.md").read_text()
     base = tmp_path / "random"
     r = rig("evaluate", "--agent", "random", "--suite", "open", "--episodes", 2, "--max-steps", 30, "--out", base,

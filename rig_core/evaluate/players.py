@@ -3,9 +3,11 @@ then one paired comparison against the first player, a report and a plot."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rig_core.config import EvalConfig
 from rig_core.errors import RigError
 from rig_core.fsutil import atomic_write_text, ensure_writable_dir
 
@@ -35,26 +37,28 @@ def plan_players(checkpoints: list[Path], agents: list[str], test_time_steps: st
     return plan
 
 
-def run_players(checkpoints: list[Path], agents: list[str], test_time_steps: str, out: Path,
-                **settings) -> dict[str, Any]:
+def run_players(checkpoints: list[Path], agents: list[str], cfg: EvalConfig, out: Path,
+                quiet: bool = False) -> dict[str, Any]:
     """Evaluate every player into ``out/<player>`` on the same seeds, then compare them all against the first."""
     from rig_core.collect.ray_backend import session_for
     from rig_core.evaluate.compare import compare_players, markdown
     from rig_core.evaluate.runner import run_evaluate
 
-    plan = plan_players(checkpoints, agents, test_time_steps)
+    plan = plan_players(checkpoints, agents, cfg.test_time_steps)
+    cfg.validate()
     out = ensure_writable_dir(Path(out), "evaluation output")
     dirs = []
-    with session_for(settings.get("backend", "process"), settings.get("workers", 1), settings.get("address")):
+    with session_for(cfg.backend, cfg.workers, cfg.address):
         for p in plan:  # with --backend ray: one Ray for every player
             folder = out / p["folder"]
-            run_evaluate(checkpoint=p["checkpoint"], agent=p["agent"], out=folder,
-                         test_time_steps=",".join(str(n) for n in p["steps"]), **settings)
+            run_evaluate(replace(cfg, test_time_steps=",".join(str(n) for n in p["steps"])),
+                         checkpoint=p["checkpoint"], agent=p["agent"], out=folder, quiet=quiet)
             dirs.append(folder)
     result = compare_players(dirs, out=out)
     result["players"] = [{"folder": str(d), "test_time_steps": p["steps"]} for d, p in zip(dirs, plan)]
     plot_players(dirs, result, out / "players.png")
-    skipped = [p["name"] for p in plan if p["checkpoint"] is not None and len(p["steps"]) < len(test_time_steps.split(","))]
+    skipped = [p["name"] for p in plan
+               if p["checkpoint"] is not None and len(p["steps"]) < len(cfg.test_time_steps.split(","))]
     note = (f"\n{', '.join(skipped)}: trained without review data, played at N = 0 only.\n" if skipped else "")
     atomic_write_text(out / "report.md", markdown(result) + note + "\n![players](players.png)\n")
     return result
@@ -101,14 +105,13 @@ def plot_players(dirs: list[Path], result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def evaluate(checkpoints: list[Path], agents: list[str], test_time_steps: str, out: Path,
-             **settings) -> tuple[bool, dict[str, Any]]:
+def evaluate(checkpoints: list[Path], agents: list[str], cfg: EvalConfig, out: Path,
+             quiet: bool = False) -> tuple[bool, dict[str, Any]]:
     """`rig evaluate`'s one entry: several players are played on the same seeds and compared
     (``(True, paired)``), one player is evaluated alone (``(False, result)``)."""
     from rig_core.evaluate.runner import run_evaluate
 
     if len(checkpoints) + len(agents) > 1:
-        return True, run_players(checkpoints, agents, test_time_steps, out, **settings)
-    return False, run_evaluate(checkpoint=checkpoints[0] if checkpoints else None,
-                               agent=agents[0] if agents else None, test_time_steps=test_time_steps, out=out,
-                               **settings)
+        return True, run_players(checkpoints, agents, cfg, out, quiet=quiet)
+    return False, run_evaluate(cfg, checkpoint=checkpoints[0] if checkpoints else None,
+                               agent=agents[0] if agents else None, out=out, quiet=quiet)
