@@ -237,3 +237,17 @@ def test_serve_prints_a_local_url_that_serves_the_site(random_dataset, tmp_path)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_an_evaluation_without_recorded_steps_still_lists_its_episodes(view_players_eval, tmp_path):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(view_players_eval / "expert", old)
+    shutil.rmtree(old / "steps")  # as rig evaluate wrote it before steps were recorded
+    info = _site(old, tmp_path / "site")
+    index = _index(tmp_path / "site")
+    assert info["episodes"] == 2 and info["steps"] == 0
+    assert all(not e["recorded"] and e["chunks"] == 0 for e in index["episodes"])
+    assert any(k == "not recorded" for k, _ in index["facts"])
+

@@ -19,13 +19,13 @@ from cli_helpers import rig
 CHROMIUM = os.environ.get("RIG_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
+pytestmark = pytest.mark.skipif(os.environ.get("RIG_NO_BROWSER") == "1",
+                                reason="RIG_NO_BROWSER=1: the browser tests of rig view are off")
 XSS = '<img src=x onerror="window.__pwned=1"></script><script>window.__pwned=1</script><!-- & \u2028'
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if os.environ.get("RIG_NO_BROWSER") == "1":
-        pytest.skip("RIG_NO_BROWSER=1: the browser tests of rig view are off")
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"no Chromium at {CHROMIUM}: run bash scripts/browser.sh (or set RIG_NO_BROWSER=1 to skip "
                     "the browser tests)")

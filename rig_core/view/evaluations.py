@@ -200,7 +200,8 @@ def write_evaluation(site: Site, path: Path, report=None) -> dict[str, Any]:
     first = players[0]
     if first["seeds"]:
         facts.append(["seeds", f"{first['seeds'][0]}..{first['seeds'][1]} (suite {first['suite']})"])
-    facts += [["command", p["command"]] for p in players if p["command"]][:1 if several else None]
+    if first["command"]:  # several players come from one command
+        facts.append(["command", first["command"]])
     if missing:
         facts.append(["not recorded", f"{', '.join(missing)}: written by an older rig evaluate (no steps/); "
                       "re-run it to see its episodes step by step"])

@@ -25,7 +25,7 @@ from rig_core.errors import RigError
 
 MARKER = "view.json"  # in every site: what it shows, from where, written by which rig
 FORMAT = "rig-view"
-ASSETS = ("index.html", "view.js", "view.css")
+ASSETS = ("index.html", "lib.js", "view.js", "view.css")
 CHUNK = 100  # steps per data file and sprite: a long game loads only the chunks around the step shown
 COLUMNS = 10  # frames per sprite row
 FRAME = 64  # sprite cell size in pixels (frames of another size are padded or cut to it)
