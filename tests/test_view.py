@@ -251,3 +251,12 @@ def test_an_evaluation_without_recorded_steps_still_lists_its_episodes(view_play
     assert all(not e["recorded"] and e["chunks"] == 0 for e in index["episodes"])
     assert any(k == "not recorded" for k, _ in index["facts"])
 
+
+
+def test_the_page_never_parses_text_as_markup():
+    from importlib import resources
+
+    for name in ("lib.js", "view.js"):
+        source = (resources.files("rig_core.view") / "assets" / name).read_text()
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in source, f"{name} uses {sink}"

@@ -22,7 +22,8 @@ class DatasetEpisode:
     def __init__(self, ep: Episode, actions: list[str], achievements: list[str]):
         self.ep, self.names, self.achievements = ep, actions, achievements
         self.length = ep.length
-        self.items = [n.decode() if isinstance(n, bytes) else str(n) for n in ep["inventory"].attrs.get("names", [])]
+        names = ep["inventory"].attrs.get("names", []) if "inventory" in ep else []
+        self.items = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
         self.reasoning = ep.texts("reasoning") if "reasoning" in ep else None
         self.review = _review(ep) if "review/step" in ep else {}
 
