@@ -15,7 +15,6 @@ weights. Each measurement plays --steps real steps of the same worlds, so the co
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from rig_core.envs import make_env
 from rig_core.inference.policy import RigPolicy
 from rig_core.train.config import train_config
 from rig_core.train.run import run_train
-from rig_core.versions import versions
+from rig_core.results import write_section
 
 out = Console()
 
@@ -109,10 +108,11 @@ def main(argv=None) -> dict:
     p.add_argument("--max-think", type=int, default=32)
     p.add_argument("--slide-keep", default="0.5", help="shares of the context a slide keeps, one cache run each")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/play_speed.json"))
+    p.add_argument("--section", default="main", help="the question this run answers, as a short name: the section "
+                   "of the --json results file it replaces (the others are kept)")
     a = p.parse_args(argv)
     torch.manual_seed(0)
-    res = {"raw_env_steps_per_s": raw_env_rate(), "rows": [], "versions": versions(),
-           "command": " ".join(["python benchmarks/play_speed.py", *sys.argv[1:]])}
+    res = {"raw_env_steps_per_s": raw_env_rate(), "rows": []}
     if (a.data is None) == (a.checkpoint is None):
         p.error("pass --checkpoint RUN (a trained model) or --data DATASET (untrained models of --recipes)")
     with tempfile.TemporaryDirectory(prefix="rig-play-") as tmp:
@@ -153,8 +153,7 @@ def main(argv=None) -> dict:
     out.print(t)
     out.print("N = 2 runs the lookahead decoding (2 further imagined steps, a review, the final action) on the same "
               "model: speed does not depend on training.")
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(res, indent=2))
+    write_section(a.json, "benchmarks/play_speed.py", a.section, res, sys.argv[1:] if argv is None else argv)
     return res
 
 

@@ -17,8 +17,6 @@ The machine's other load is not controlled: compare the figures of one run.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import sys
 import tempfile
 import time
@@ -27,7 +25,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from rig_core.versions import versions
+from rig_core.results import write_section
 
 RESULTS = Path(__file__).resolve().parent / "results" / "view.json"
 out = Console(width=150)
@@ -103,9 +101,10 @@ def main(argv=None) -> dict:
     p.add_argument("--policy-episodes", type=int, default=2, help="episodes per basic task of the policy sample")
     p.add_argument("--open-seed", type=int, default=0, help="world seed of the whole game (0: 1,379 steps)")
     p.add_argument("--json", type=Path, default=RESULTS)
+    p.add_argument("--section", default="main", help="the question this run answers, as a short name: the section "
+                   "of the --json results file it replaces (the others are kept)")
     a = p.parse_args(argv)
-    res: dict = {"command": " ".join(["python benchmarks/view.py", *(sys.argv[1:] if argv is None else argv)]),
-                 "versions": versions(), "date": dt.date.today().isoformat()}
+    res: dict = {}
     with tempfile.TemporaryDirectory(prefix="rig-view-") as tmp:
         tmp = Path(tmp)
         off = evaluate(tmp / "off", a.episodes, a.max_steps, False, agent="random", checkpoint=None)
@@ -148,8 +147,7 @@ def main(argv=None) -> dict:
                   str(pol["steps"]), f"{pol['seconds']:.1f}", f"{pol['steps_bytes'] / 1e6:.2f}",
                   f"{pol['steps_mb_per_1000_steps']:.3f}")
     out.print(t)
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(res, indent=2) + "\n")
+    write_section(a.json, "benchmarks/view.py", a.section, res, sys.argv[1:] if argv is None else argv)
     return res
 
 

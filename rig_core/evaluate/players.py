@@ -57,10 +57,13 @@ def run_players(checkpoints: list[Path], agents: list[str], cfg: EvalConfig, out
     result = compare_players(dirs, out=out)
     result["players"] = [{"folder": str(d), "test_time_steps": p["steps"]} for d, p in zip(dirs, plan)]
     plot_players(dirs, result, out / "players.png")
+    plots = "\n![players](players.png)\n"
+    if plot_achievements(dirs, out / "achievements.png"):
+        plots += "\n![success per achievement](achievements.png)\n"
     skipped = [p["name"] for p in plan
                if p["checkpoint"] is not None and len(p["steps"]) < len(cfg.test_time_steps.split(","))]
     note = (f"\n{', '.join(skipped)}: trained without review data, played at N = 0 only.\n" if skipped else "")
-    atomic_write_text(out / "report.md", markdown(result) + note + "\n![players](players.png)\n")
+    atomic_write_text(out / "report.md", markdown(result) + note + plots)
     return result
 
 
@@ -103,6 +106,44 @@ def plot_players(dirs: list[Path], result: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_achievements(dirs: list[Path], path: Path) -> bool:
+    """Whole games: each achievement's success with its 95 % interval, the players side by side (their first N).
+    False (nothing drawn) when the players did not play whole games."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from rig_core.evaluate.compare import load_evaluation
+
+    games = []
+    for d in dirs:
+        doc = load_evaluation(d)
+        o = doc["sweep"][0].get("open")
+        if o is None or "achievement_ci95" not in o:
+            return False
+        games.append((Path(str(doc["player"].get("checkpoint") or doc["player"].get("agent"))).name, o))
+    names = list(games[0][1]["achievement_rates"])
+    x = np.arange(len(names))
+    width = 0.8 / len(games)
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    for k, (who, o) in enumerate(games):
+        rates = np.array([o["achievement_rates"][a] for a in names])
+        lo = rates - np.array([o["achievement_ci95"][a][0] for a in names])
+        hi = np.array([o["achievement_ci95"][a][1] for a in names]) - rates
+        ax.bar(x + (k - (len(games) - 1) / 2) * width, rates, width, yerr=[lo, hi], capsize=2,
+               label=f"{who} (score {o['crafter_score']:.1f})")
+    ax.set_xticks(x, [a.replace("_", " ") for a in names], rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("success (% of games, 95 % interval)")
+    ax.set_title("success per achievement over whole games, same seeds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def evaluate(checkpoints: list[Path], agents: list[str], cfg: EvalConfig, out: Path,

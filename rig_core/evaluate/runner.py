@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from rig_core.config import EVAL_SEED, EvalConfig  # noqa: F401  (EVAL_SEED: the default first seed, re-exported)
+from rig_core.envs.deaths import CAUSES as DEATH_CAUSES
 from rig_core.errors import RigError
 from rig_core.evaluate.compare import EVAL_FORMAT, EVAL_VERSION
 from rig_core.stats.metrics import (achievement_success_rates, crafter_score, crafter_score_interval,
@@ -90,8 +91,8 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int, list[dict]]:
             if done is not None:
                 done.put(1)
             results.append({"task": r.task, "seed": r.seed, "steps": r.steps, "success": r.success, "died": r.died,
-                            "reward": r.reward, "unlocked": r.unlocked, "invalid": r.invalid, "agree": r.agree,
-                            "changed": r.changed, "fallback": r.fallback, "p_worse": r.p_worse,
+                            "ended": r.ended, "reward": r.reward, "unlocked": r.unlocked, "invalid": r.invalid,
+                            "agree": r.agree, "changed": r.changed, "fallback": r.fallback, "p_worse": r.p_worse,
                             "compared": r.compared}
                            | ({"on_task": r.on_task, "off_task": r.off_task} if policy is not None else {}))
             logged.append(log.close(r, tasks[r.env].instruction(r.seed), n))
@@ -171,10 +172,18 @@ def summarize_results(results: list[dict], achievement_names: list[str]) -> dict
         rates = achievement_success_rates([r["unlocked"] for r in opens], achievement_names)
         rewards = np.array([r["reward"] for r in opens])
         half = 1.96 * rewards.std(ddof=1) / np.sqrt(len(rewards)) if len(rewards) > 1 else 0.0
+        lengths = np.array([r["steps"] for r in opens], float)
+        spread = 1.96 * lengths.std(ddof=1) / np.sqrt(len(lengths)) if len(lengths) > 1 else 0.0
+        ended = {c: sum(r.get("ended") == c for r in opens) for c in DEATH_CAUSES}
         out["open"] = {"episodes": len(opens), "crafter_score": crafter_score(list(rates.values())),
                        "crafter_score_ci95": list(crafter_score_interval([r["unlocked"] for r in opens],
                                                                          achievement_names)),
-                       "achievement_rates": rates, "reward_mean": float(rewards.mean()),
+                       "achievement_rates": rates,
+                       "achievement_ci95": {a: [100 * x for x in wilson_interval(
+                                            sum(a in r["unlocked"] for r in opens), len(opens))] for a in rates},
+                       "length_mean": float(lengths.mean()),
+                       "length_ci95": [float(lengths.mean() - spread), float(lengths.mean() + spread)],
+                       "ended": {c: n for c, n in ended.items() if n}, "reward_mean": float(rewards.mean()),
                        "reward_ci95": [float(rewards.mean() - half), float(rewards.mean() + half)]}
     steps = sum(r["steps"] for r in results)
     out["steps"] = steps
