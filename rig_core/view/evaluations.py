@@ -163,6 +163,8 @@ def write_evaluation(site: Site, path: Path, report=None) -> dict[str, Any]:
     several = len(folders) > 1 or folders[0] != path
     if several and site.copy_file(path / "players.png", "plots/players.png"):
         plots.append({"title": "players against the first, paired", "src": "plots/players.png"})
+    if several and site.copy_file(path / "achievements.png", "plots/achievements.png"):
+        plots.append({"title": "success per achievement, players side by side", "src": "plots/achievements.png"})
     for p, folder in enumerate(folders):
         doc = load_evaluation(folder)
         name = _name(doc, folder)
