@@ -73,7 +73,7 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
     active = list(range(n))
     while active:
         if base:
-            outs = [(base.agents[i].act(obs[i]), "", None, True, "", None, False, None) for i in active]
+            outs = [(base.agents[i].act(obs[i]), "", None, True, "", None, False, None, None, None) for i in active]
         else:
             stepped = {}
             for rows, im in imagining_groups(active, True if test_time_steps else imagine):
@@ -81,11 +81,13 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
                                                  lookahead=test_time_steps, imagine=im)):
                     stepped[i] = (o, im)
             outs = [(o.action, o.thought, policy.decode_frames(o.imagined_codes[None])[0] if im else None,
-                     o.think_closed, o.review, o.proposed if test_time_steps else None, o.fallback, o.p_worse)
+                     o.think_closed, o.review, o.proposed if test_time_steps else None, o.fallback, o.p_worse,
+                     o.imagined_codes if im else None, o.lookahead)
                     for o, im in (stepped[i] for i in active)]
         still = []
         for k, i in enumerate(active):
-            action, thought, imagined, valid, review, proposed, fallback, p_worse = outs[k]  # a baseline: valid
+            # a baseline's outputs: always valid, no thought, imagination or review
+            action, thought, imagined, valid, review, proposed, fallback, p_worse, codes, ahead = outs[k]
             expert_action = experts.agents[i].act(obs[i]) if experts else None
             frame = obs[i].frame
             obs[i], reward, term, trunc, info = envs[i].step(int(action))
@@ -108,7 +110,8 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
             success = tasks[i].is_success(unlocked[i], obs[i].inventory)
             if on_step:
                 on_step(StepRecord(env=i, t=r.steps - 1, frame=frame, action=int(action), action_name=names[action],
-                                   thought=thought, imagined=imagined, review=review, next_frame=obs[i].frame,
+                                   thought=thought, imagined=imagined, imagined_codes=codes, lookahead=ahead,
+                                   review=review, next_frame=obs[i].frame,
                                    proposed_name=names[proposed] if proposed is not None else "", p_worse=p_worse,
                                    inventory=dict(obs[i].inventory), unlocked=sorted(unlocked[i]), reward=reward,
                                    valid=valid, expert_action=expert_action))
