@@ -216,10 +216,15 @@ def main(argv: list[str] | None = None) -> dict:
             ks = (2, pl["k"]) if pl["k"] > 2 else (pl["k"],)
             offline = {"player": pl["name"], "k": pl["k"],
                        **headroom([j for _, _, j in states], [(t, int(s)) for t, s, _ in states], ks=ks)}
-    rows = []
+    rows, baseline = [], None
     if a.baseline is not None:
         paired = compare_players([a.baseline, *[a.out / n for n in docs]], baseline=a.baseline, out=a.out / "compare")
         rows = paired["rows"]
+        base = read_json(Path(a.baseline) / "eval.json", "pass an evaluation folder")
+        baseline = {"command": base.get("command"), "player": base.get("player"),
+                    **{k: base["sweep"][0].get(k) for k in ("overall", "steps", "expert_agreement", "seconds")},
+                    "tasks": {t: {k: d[k] for k in ("rate", "ci95", "episodes")}
+                              for t, d in base["sweep"][0]["tasks"].items()}}
     table = Table(title=f"Players on {a.suite}, {a.episodes} seeds per task from {a.seed_start}, at most "
                   f"{a.max_steps} steps, T {temperature:g}; oracle judged after {a.horizon} steps", title_justify="left")
     for col in ("player", "episodes", "success", "changed", "expert agrees", "against baseline [95 %]", "McNemar p"):
@@ -244,7 +249,7 @@ def main(argv: list[str] | None = None) -> dict:
                                  "tasks": {t: {k: v for k, v in d.items() if k in ("rate", "ci95", "episodes")}
                                            for t, d in doc["sweep"][0]["tasks"].items()}}
                           for name, doc in docs.items()},
-              "paired": rows, "offline": offline}
+              "baseline": baseline, "paired": rows, "offline": offline}
     write_result(result, a.out / "candidates.json", RESULTS if a.update else None)
     return result
 
