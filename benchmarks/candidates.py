@@ -4,7 +4,7 @@
         --batch 50 --workers 2 --imagination-episodes 0 --gifs 0 --out evals/base
     python benchmarks/candidates.py --checkpoint crafter-basic --suite basic --episodes 40 --max-steps 60 \\
         --seed-start 12000000 --batch 50 --workers 2 --candidates 1,2,4 --offline 4 --baseline evals/base \\
-        --out bench-candidates --update
+        --out bench-candidates --section oracle_ceiling --update
 
 At every step of its play the policy thinks and draws its action as at N = 0 (its own temperature); the
 player then takes the policy's K most probable actions after that thought, has the expert judge each in
@@ -18,8 +18,9 @@ the share of states where the top-1 is worse and another of the top-k is fine.
 
 Each player is written as OUT/<player>/eval.json in rig evaluate's format (so ``rig evaluate --compare``
 pairs them); with ``--baseline`` (an evaluation of the same seeds) every player is compared against it,
-paired on the episodes (Newcombe interval, McNemar). Writes OUT/candidates.json (with --update also
-benchmarks/results/candidates.json). ``--resume`` keeps players already written with the same settings.
+paired on the episodes (Newcombe interval, McNemar). Writes section --section of OUT/candidates.json (with
+--update also of benchmarks/results/candidates.json). ``--resume`` keeps players already written with the same
+settings.
 """
 
 from __future__ import annotations
@@ -29,15 +30,19 @@ import datetime as dt
 import multiprocessing as mp
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from rig_core.evaluate.compare import EVAL_FORMAT, EVAL_VERSION, compare_players
+from rig_core.config import EvalConfig
+from rig_core.errors import RigError
+from rig_core.evaluate.compare import EVAL_FORMAT, EVAL_VERSION, compare_players, load_evaluation
 from rig_core.evaluate.runner import resolve_suite, summarize_results
-from rig_core.fsutil import atomic_write_json, read_json, write_result
+from rig_core.fsutil import atomic_write_json, read_json
+from rig_core.results import command as command_of
+from rig_core.results import publish
 from rig_core.versions import versions
 
 out = Console(width=150)  # wide tables in logs too
@@ -72,9 +77,15 @@ def play_share(job: dict) -> tuple[list[dict], list[tuple], float]:
 
 
 def players(a) -> list[dict]:
-    ks = [int(x) for x in a.candidates.split(",") if x.strip()] if a.candidates else []
-    if any(k < 1 for k in ks) or a.offline < 0 or a.horizon < 1:
-        sys.exit("error: --candidates needs numbers of 1 or more, --offline 0 or more, --horizon 1 or more")
+    try:
+        ks = [int(x) for x in a.candidates.split(",") if x.strip()] if a.candidates else []
+    except ValueError:
+        ks = [0]
+    if any(k < 1 for k in ks):
+        raise RigError(f"--candidates {a.candidates} is not a list of numbers of 1 or more", "e.g. --candidates 1,2,4")
+    if a.offline < 0 or a.horizon < 1:
+        raise RigError(f"--offline {a.offline} / --horizon {a.horizon}: need 0 or more / 1 or more",
+                       "e.g. --offline 4 --horizon 3")
     plan = [{"name": f"top{k}" + ("-oracle" if k > 1 else ""), "k": k, "scorer": "oracle" if k > 1 else None,
              "follow": "best"} for k in ks]
     if a.offline:
@@ -89,9 +100,10 @@ def settings(a, p: dict, temperature: float, device: str) -> dict:
             "follow": p["follow"], "device": device}
 
 
-def run_player(a, p: dict, temperature: float, device: str, command: str) -> tuple[dict, list[tuple]]:
+def run_player(a, p: dict, cfg: EvalConfig) -> tuple[dict, list[tuple]]:
     """Play one player on every (task, seed) of the suite; its eval.json and judged states."""
     folder = a.out / p["name"]
+    temperature, device = cfg.temperature, cfg.device
     want = settings(a, p, temperature, device)
     if a.resume and (folder / "eval.json").exists():
         doc = read_json(folder / "eval.json", "delete the folder to replay it")
@@ -123,7 +135,8 @@ def run_player(a, p: dict, temperature: float, device: str, command: str) -> tup
                       "follow": p["follow"], "horizon": a.horizon},
            "suite": a.suite, "episodes_per_task": a.episodes, "seeds": seeds, "max_steps": a.max_steps,
            "temperature": temperature, "sampling_seed": a.seed, "review_threshold": None, "history": None,
-           "step_cache": True, "device": device, "command": command, "versions": versions(),
+           "step_cache": True, "device": device, "command": cfg.command, "config": cfg.to_dict(),
+           "versions": versions(),
            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "benchmark": want,
            "sweep": [entry]}
     folder.mkdir(parents=True, exist_ok=True)
@@ -171,6 +184,7 @@ def print_offline(offline: dict) -> None:
     table.add_row("drawn action worse", _share(offline["own_worse"]))
     table.add_row(f"drawn action worse, one of top-{k} fine", _share(offline[f"top{k}"]["own_worse_and_a_fine_one"]))
     table.add_row("drawn action is the top-1", _share(offline["own_is_top1"]))
+    table.add_row("the policy's mean probability by rank", " / ".join(f"{p:.2g}" for p in offline["prob_by_rank"]))
     out.print(table)
     table = Table(title="The top-1's worse verdicts by the judge's reason", title_justify="left")
     for col in ("reason", "share of states", *[f"of these: a fine one in top-{kk}" for kk in ks]):
@@ -197,20 +211,36 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--baseline", type=Path, default=None, help="an evaluation of the same seeds to pair against")
     p.add_argument("--out", type=Path, default=Path("bench-candidates"))
     p.add_argument("--resume", action="store_true", help="keep players already in OUT with the same settings")
-    p.add_argument("--update", action="store_true", help="also write benchmarks/results/candidates.json")
+    p.add_argument("--section", default="main", help="the question this run answers, as a short name: the section "
+                   "of the results file it writes")
+    p.add_argument("--update", action="store_true", help="also write the section of benchmarks/results/candidates.json")
     a = p.parse_args(argv)
-    if a.episodes < 1 or a.batch < 1 or a.workers < 1:
-        sys.exit("error: --episodes, --batch and --workers must be at least 1")
+    try:
+        return run(a, sys.argv[1:] if argv is None else list(argv))
+    except RigError as exc:
+        print(f"error: {exc.line()}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+
+
+def run(a, args: list[str]) -> dict:
     from rig_core.inference.policy import RigPolicy
     from rig_core.review.candidates import headroom
 
+    command = command_of("benchmarks/candidates.py", args)
+    cfg = EvalConfig(suite=a.suite, episodes=a.episodes, seed_start=a.seed_start, max_steps=a.max_steps,
+                     batch=a.batch, workers=a.workers, imagination_episodes=0, gifs=0, temperature=a.temperature,
+                     seed=a.seed, command=command).validate()
+    plan = players(a)
+    resolve_suite(a.suite)
+    if a.baseline is not None:
+        load_evaluation(a.baseline)  # before hours of play: an evaluation of rig's format
     probe = RigPolicy.from_checkpoint(Path(a.checkpoint), temperature=a.temperature)
     temperature, device = float(probe.temperature or 0.0), str(probe.device)
     del probe
-    command = "python benchmarks/candidates.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    cfg = replace(cfg, temperature=temperature, device=device)
     docs, offline = {}, None
-    for pl in players(a):
-        doc, states = run_player(a, pl, temperature, device, command)
+    for pl in plan:
+        doc, states = run_player(a, pl, cfg)
         docs[pl["name"]] = doc
         if pl["follow"] == "policy":
             ks = (2, pl["k"]) if pl["k"] > 2 else (pl["k"],)
@@ -239,9 +269,7 @@ def main(argv: list[str] | None = None) -> dict:
     out.print(table)
     if offline:
         print_offline(offline)
-    result = {"command": command, "versions": versions(),
-              "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "settings": {"checkpoint": a.checkpoint, "suite": a.suite, "episodes_per_task": a.episodes,
+    result = {"settings": {"checkpoint": a.checkpoint, "suite": a.suite, "episodes_per_task": a.episodes,
                            "max_steps": a.max_steps, "seed_start": a.seed_start, "batch": a.batch,
                            "workers": a.workers, "sampling_seed": a.seed, "temperature": temperature,
                            "horizon": a.horizon, "device": device},
@@ -250,7 +278,7 @@ def main(argv: list[str] | None = None) -> dict:
                                            for t, d in doc["sweep"][0]["tasks"].items()}}
                           for name, doc in docs.items()},
               "baseline": baseline, "paired": rows, "offline": offline}
-    write_result(result, a.out / "candidates.json", RESULTS if a.update else None)
+    publish(result, "benchmarks/candidates.py", a.section, args, a.out / "candidates.json", RESULTS if a.update else None)
     return result
 
 

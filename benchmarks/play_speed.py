@@ -4,7 +4,7 @@ batched constrained decoding next to plain `model.generate` on the same prompts 
 greedy, KV cache).
 
     python benchmarks/play_speed.py --checkpoint runs/basic --batches 50 --steps 60      # a trained model
-    python benchmarks/play_speed.py --data datasets/basic-reason [--recipes tiny,cpu-small] [--steps 6]
+    python benchmarks/play_speed.py --data datasets/basic-reason [--recipes tiny,cpu-15m] [--steps 6]
 
 With --checkpoint the model is a trained one, so its thoughts have their real length; with --data, models
 are built by `rig train --max-steps 1` on the dataset. N = 0 decodes as `rig evaluate` does for episodes it
@@ -15,7 +15,6 @@ weights. Each measurement plays --steps real steps of the same worlds, so the co
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from rig_core.envs import make_env
 from rig_core.inference.policy import RigPolicy
 from rig_core.train.config import train_config
 from rig_core.train.run import run_train
-from rig_core.versions import versions
+from rig_core.results import write_section
 
 out = Console()
 
@@ -102,17 +101,18 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, help="dataset to build untrained models of --recipes on")
     p.add_argument("--checkpoint", type=Path, help="a trained run to measure instead")
-    p.add_argument("--recipes", default="tiny,cpu-small")
+    p.add_argument("--recipes", default="tiny,cpu-15m")
     p.add_argument("--steps", type=int, default=6, help="real steps per measurement (an episode's length)")
     p.add_argument("--steps-n", default="0,2", help="test-time steps N to measure")
     p.add_argument("--batches", default="1,16")
     p.add_argument("--max-think", type=int, default=32)
     p.add_argument("--slide-keep", default="0.5", help="shares of the context a slide keeps, one cache run each")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/play_speed.json"))
+    p.add_argument("--section", default="main", help="the question this run answers, as a short name: the section "
+                   "of the --json results file it replaces (the others are kept)")
     a = p.parse_args(argv)
     torch.manual_seed(0)
-    res = {"raw_env_steps_per_s": raw_env_rate(), "rows": [], "versions": versions(),
-           "command": " ".join(["python benchmarks/play_speed.py", *sys.argv[1:]])}
+    res = {"raw_env_steps_per_s": raw_env_rate(), "rows": []}
     if (a.data is None) == (a.checkpoint is None):
         p.error("pass --checkpoint RUN (a trained model) or --data DATASET (untrained models of --recipes)")
     with tempfile.TemporaryDirectory(prefix="rig-play-") as tmp:
@@ -153,8 +153,7 @@ def main(argv=None) -> dict:
     out.print(t)
     out.print("N = 2 runs the lookahead decoding (2 further imagined steps, a review, the final action) on the same "
               "model: speed does not depend on training.")
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(res, indent=2))
+    write_section(a.json, "benchmarks/play_speed.py", a.section, res, sys.argv[1:] if argv is None else argv)
     return res
 
 

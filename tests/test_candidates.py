@@ -197,6 +197,7 @@ def test_headroom_counts_what_another_candidate_could_fix():
     assert h["top2"]["rescued"]["share"] == 0.25 and h["top4"]["rescued"]["share"] == 0.5
     assert h["top4"]["stuck"]["share"] == 0.25 and abs(h["top4"]["rescued_when_top1_worse"]["share"] - 2 / 3) < 1e-9
     assert h["top2"]["expert_among"]["share"] == 0.25
+    assert np.allclose(h["prob_by_rank"], [0.4, 0.3, 0.2, 0.1])
     assert h["by_reason"]["wasted"]["rescued_top4"]["share"] == 1.0
     assert h["by_reason"]["progress"]["rescued_top4"]["share"] == 0.0
     lo, hi = h["top1_worse"]["ci95"]
@@ -206,11 +207,12 @@ def test_headroom_counts_what_another_candidate_could_fix():
 def test_candidates_benchmark_plays_the_players_and_pairs_them(tiny_checkpoint, tmp_path):
     """The benchmark at tiny size: the oracle players and the policy's own play judged, in rig evaluate's format;
     its own play is the N = 0 evaluation episode by episode, and every player is paired against it."""
+    from rig_core.config import EvalConfig
     from rig_core.evaluate.runner import run_evaluate
 
-    common = dict(suite="collect_wood", episodes=3, max_steps=4, seed_start=40, batch=2)
-    run_evaluate(checkpoint=tiny_checkpoint, agent=None, test_time_steps="0", workers=1, out=tmp_path / "base",
-                 imagination_episodes=0, gifs=0, quiet=True, **common)
+    cfg = EvalConfig(suite="collect_wood", episodes=3, max_steps=4, seed_start=40, batch=2, imagination_episodes=0,
+                     gifs=0)
+    run_evaluate(cfg, checkpoint=tiny_checkpoint, out=tmp_path / "base", quiet=True)
     args = ["--checkpoint", str(tiny_checkpoint), "--suite", "collect_wood", "--episodes", "3", "--max-steps", "4",
             "--seed-start", "40", "--batch", "2", "--candidates", "1,2", "--offline", "3", "--horizon", "2",
             "--baseline", str(tmp_path / "base"), "--out", str(tmp_path / "bench")]
@@ -218,18 +220,28 @@ def test_candidates_benchmark_plays_the_players_and_pairs_them(tiny_checkpoint, 
                        text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "top2-oracle" in r.stdout and "top-1 worse" in r.stdout
-    doc = json.loads((tmp_path / "bench" / "candidates.json").read_text())
+    doc = json.loads((tmp_path / "bench" / "candidates.json").read_text())["sections"]["main"]
     assert set(doc["players"]) == {"top1", "top2-oracle", "own-top3-judged"}
     base = json.loads((tmp_path / "base" / "eval.json").read_text())["sweep"][0]["episodes"]
     own = json.loads((tmp_path / "bench" / "own-top3-judged" / "eval.json").read_text())["sweep"][0]["episodes"]
     key = lambda e: (e["task"], e["seed"])  # noqa: E731
     assert sorted(base, key=key) == sorted(own, key=key)  # the same episodes as rig evaluate's N = 0
-    assert sorted(row["player"][len(str(tiny_checkpoint)):] for row in doc["paired"]) == \
-        [" (own action, top-3 judged)", " top-1", " top-2 oracle"]
+    names = sorted(row["player"] for row in doc["paired"])  # the checkpoint named by its folder (no private path)
+    assert names == [f"{tiny_checkpoint.name} {how}" for how in ("(own action, top-3 judged)", "top-1", "top-2 oracle")]
     assert all(row["paired"] for row in doc["paired"])
     off = doc["offline"]
     assert off["states"] == sum(e["steps"] for e in own) and set(off) >= {"top2", "top3", "by_reason"}
     again = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "candidates.py"), *args, "--resume"],
                            capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert again.returncode == 0 and again.stdout.count("kept from") == 3
-    assert json.loads((tmp_path / "bench" / "candidates.json").read_text())["offline"] == off
+    assert json.loads((tmp_path / "bench" / "candidates.json").read_text())["sections"]["main"]["offline"] == off
+    assert doc["baseline"]["overall"]["episodes"] == 3 and doc["command"].startswith("python benchmarks/candidates.py")
+
+
+@pytest.mark.parametrize("bad, says", [(["--candidates", "0,2"], "--candidates 0,2"), (["--horizon", "0"], "--horizon 0"),
+                                       (["--baseline", "nowhere"], "no evaluation at nowhere")])
+def test_candidates_benchmark_bad_input_is_one_line(bad, says, tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "candidates.py"), *bad, "--out", str(tmp_path)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    lines = [ln for ln in (r.stdout + r.stderr).splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], lines

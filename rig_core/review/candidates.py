@@ -117,15 +117,18 @@ def _share(hits: list[bool], keys: list, of: list[bool] | None = None) -> dict:
 def headroom(states: list[JudgedState], keys: list, ks: tuple[int, ...] = (2, 4)) -> dict:
     """What a verifier over the policy's top-k could fix, on judged states (each with its episode in ``keys``):
     the share where the top-1 is worse, where it is worse and another of the top-k is fine (``rescued``) or
-    none is (``stuck``), the same for the policy's drawn action, and how often the expert's own action is
-    among the top-k; then the top-1's worse verdicts by the judge's reason."""
+    none is (``stuck``), the same for the policy's drawn action, how often the expert's own action is among the
+    top-k and the policy's mean probability at each rank; then the top-1's worse verdicts by the judge's
+    reason."""
     ks = tuple(k for k in ks if all(len(s.judgements) >= k for s in states))
     worse = [not s.judgements[0].fine for s in states]
     own_worse = [s.own_judgement is not None and not s.own_judgement.fine for s in states]
     fine_in = {k: [any(j.fine for j in s.judgements[1:k]) for s in states] for k in ks}
     out = {"states": len(states), "episodes": len(set(keys)), "top1_worse": _share(worse, keys),
            "own_worse": _share(own_worse, keys),
-           "own_is_top1": _share([s.own == s.candidates[0] for s in states], keys)}
+           "own_is_top1": _share([s.own == s.candidates[0] for s in states], keys),
+           "prob_by_rank": [float(np.mean([s.probs[r] for s in states]))
+                            for r in range(min((len(s.probs) for s in states), default=0))]}
     for k in ks:
         any_fine = [any(j.fine for j in s.judgements[:k]) for s in states]
         out[f"top{k}"] = {
