@@ -69,6 +69,13 @@ def constrained_next(logits: torch.Tensor, mask: torch.Tensor, temperature: floa
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
+def constrained_probs(logits: torch.Tensor, ids: torch.Tensor, temperature: float = 0.0) -> torch.Tensor:
+    """The probabilities [B, len(ids)] ``constrained_next`` draws from when only ``ids`` are allowed (softmax at
+    ``temperature``; at 0, where it takes the argmax, the untempered softmax: the same order)."""
+    allowed = logits.float()[:, ids.to(logits.device)]
+    return torch.softmax(allowed / (temperature if temperature > 0 else 1.0), dim=-1)
+
+
 def constrained_argmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The most likely allowed token of each row of ``logits`` [B, V]."""
     return constrained_next(logits, mask)
