@@ -153,3 +153,15 @@ def test_every_resumed_step_sees_what_a_full_prefill_sees(tiny_checkpoint, monke
         outs = policy.act(np.stack([o.frame for o in obs]))
         obs = [e.step(o.action)[0] for e, o in zip(envs, outs)]
     assert seen["resumed"] == 3 and seen["alone"] >= 1
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_long_game_keeps_a_history_of_constant_size_and_the_same_outputs(tiny_checkpoint, monkeypatch, cache):
+    """Steps no context can hold any more are forgotten, so a game of thousands of steps does not grow the
+    policy's memory; the outputs are those of a policy that keeps every step."""
+    trimmed, policy = _play(tiny_checkpoint, cache, steps=24, rows=2)
+    most = policy.context // policy.budget.shortest_step + 1
+    assert all(len(h) == most for h in policy.history) and most < 24  # forgotten: the game is longer
+    monkeypatch.setattr(RigPolicy, "_forget_old_steps", lambda self, b: None)
+    kept, everything = _play(tiny_checkpoint, cache, steps=24, rows=2)
+    assert all(len(h) == 24 for h in everything.history) and kept == trimmed

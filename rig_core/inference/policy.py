@@ -102,6 +102,14 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin):
         self.history = [[] for _ in instructions]
         self._reset_step_cache(len(instructions))
 
+    def _forget_old_steps(self, b: int) -> None:
+        """Drop the steps no context can hold any more (more than fit in it even at their shortest), so a game of
+        thousands of steps keeps a history of constant size."""
+        extra = len(self.history[b]) - (self.context // self.budget.shortest_step + 1)
+        if extra > 0:
+            del self.history[b][:extra]
+            self._first_kept[b] = max(0, self._first_kept[b] - extra)
+
     def _context(self, b: int, obs_ids: list[int], lookahead: int = 0) -> list[int]:
         room = self.context - len(self.prefixes[b]) - self.budget.reserve(lookahead)
         past = self.history[b]
@@ -280,6 +288,7 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin):
         close = s["</imagine>"] if self.imagines else s["</act>"]
         for b, r in zip(rows, recs):  # the history keeps a basic step with the action taken, as training data has
             self.history[b].append(r.basic_step(close, s["<act>"]))
+            self._forget_old_steps(b)
         return [StepOutput(thought=self.tok.decode_text(r.thought), action=self.tok.action_index(r.taken),
                            imagined_codes=self.tok.codes(r.image), think_tokens=len(r.thought),
                            think_closed=r.thought_closed and r.ahead_closed, review=self.tok.decode_text(r.review),

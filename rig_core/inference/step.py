@@ -27,6 +27,11 @@ class TokenBudget:
         return self.think + TAGS + ACT_SPAN + self.frame + TAGS
 
     @property
+    def shortest_step(self) -> int:
+        """The fewest tokens a past step of the history can take (an empty thought)."""
+        return self.frame + TAGS + TAGS * self.thinks + ACT_SPAN + (self.frame + TAGS) * self.imagines
+
+    @property
     def step(self) -> int:
         """A real step: the observed frame, then think, act and imagine (the spans the model has)."""
         return self.frame + TAGS + (self.think + TAGS) * self.thinks + ACT_SPAN + (self.frame + TAGS) * self.imagines
