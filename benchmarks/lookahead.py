@@ -37,7 +37,7 @@ from rig_core.evaluate.runner import EVAL_SEED, parse_steps, resolve_suite, run_
 from rig_core.fsutil import write_result
 from rig_core.inference.episodes import play
 from rig_core.inference.policy import RigPolicy
-from rig_core.review.moves import content_shifts
+from rig_core.envs.view import content_shifts
 from rig_core.versions import versions
 
 out = Console()

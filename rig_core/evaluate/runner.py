@@ -267,7 +267,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
     if checkpoint is not None and recorded and imagination_episodes > 0 and imagines:
         from rig_core.evaluate.imagination import evaluate_imagination
         from rig_core.inference.policy import RigPolicy
-        from rig_core.review.moves import content_shifts
+        from rig_core.envs.view import content_shifts
 
         policy = RigPolicy.from_checkpoint(checkpoint, seed=seed, temperature=0.0, device=device)  # greedy
         report["imagination"] = evaluate_imagination(policy, recorded[:imagination_episodes],
