@@ -47,6 +47,9 @@ def evaluate(
         "as the context holds."),
     full_prefill: bool = typer.Option(False, "--full-prefill", help="Re-encode each step's whole context "
                                       "instead of keeping the KV cache across steps (slower; for comparison)."),
+    no_draft: bool = typer.Option(False, "--no-draft", help="Decode imagined frames one token per forward pass "
+                                  "instead of with the last frame as the draft (the same frames greedy, the same "
+                                  "distribution sampled; slower; for comparison)."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (eval.json, report.md, plots, GIFs)."),
     compare: Optional[List[Path]] = typer.Option(
@@ -78,8 +81,8 @@ def evaluate(
                     temperature=temperature, imagination_steps=imagination_steps,
                     imagination_episodes=imagination_episodes, gifs=gifs, command=command_line(),
                     review_threshold=review_threshold, history=history, seed_start=seed_start,
-                    step_cache=not full_prefill, quiet=quiet or json_output, backend=backend, address=address,
-                    device=device)
+                    step_cache=not full_prefill, draft=not no_draft, quiet=quiet or json_output, backend=backend,
+                    address=address, device=device)
     several, result = run_evaluation(list(checkpoint or []), list(agent or []), test_time_steps, out, **settings)
     if several:
         if json_output:

@@ -108,6 +108,7 @@ class ReviewConfig(ConfigBase):
     backend: str = "process"
     address: str | None = None
     device: str = "auto"  # where the policy runs (rig_core.model.device)
+    draft: bool = True  # imagined frames decoded with the last frame as the draft (False: token by token)
 
     def validate(self) -> "ReviewConfig":
         check_backend(self.backend, self.address)

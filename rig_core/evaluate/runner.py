@@ -45,7 +45,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
     """Worker: play a share of (task, seed) pairs in batches; returns results and a few recorded episodes."""
     # done: a queue that gets 1 per finished episode
     (checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, threshold, history, step_cache,
-     device, done) = args
+     draft, device, done) = args
     from rig_core.inference.episodes import play
 
     policy = None
@@ -54,7 +54,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
 
         policy = RigPolicy.from_checkpoint(Path(checkpoint), seed=seed, temperature=temperature,
                                            review_threshold=threshold, history=history, step_cache=step_cache,
-                                           device=device)
+                                           draft=draft, device=device)
     suite = load_suite("crafter")
     results, recorded = [], {}
     start = time.perf_counter()
@@ -192,7 +192,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
                  imagination_steps: int = 3, imagination_episodes: int = 10, gifs: int = 2,
                  temperature: float | None = None, compare_expert: bool = True, command: str = "",
                  review_threshold: float | None = None, history: int | None = None,
-                 seed_start: int = EVAL_SEED, step_cache: bool = True, quiet: bool = False,
+                 seed_start: int = EVAL_SEED, step_cache: bool = True, draft: bool = True, quiet: bool = False,
                  backend: str = "process", address: str | None = None, device: str = "auto") -> dict[str, Any]:
     from rig_core.collect.ray_backend import session_for
     from rig_core.config import check_backend
@@ -239,7 +239,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         "player": {"checkpoint": str(checkpoint) if checkpoint else None, "agent": agent},
         "suite": suite, "episodes_per_task": episodes, "seeds": seeds, "max_steps": max_steps,
         "temperature": temperature, "sampling_seed": seed, "review_threshold": review_threshold, "history": history,
-        "step_cache": step_cache, "device": device,
+        "step_cache": step_cache, "draft": draft, "device": device,
         "command": command, "versions": versions(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "sweep": []}
     recorded: list[dict] = []
@@ -249,7 +249,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
             args = [(str(checkpoint) if checkpoint else None, agent, share, n, batch, max_steps,
                      compare_expert and n == sweep[0],
                      (max(gifs, imagination_episodes) if (w == 0 and n == sweep[0]) else 0), seed, temperature,
-                     review_threshold, history, step_cache, device)
+                     review_threshold, history, step_cache, draft, device)
                     for w, share in enumerate(shares) if share]
             start = time.perf_counter()
             results: list[dict] = []
@@ -269,7 +269,7 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
         from rig_core.inference.policy import RigPolicy
         from rig_core.envs.view import content_shifts
 
-        policy = RigPolicy.from_checkpoint(checkpoint, seed=seed, temperature=0.0, device=device)  # greedy
+        policy = RigPolicy.from_checkpoint(checkpoint, seed=seed, temperature=0.0, draft=draft, device=device)  # greedy
         report["imagination"] = evaluate_imagination(policy, recorded[:imagination_episodes],
                                                      k=imagination_steps, limit=10 * imagination_episodes,
                                                      batch=batch, shifts=content_shifts(list(policy.tok.action_names)))

@@ -142,7 +142,7 @@ def _evaluate(s: dict[str, Any], inputs: dict[str, list[str]], folder: Path, wor
                     imagination_steps=int(s["imagination_steps"]), imagination_episodes=int(s["imagination_episodes"]),
                     gifs=int(s["gifs"]), command=command, review_threshold=s["review_threshold"],
                     history=s["history"], seed_start=int(s["seed_start"]), step_cache=not s["full_prefill"],
-                    quiet=quiet, backend=s.get("backend", "process"), address=s.get("address"))
+                    draft=bool(s["draft"]), quiet=quiet, backend=s.get("backend", "process"), address=s.get("address"))
     several, result = evaluate(checkpoints, agents, str(s["test_time_steps"]), folder, **settings)
     return result if several else {"success_rate": [e.get("success_rate") for e in result["sweep"]]}
 
@@ -168,7 +168,8 @@ def _play(s: dict[str, Any], inputs: dict[str, list[str]], folder: Path, quiet: 
                       seed=int(s["seed"]), test_time_steps=int(s["test_time_steps"]), record=folder / "play.gif",
                       live=bool(s["live"]) and not quiet,
                       max_steps=s["max_steps"], temperature=s["temperature"], max_think=int(s["max_think"]),
-                      review_threshold=s["review_threshold"], history=s["history"], quiet=True)
+                      review_threshold=s["review_threshold"], history=s["history"], draft=bool(s["draft"]),
+                      quiet=True)
     atomic_write_json(folder / "play.json", result)
     if not quiet:
         print(f"{result['task']} seed {result['seed']}: {'success' if result['success'] else 'no success'} in "

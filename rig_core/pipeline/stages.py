@@ -45,10 +45,10 @@ def _defaults(cls, skip=()) -> dict[str, Any]:
 
 _EVALUATE = {"suite": "basic", "episodes": 10, "seed_start": 1_000_000, "test_time_steps": "0", "max_steps": None,
              "batch": 8, "imagination_steps": 3, "imagination_episodes": 10, "gifs": 2, "temperature": None,
-             "seed": 0, "review_threshold": None, "history": None, "full_prefill": False, "backend": "process",
+             "seed": 0, "review_threshold": None, "history": None, "full_prefill": False, "draft": True, "backend": "process",
              "address": None, "checkpoint": "last"}
 _PLAY = {"live": False, "agent": None, "task": "collect_wood", "seed": 1_000_000, "max_steps": None, "test_time_steps": 0,
-         "temperature": None, "max_think": 64, "review_threshold": None, "history": None}
+         "temperature": None, "max_think": 64, "review_threshold": None, "history": None, "draft": True}
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("collect", _defaults(CollectConfig), (), summary="rig collect: an agent's episodes"),
