@@ -6,8 +6,8 @@ against token by token (`--no-draft`), both policies stepping the same worlds in
 
     python benchmarks/play_speed.py --checkpoint runs/basic --batches 50 --steps 60      # a trained model
     python benchmarks/play_speed.py --data datasets/basic-reason [--recipes tiny,cpu-small] [--steps 6]
-    python benchmarks/play_speed.py --checkpoint crafter-basic --batches 50 --steps-n 0 --drafts 1,2 \
-        --draft-steps 10 --temperatures 0,0.5
+    python benchmarks/play_speed.py --checkpoint crafter-basic --batches 50 --steps-n '' --drafts 1,2 \
+        --draft-steps 10 --temperatures 0,0.5 --max-think 64     # drafts only: the file's other sections stay
 
 With --checkpoint the model is a trained one, so its thoughts have their real length; with --data, models
 are built by `rig train --max-steps 1` on the dataset. N = 0 decodes as `rig evaluate` does for episodes it
@@ -18,6 +18,7 @@ weights. Each measurement plays --steps real steps of the same worlds, so the co
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -178,9 +179,11 @@ def main(argv=None) -> dict:
                                             "generate_tokens_per_s": plain if n == 0 else None,
                                             "ratio": ours / plain if n == 0 else None})
         if a.drafts:  # (in the temporary folder's lifetime: --data models live there)
-            res["drafts"] = [paired_run(run, b, n, temp, a.draft_steps, a.max_think)
-                             for _, run in runs for temp in [float(x) for x in a.temperatures.split(",")]
-                             for b in [int(x) for x in a.batches.split(",")] for n in [int(x) for x in a.drafts.split(",")]]
+            res["drafts"] = {"command": res["command"], "date": time.strftime("%Y-%m-%d"), "versions": versions(),
+                             "rows": [paired_run(run, b, n, temp, a.draft_steps, a.max_think)
+                                      for _, run in runs for temp in [float(x) for x in a.temperatures.split(",")]
+                                      for b in [int(x) for x in a.batches.split(",")]
+                                      for n in [int(x) for x in a.drafts.split(",")]]}
     t = Table(title=f"play speed (raw environment: {res['raw_env_steps_per_s']:,.0f} steps/s, one process)",
               title_justify="left")
     for col in ("model", "B", "N", "slide keeps", "actions/s", "full prefill", "speed-up", "ours tokens/s", "generate tokens/s",
@@ -194,11 +197,14 @@ def main(argv=None) -> dict:
     if res["rows"]:
         out.print(t)
     if a.drafts:
-        out.print(draft_table(res["drafts"]))
-        out.print(kind_table(res["drafts"]))
+        out.print(draft_table(res["drafts"]["rows"]))
+        out.print(kind_table(res["drafts"]["rows"]))
     out.print("N = 2 runs the lookahead decoding (2 further imagined steps, a review, the final action) on the same "
               "model: speed does not depend on training.")
-    res["date"] = time.strftime("%Y-%m-%d")
+    if a.steps_n:
+        res["date"] = time.strftime("%Y-%m-%d")
+    elif a.json.exists():  # only the drafts measured: the file's other sections stay as they were
+        res = {**json.loads(a.json.read_text()), "drafts": res["drafts"]}
     write_result(res, a.json)
     return res
 

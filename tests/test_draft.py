@@ -198,3 +198,23 @@ def test_rows_keeping_drafts_of_different_lengths_and_an_all_wrong_draft(tiny_ch
     assert first[0]["rejected"] == 80 and first[0]["accepted"] == 0 and first[0]["passes"] == 80
     assert first[1]["rejected"] == 3 and first[2]["rejected"] == 0
     assert policy.frame_log[0]["passes"] == 80
+
+
+def test_imagining_from_contexts_drafts_from_their_last_frame_and_action(tiny_checkpoint):
+    """``imagine_from`` (offline measures) drafts from the frame and action before each context's ``<imagine>``,
+    and gives the frames of token-by-token decoding."""
+    policy = RigPolicy.from_checkpoint(tiny_checkpoint, device="cpu", max_think=8)
+    envs = [make_env() for _ in range(2)]
+    policy.reset(["Collect wood.", "Drink water."])
+    policy.act(np.stack([e.reset(s).frame for e, s in zip(envs, (21, 22))]), forced_actions=[1, 5])
+    s = policy.tok.special
+    rows = [policy.prefixes[b] + policy.history[b][0][: policy.history[b][0].index(s["<imagine>"]) + 1]
+            for b in range(2)]
+    drafts = policy._drafts_from_contexts(rows)
+    obs = policy.history[0][0][1:82]
+    assert len(drafts.candidates[0]) == 2 and len(drafts.candidates[1]) == 1  # a move: shifted and held; "do": held
+    assert drafts.candidates[0][1][0] == obs
+    policy.draft = False
+    plain = policy.imagine_from(rows)
+    policy.draft, policy.frame_log = True, []
+    assert (policy.imagine_from(rows) == plain).all() and policy.frame_log[0]["drafted"]
