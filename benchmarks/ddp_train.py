@@ -1,7 +1,7 @@
 """Data-parallel training on one machine: `rig train --processes P --threads T` side by side with one
 process, same global batch, same steps, same data.
 
-    python benchmarks/ddp_train.py --data datasets/basic-reason [--recipe cpu-lookahead] [--steps 30]
+    python benchmarks/ddp_train.py --data datasets/basic-reason [--recipe cpu-2m] [--steps 30]
 
 Runs each (processes, threads) setting as a real `rig train` and reads the training tokens/s from its
 metrics (the first 5 steps left out as warm-up), and checks the loss curves agree with the one-process run.
@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from rig_core.versions import versions
+from rig_core.results import write_section
 
 WARMUP = 5
 out = Console()
@@ -52,11 +52,13 @@ def run(data: Path, recipe: str, steps: int, batch: int, processes: int, threads
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, type=Path)
-    p.add_argument("--recipe", default="cpu-lookahead")
+    p.add_argument("--recipe", default="cpu-2m")
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=8, help="the global batch")
     p.add_argument("--settings", default="1x2,2x1,2x2", help="PROCESSESxTHREADS settings to compare")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/ddp_train.json"))
+    p.add_argument("--section", default="main", help="the question this run answers, as a short name: the section "
+                   "of the --json results file it replaces (the others are kept)")
     a = p.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory(prefix="rig-ddp-") as tmp:
@@ -75,10 +77,8 @@ def main(argv=None) -> dict:
                       f"{r['speed_vs_first']:.2f}x", f"{r['wall_s']:.0f}", f"{diff:.2e}")
     out.print(table)
     doc = {"benchmark": "ddp_train", "recipe": a.recipe, "steps": a.steps, "global_batch": a.batch_size,
-           "cores": os.cpu_count(), "results": [{k: v for k, v in r.items() if k != "losses"} for r in results],
-           "versions": versions()}
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(doc, indent=2) + "\n")
+           "cores": os.cpu_count(), "results": [{k: v for k, v in r.items() if k != "losses"} for r in results]}
+    write_section(a.json, "benchmarks/ddp_train.py", a.section, doc, sys.argv[1:] if argv is None else argv)
     return doc
 
 

@@ -2,7 +2,7 @@
 
     python benchmarks/expert.py                      # the full benchmark (about an hour on 2 cores)
     python benchmarks/expert.py --open-episodes 20 --task-episodes 5 --groups basic,tools
-    python benchmarks/expert.py --open-episodes 0 --oracle-episodes 0 --task-episodes 0 --update
+    python benchmarks/expert.py --open-episodes 0 --oracle-episodes 0 --task-episodes 0
                                                      # throughput and bytes/frame only (about a minute),
                                                      # the other sections of the JSON file kept
 
@@ -35,12 +35,12 @@ from rig_core.data.reader import Dataset
 from rig_core.envs import make_env
 from rig_core.stats.metrics import achievement_success_rates, crafter_score
 from rig_core.tasks import load_suite
-from rig_core.versions import versions
+from rig_core.results import write_section
 
 out = Console()
 OPEN_SEED, TASK_SEED, SPEED_SEED = 10_000, 20_000, 30_000
 AGENT = {"name": "expert"}
-SECTIONS = ("speed", "open", "tasks")  # the JSON file's measured sections; "commands" says which run made each
+SECTIONS = ("speed", "open", "tasks")  # the results file's sections, each with the command that measured it
 
 
 def _unlocked(path: Path) -> list[list[str]]:
@@ -157,13 +157,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--speed-steps", type=int, default=1500, help="step limit of throughput episodes")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--agent", default="expert", help="agent to measure (random: a quick smoke run)")
-    p.add_argument("--json", type=Path, default=Path("benchmarks/results/expert.json"))
-    p.add_argument("--update", action="store_true",
-                   help="replace only the sections this run measures in an existing --json file, keep the others")
+    p.add_argument("--json", type=Path, default=Path("benchmarks/results/expert.json"),
+                   help="the results file: the sections this run measures (speed, open, tasks) are replaced, the "
+                        "others kept")
     a = p.parse_args(argv)
     AGENT["name"] = a.agent
-    command = " ".join(["python benchmarks/expert.py", *(sys.argv[1:] if argv is None else argv)])
-    result: dict = {"versions": {**versions(), "hdf5plugin": hdf5plugin.version}, "command": command}
+    result: dict = {}
     with tempfile.TemporaryDirectory(prefix="rig-bench-") as tmp:
         tmp = Path(tmp)
         if a.speed_episodes:
@@ -175,17 +174,11 @@ def main(argv: list[str] | None = None) -> dict:
         if a.task_episodes:
             result["tasks"] = task_suite(tmp, [g for g in a.groups.split(",") if g], a.task_episodes, a.workers)
     measured = [k for k in SECTIONS if k in result]
-    if a.update and a.json.exists():
-        old = json.loads(a.json.read_text())
-        commands = old.get("commands") or {k: old.get("command") for k in SECTIONS if k in old}
-        result = {**old, **result, "commands": {**commands, **{k: command for k in measured}}}
-        result = {k: result[k] for k in ("versions", "command", "commands", *SECTIONS) if k in result}
-    else:
-        result["commands"] = {k: command for k in measured}
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(result, indent=2))
+    for k in measured:
+        write_section(a.json, "benchmarks/expert.py", k, {k: result[k]}, sys.argv[1:] if argv is None else argv,
+                      {"hdf5plugin": hdf5plugin.version})
     print_tables({k: result[k] for k in measured})
-    out.print(f"results written to {a.json}")
+    out.print(f"results written to {a.json} (sections {', '.join(measured)})")
     return result
 
 

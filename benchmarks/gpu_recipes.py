@@ -9,7 +9,8 @@ then trains through `rig train` (its own process, so each peak is its own) for `
 steps, and the trained adapter plays through `rig evaluate --device cuda` (``--play-episodes`` per basic
 task). Prints one row per recipe: parameters, trainable, tokens per optimizer step, training tokens/s
 (steps after the first two), the estimate `rig train` printed, the measured peak (torch's
-max_memory_allocated) and the play rate; OUT/gpu_recipes.json holds every figure.
+max_memory_allocated) and the play rate; OUT/gpu_recipes.json holds every figure (with --update also the section
+--section of benchmarks/results/gpu_recipes.json).
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from rig_core.results import publish
+
 out = Console()
+RESULTS = Path(__file__).parent / "results" / "gpu_recipes.json"
 
 LLAMA_1B3 = dict(hidden_size=2048, num_hidden_layers=24, num_attention_heads=16, num_key_value_heads=8,
                  intermediate_size=5632, max_position_embeddings=4096, tie_word_embeddings=False)
@@ -87,7 +91,12 @@ def main() -> None:
     ap.add_argument("--play-steps", type=int, default=10)
     ap.add_argument("--device", default="auto", help="where the trained adapter plays (rig evaluate --device)")
     ap.add_argument("--set", action="append", default=[], help="FIELD=VALUE for every recipe (rig train --set)")
+    ap.add_argument("--section", default="main", help="the question this run answers, as a short name: the section "
+                    "of the results file it writes")
+    ap.add_argument("--update", action="store_true", help=f"also write the section of {RESULTS}")
     args = ap.parse_args()
+    save = lambda: publish(doc, "benchmarks/gpu_recipes.py", args.section, sys.argv[1:],  # noqa: E731
+                           root / "gpu_recipes.json", RESULTS if args.update else None)
     root = Path(args.out)
     root.mkdir(parents=True, exist_ok=True)
     doc: dict = {"steps": args.steps, "rows": []}
@@ -107,7 +116,7 @@ def main() -> None:
         except Failed as exc:
             out.print(str(exc), markup=False)
             doc["rows"].append({"recipe": recipe, "error": str(exc)[-2000:]})
-            (root / "gpu_recipes.json").write_text(json.dumps(doc, indent=2))
+            save()
             continue
         wall = time.perf_counter() - t0
         rate, peak, per_step = train_rate(run)
@@ -130,7 +139,7 @@ def main() -> None:
             row.update(play_actions_per_s=sweep.get("actions_per_s"), play_success=sweep["overall"].get("rate"),
                        play_device=ev.get("device"), imagination_psnr_1step=horizons[0].get("psnr_model"))
         doc["rows"].append(row)
-        (root / "gpu_recipes.json").write_text(json.dumps(doc, indent=2))
+        save()
     tab = Table(title=f"GPU recipes, {args.steps} optimizer steps each")
     for c in ("recipe", "context x batch x accum", "tokens/step", "train tok/s", "estimate GiB", "peak GiB",
               "play actions/s"):
@@ -144,7 +153,8 @@ def main() -> None:
                     f(r["tokens_per_step"], ","), f(r["train_tokens_per_s"], ",.0f"), f(r["estimate_gib"], ".1f"),
                     f(r["peak_gib"], ".1f"), f(r.get("play_actions_per_s"), ".1f"))
     out.print(tab)
-    out.print(f"wrote {root / 'gpu_recipes.json'}")
+    out.print(f"wrote {root / 'gpu_recipes.json'}" + (f" and the section '{args.section}' of {RESULTS}"
+                                                      if args.update else ""))
 
 
 if __name__ == "__main__":

@@ -33,12 +33,12 @@ from rig_core.evaluate.imagination import evaluate_imagination
 from rig_core.evaluate.compare import Player, pair_row
 from rig_core.stats.metrics import episodes_to_separate
 from rig_core.evaluate.report import overall
-from rig_core.evaluate.runner import EVAL_SEED, parse_steps, resolve_suite, run_evaluate
-from rig_core.fsutil import write_result
+from rig_core.config import EVAL_SEED, EvalConfig
+from rig_core.evaluate.runner import parse_steps, resolve_suite, run_evaluate
+from rig_core.results import publish
 from rig_core.inference.episodes import play
 from rig_core.inference.policy import RigPolicy
 from rig_core.envs.view import content_shifts
-from rig_core.versions import versions
 
 out = Console()
 RESULTS = Path(__file__).parent / "results" / "lookahead.json"
@@ -66,10 +66,10 @@ def evaluation(name: str, checkpoint: Path, steps: str, a: argparse.Namespace) -
             else:
                 r = None
         if r is None:
-            r = run_evaluate(checkpoint=checkpoint, agent=None, suite=a.suite, episodes=a.episodes, test_time_steps=str(n),
-                             workers=a.workers, batch=a.batch, out=where, max_steps=a.max_steps, seed=a.seed,
-                             imagination_episodes=0, gifs=2, command=" ".join(sys.argv), review_threshold=threshold,
-                             seed_start=a.seed_start, quiet=a.quiet)
+            cfg = EvalConfig(suite=a.suite, episodes=a.episodes, seed_start=a.seed_start, test_time_steps=str(n),
+                             max_steps=a.max_steps, batch=a.batch, workers=a.workers, imagination_episodes=0,
+                             gifs=2, seed=a.seed, review_threshold=threshold, command=" ".join(sys.argv))
+            r = run_evaluate(cfg, checkpoint=checkpoint, out=where, quiet=a.quiet)
         if merged is None:
             merged = r
         else:
@@ -265,7 +265,9 @@ def main() -> int:
     p.add_argument("--cold", action="store_true", help="imagine each window without the episode before it as history")
     p.add_argument("--out", type=Path, default=Path("benchmarks/out/lookahead"))
     p.add_argument("--fresh", action="store_true", help="redo evaluations found in --out")
-    p.add_argument("--update", action="store_true", help=f"also write {RESULTS}")
+    p.add_argument("--section", default="main", help="the question this run answers, as a short name: the section "
+                   "of the results file it writes")
+    p.add_argument("--update", action="store_true", help=f"also write the section of {RESULTS}")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args()
 
@@ -290,13 +292,14 @@ def main() -> int:
 
     strip = lambda r: {k: v for k, v in r.items() if k != "sweep"} | {
         "sweep": [{k: v for k, v in e.items() if k != "episodes"} for e in r["sweep"]]}
-    result = {"command": " ".join(sys.argv), "versions": versions(), "basic": strip(basic), "lookahead": strip(look),
+    result = {"basic": strip(basic), "lookahead": strip(look),
               "imagination": im, "imagine_on": a.imagine_on, "review_threshold": a.review_threshold,
               "seed_start": a.seed_start, "curve": rows,
               "imagination_seeds": [IMAGINE_SEED, IMAGINE_SEED + a.imagination_episodes - 1] if im else None,
               "targets": [{"target": n, "met": ok, "measured": w} for n, ok, w in checks]}
-    write_result(result, a.out / "lookahead.json", RESULTS if a.update else None)
-    out.print(f"wrote {a.out / 'lookahead.json'}" + (f" and {RESULTS}" if a.update else ""))
+    publish(result, "benchmarks/lookahead.py", a.section, sys.argv[1:], a.out / "lookahead.json",
+            RESULTS if a.update else None)
+    out.print(f"wrote {a.out / 'lookahead.json'}" + (f" and the section '{a.section}' of {RESULTS}" if a.update else ""))
     return 0
 
 

@@ -5,9 +5,9 @@ of new tokens, greedy, KV cache). With --drafts, imagined frames decoded with th
 against token by token (`--no-draft`), both policies stepping the same worlds in turn, step by step.
 
     python benchmarks/play_speed.py --checkpoint runs/basic --batches 50 --steps 60      # a trained model
-    python benchmarks/play_speed.py --data datasets/basic-reason [--recipes tiny,cpu-small] [--steps 6]
+    python benchmarks/play_speed.py --data datasets/basic-reason [--recipes tiny,cpu-15m] [--steps 6]
     python benchmarks/play_speed.py --checkpoint crafter-basic --batches 50 --steps-n '' --drafts 1,2 \
-        --draft-steps 10 --temperatures 0,0.5 --max-think 64     # drafts only: the file's other sections stay
+        --draft-steps 10 --temperatures 0,0.5 --max-think 64 --section drafts
 
 With --checkpoint the model is a trained one, so its thoughts have their real length; with --data, models
 are built by `rig train --max-steps 1` on the dataset. N = 0 decodes as `rig evaluate` does for episodes it
@@ -18,7 +18,6 @@ weights. Each measurement plays --steps real steps of the same worlds, so the co
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -31,11 +30,10 @@ from rich.table import Table
 
 from rig_core.diagnostics.draft_speed import paired_run
 from rig_core.envs import make_env
-from rig_core.fsutil import write_result
 from rig_core.inference.policy import RigPolicy
 from rig_core.train.config import train_config
 from rig_core.train.run import run_train
-from rig_core.versions import versions
+from rig_core.results import write_section
 
 out = Console()
 
@@ -135,7 +133,7 @@ def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, help="dataset to build untrained models of --recipes on")
     p.add_argument("--checkpoint", type=Path, help="a trained run to measure instead")
-    p.add_argument("--recipes", default="tiny,cpu-small")
+    p.add_argument("--recipes", default="tiny,cpu-15m")
     p.add_argument("--steps", type=int, default=6, help="real steps per measurement (an episode's length)")
     p.add_argument("--steps-n", default="0,2", help="test-time steps N to measure")
     p.add_argument("--batches", default="1,16")
@@ -145,10 +143,11 @@ def main(argv=None) -> dict:
     p.add_argument("--draft-steps", type=int, default=10, help="real steps per draft measurement")
     p.add_argument("--temperatures", default="0,0.5", help="decoding temperatures of the draft measurements")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/play_speed.json"))
+    p.add_argument("--section", default="main", help="the question this run answers, as a short name: the section "
+                   "of the --json results file it replaces (the others are kept)")
     a = p.parse_args(argv)
     torch.manual_seed(0)
-    res = {"raw_env_steps_per_s": raw_env_rate(), "rows": [], "versions": versions(),
-           "command": " ".join(["python benchmarks/play_speed.py", *sys.argv[1:]])}
+    res = {"raw_env_steps_per_s": raw_env_rate(), "rows": []}
     if (a.data is None) == (a.checkpoint is None):
         p.error("pass --checkpoint RUN (a trained model) or --data DATASET (untrained models of --recipes)")
     with tempfile.TemporaryDirectory(prefix="rig-play-") as tmp:
@@ -179,11 +178,9 @@ def main(argv=None) -> dict:
                                             "generate_tokens_per_s": plain if n == 0 else None,
                                             "ratio": ours / plain if n == 0 else None})
         if a.drafts:  # (in the temporary folder's lifetime: --data models live there)
-            res["drafts"] = {"command": res["command"], "date": time.strftime("%Y-%m-%d"), "versions": versions(),
-                             "rows": [paired_run(run, b, n, temp, a.draft_steps, a.max_think)
-                                      for _, run in runs for temp in [float(x) for x in a.temperatures.split(",")]
-                                      for b in [int(x) for x in a.batches.split(",")]
-                                      for n in [int(x) for x in a.drafts.split(",")]]}
+            res["drafts"] = [paired_run(run, b, n, temp, a.draft_steps, a.max_think)
+                             for _, run in runs for temp in [float(x) for x in a.temperatures.split(",")]
+                             for b in [int(x) for x in a.batches.split(",")] for n in [int(x) for x in a.drafts.split(",")]]
     t = Table(title=f"play speed (raw environment: {res['raw_env_steps_per_s']:,.0f} steps/s, one process)",
               title_justify="left")
     for col in ("model", "B", "N", "slide keeps", "actions/s", "full prefill", "speed-up", "ours tokens/s", "generate tokens/s",
@@ -197,15 +194,11 @@ def main(argv=None) -> dict:
     if res["rows"]:
         out.print(t)
     if a.drafts:
-        out.print(draft_table(res["drafts"]["rows"]))
-        out.print(kind_table(res["drafts"]["rows"]))
+        out.print(draft_table(res["drafts"]))
+        out.print(kind_table(res["drafts"]))
     out.print("N = 2 runs the lookahead decoding (2 further imagined steps, a review, the final action) on the same "
               "model: speed does not depend on training.")
-    if a.steps_n:
-        res["date"] = time.strftime("%Y-%m-%d")
-    elif a.json.exists():  # only the drafts measured: the file's other sections stay as they were
-        res = {**json.loads(a.json.read_text()), "drafts": res["drafts"]}
-    write_result(res, a.json)
+    write_section(a.json, "benchmarks/play_speed.py", a.section, res, sys.argv[1:] if argv is None else argv)
     return res
 
 

@@ -12,7 +12,6 @@ or connecting to --address). Needs `pip install 'rig[ray]'`.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from rich.table import Table
 from rig_core.collect.runner import run_collect
 from rig_core.config import CollectConfig
 from rig_core.data.reader import open_shard
-from rig_core.versions import versions
+from rig_core.results import write_section
 
 TIMING = {"act_seconds"}
 out = Console()
@@ -79,6 +78,8 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--address", default=None, help="a Ray cluster for the Ray run (default: a local Ray)")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/ray_collect.json"))
+    p.add_argument("--section", default="main", help="the question this run answers, as a short name: the section "
+                   "of the --json results file it replaces (the others are kept)")
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         rows = [collect(backend, Path(tmp), a) for backend in ("process", "ray")]
@@ -94,9 +95,8 @@ def main(argv=None) -> dict:
     out.print(table)
     out.print("datasets equal: " + ("yes" if not bad else f"NO ({len(bad)} differences, e.g. {bad[:3]})"))
     res = {"config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(a).items()}, "rows": rows,
-           "ratio": round(ratio, 3), "equal": not bad, "differences": bad[:20], "versions": versions()}
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(res, indent=2))
+           "ratio": round(ratio, 3), "equal": not bad, "differences": bad[:20]}
+    write_section(a.json, "benchmarks/ray_collect.py", a.section, res, sys.argv[1:] if argv is None else argv)
     if bad:
         sys.exit(1)
     return res

@@ -32,9 +32,8 @@ from rich.table import Table
 
 from rig_core.data.reader import Dataset
 from rig_core.diagnostics.reading import held_out_episodes, reading_accuracy, reading_samples
-from rig_core.fsutil import write_result
+from rig_core.results import publish
 from rig_core.inference.policy import RigPolicy
-from rig_core.versions import versions
 
 out = Console()
 RESULTS = Path(__file__).parent / "results" / "reading.json"
@@ -60,7 +59,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("bench-reading"))
-    p.add_argument("--update", action="store_true", help="also write benchmarks/results/reading.json")
+    p.add_argument("--section", default="main", help="the question this run answers, as a short name: the section "
+                   "of the results file it writes")
+    p.add_argument("--update", action="store_true", help="also write the section of benchmarks/results/reading.json")
     a = p.parse_args(argv)
     rows = []
     with Dataset(a.data) as ds:
@@ -85,11 +86,9 @@ def main(argv: list[str] | None = None) -> dict:
         for ex in r["examples"][:3]:
             out.print(f"[dim]{Path(r['checkpoint']).name}:[/dim] reference {ex['reference']!r}\n"
                       f"    policy    {ex['policy']!r}")
-    doc = {"data": str(a.data), "per_episode": a.per_episode, "history": a.history, "seed": a.seed,
-           "command": "python benchmarks/reading.py " + " ".join(sys.argv[1:] if argv is None else argv),
-           "versions": versions(), "rows": rows}
-    write_result(doc, a.out / "reading.json", RESULTS if a.update else None)
-    return doc
+    doc = {"data": str(a.data), "per_episode": a.per_episode, "history": a.history, "seed": a.seed, "rows": rows}
+    return publish(doc, "benchmarks/reading.py", a.section, sys.argv[1:] if argv is None else argv,
+                   a.out / "reading.json", RESULTS if a.update else None)
 
 
 if __name__ == "__main__":

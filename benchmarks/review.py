@@ -36,9 +36,8 @@ from rich.table import Table
 from rig_core.review.moves import imagined_moves
 from rig_core.diagnostics.review_quality import (review_discrimination, review_outcomes, review_samples,
                                                   second_choices)
-from rig_core.fsutil import write_result
+from rig_core.results import publish
 from rig_core.inference.policy import RigPolicy
-from rig_core.versions import versions
 
 out = Console()
 RESULTS = Path(__file__).parent / "results" / "review.json"
@@ -71,7 +70,9 @@ def main(argv: list[str] | None = None) -> dict:
                    help="what the proposal shows the review: the stored imagined frames (as at test time) or the "
                         "fork's real ones (can the review read a true outcome?)")
     p.add_argument("--out", type=Path, default=Path("bench-review"))
-    p.add_argument("--update", action="store_true", help="also write benchmarks/results/review.json")
+    p.add_argument("--section", default="main", help="the question this run answers, as a short name: the section "
+                   "of the results file it writes")
+    p.add_argument("--update", action="store_true", help="also write the section of benchmarks/results/review.json")
     a = p.parse_args(argv)
     rows = []
     for run in a.run:
@@ -161,10 +162,9 @@ def main(argv: list[str] | None = None) -> dict:
                       _pct(m["imagined_held_when_blocked"]), _pct(m["imagined_held_when_through"]), _auc(m))
     out.print(table)
     doc = {"samples": a.samples, "seed": a.seed, "review_threshold": a.review_threshold, "frames": a.frames,
-           "versions": versions(), "rows": rows,
-           "command": "python benchmarks/review.py " + " ".join(sys.argv[1:] if argv is None else argv)}
-    write_result(doc, a.out / "review.json", RESULTS if a.update else None)
-    return doc
+           "rows": rows}
+    return publish(doc, "benchmarks/review.py", a.section, sys.argv[1:] if argv is None else argv,
+                   a.out / "review.json", RESULTS if a.update else None)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from rig_core.train.loop import Trainer
 from rig_core.train.models import build_model
 from rig_core.train.run import _accelerator, _encode, _seed_all
 from rig_core.train.setup import finish_windows, prepare
-from rig_core.versions import versions
+from rig_core.results import write_section
 
 out = Console()
 
@@ -72,6 +72,8 @@ def main(argv=None) -> dict:
     p.add_argument("--steps", type=int, default=30, help=f"optimizer steps (the first {5} are warm-up)")
     p.add_argument("--mixed-precision", default=None, help="no, bf16 or fp16 (default: the recipe's)")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/train_throughput.json"))
+    p.add_argument("--section", default="main", help="the question this run answers, as a short name: the section "
+                   "of the --json results file it replaces (the others are kept)")
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="rig-tp-") as tmp:
         run = Path(tmp) / "run"
@@ -103,8 +105,7 @@ def main(argv=None) -> dict:
     res = {"recipe": a.recipe, "size": cfg.size, "steps": a.steps, "mixed_precision": mp, "batch_size": cfg.batch_size,
            "context": cfg.context, "rig_tokens_per_s": rig_tokens / rig_s, "bare_tokens_per_s": bare_tokens / bare_s,
            "ratio": (rig_tokens / rig_s) / (bare_tokens / bare_s), "same_tokens": rig_tokens == bare_tokens,
-           "peak_rss_bytes": peak_rss, "cuda_peak_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None,
-           "versions": versions(), "command": " ".join(["python benchmarks/train_throughput.py", *sys.argv[1:]])}
+           "peak_rss_bytes": peak_rss, "cuda_peak_bytes": torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None}
     t = Table(title=f"training throughput (same model, same batches; {mp if mp != 'no' else 'fp32'})",
               title_justify="left")
     for col in ("loop", "tokens/s", "ratio", "peak memory"):
@@ -112,8 +113,7 @@ def main(argv=None) -> dict:
     t.add_row("bare PyTorch", f"{res['bare_tokens_per_s']:,.0f}", "1.00", "")
     t.add_row("rig train", f"{res['rig_tokens_per_s']:,.0f}", f"{res['ratio']:.2f}", f"{peak_rss / 2**20:,.0f} MiB RSS")
     out.print(t)
-    a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps(res, indent=2))
+    write_section(a.json, "benchmarks/train_throughput.py", a.section, res, sys.argv[1:] if argv is None else argv)
     return res
 
 

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from rig_cli.common import command_line, handle_errors, print_json
+from rig_core.config import EVAL_SEED, EvalConfig
 from rig_core.errors import RigError
 from rig_core.model.device import DEVICE_HELP
 
@@ -21,7 +22,7 @@ def evaluate(
                                               "(repeatable, with or without --checkpoint)."),
     suite: str = typer.Option("tasks", help="tasks or all (all 22), open, a group (basic, tools, advanced, survival) or a task id."),
     episodes: int = typer.Option(100, help="Episodes per task, on world seeds --seed-start, --seed-start + 1, ..."),
-    seed_start: int = typer.Option(1_000_000, help="First world seed (the same for every task; training data "
+    seed_start: int = typer.Option(EVAL_SEED, help="First world seed (the same for every task; training data "
                                    "from rig collect counts up from 0). Keep seed ranges you never tune on."),
     test_time_steps: str = typer.Option("0", help="Comma-separated lookahead steps to sweep, e.g. 0,1,2,3."),
     workers: int = typer.Option(1, help="Parallel processes."),
@@ -77,13 +78,14 @@ def evaluate(
         return
     if out is None:
         raise RigError("rig evaluate needs --out DIR", "e.g. rig evaluate --checkpoint runs/tiny --out evals/tiny")
-    settings = dict(suite=suite, episodes=episodes, workers=workers, batch=batch, max_steps=max_steps, seed=seed,
-                    temperature=temperature, imagination_steps=imagination_steps,
-                    imagination_episodes=imagination_episodes, gifs=gifs, command=command_line(),
-                    review_threshold=review_threshold, history=history, seed_start=seed_start,
-                    step_cache=not full_prefill, draft=not no_draft, quiet=quiet or json_output, backend=backend,
-                    address=address, device=device)
-    several, result = run_evaluation(list(checkpoint or []), list(agent or []), test_time_steps, out, **settings)
+    cfg = EvalConfig(suite=suite, episodes=episodes, seed_start=seed_start, test_time_steps=test_time_steps,
+                     max_steps=max_steps, batch=batch, workers=workers, imagination_steps=imagination_steps,
+                     imagination_episodes=imagination_episodes, gifs=gifs, temperature=temperature, seed=seed,
+                     review_threshold=review_threshold, history=history, full_prefill=full_prefill,
+                     draft=not no_draft, backend=backend,
+                     address=address, device=device, command=command_line())
+    several, result = run_evaluation(list(checkpoint or []), list(agent or []), cfg, out,
+                                     quiet=quiet or json_output)
     if several:
         if json_output:
             print_json(result)

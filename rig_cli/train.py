@@ -22,7 +22,7 @@ def train(
     init: Optional[str] = typer.Option(None, "--init", help="Start from these weights: a run, a checkpoint or a shipped model (rig models). basic: continue training on --data; lookahead: the RIG-basic model to fine-tune."),
     finetune: Optional[str] = typer.Option(None, help="[lookahead] lora (default: an adapter on the basic model) or full."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory, e.g. runs/basic."),
-    recipe: str = typer.Option("tiny", help="A shipped recipe (tiny, cpu-lookahead, cpu-small, gpu-lora, gpu-qlora) or a YAML file."),
+    recipe: str = typer.Option("tiny", help="A shipped recipe (tiny, cpu-2m, cpu-15m, gpu-lora, gpu-qlora) or a YAML file."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory exactly."),
     size: Optional[str] = typer.Option(None, help="Scratch model size: tiny, mini, small, base."),
     base: Optional[str] = typer.Option(None, help="Local Hugging Face causal LM to start from."),

@@ -13,6 +13,7 @@ RUNTIME_ONLY = {"workers", "quiet", "json_output", "resume", "out", "backend", "
 BACKENDS = ("process", "ray")
 # Which action a review rollout takes after judging a proposal.
 FOLLOW = ("corrected", "policy", "expert")
+EVAL_SEED = 1_000_000  # evaluation worlds; rig collect's seeds count up from 0, review rollouts from 500,000
 
 
 def ray_missing() -> RigError:
@@ -133,4 +134,53 @@ class ReviewConfig(ConfigBase):
             raise RigError("--stage review needs --checkpoint", "pass the run directory of rig train --stage basic")
         if self.seed < 0:
             raise RigError(f"--seed {self.seed} is negative", "pass a seed of 0 or more")
+        return self
+
+
+@dataclass
+class EvalConfig(ConfigBase):
+    """`rig evaluate`'s settings for every player it plays (the players themselves are its arguments): built
+    once by the CLI, a pipeline's evaluate stage or a benchmark, and recorded whole in eval.json."""
+
+    suite: str = "tasks"  # tasks or all, open, a group or a task id
+    episodes: int = 100  # per task, on world seeds seed_start, seed_start + 1, ...
+    seed_start: int = EVAL_SEED
+    test_time_steps: str = "0"  # comma-separated lookahead steps to sweep
+    max_steps: int | None = None  # per episode (None: each task's budget)
+    batch: int = 8  # environments per batched forward pass
+    workers: int = 1
+    imagination_steps: int = 3  # horizon of the imagination rollouts
+    imagination_episodes: int = 10  # played episodes whose states start imagination rollouts
+    gifs: int = 2
+    temperature: float | None = None  # None: the model's own generation settings
+    seed: int = 0  # sampling seed
+    review_threshold: float | None = None
+    history: int | None = None  # past steps kept in the context (None: as many as fit)
+    full_prefill: bool = False  # re-encode every step instead of keeping the KV cache across steps
+    draft: bool = True  # imagined frames decoded with the last frame as the draft (False: token by token)
+    compare_expert: bool = True  # agreement with the expert on the states the policy visits
+    backend: str = "process"
+    address: str | None = None
+    device: str = "auto"
+    command: str = ""  # the command line that asked for it (recorded, never acted on)
+
+    def validate(self) -> "EvalConfig":
+        check_backend(self.backend, self.address)
+        for name in ("episodes", "workers", "batch", "imagination_steps"):
+            if getattr(self, name) < 1:
+                flag = name.replace("_", "-")
+                raise RigError(f"--{flag} must be at least 1 (got {getattr(self, name)})", f"pass --{flag} 1 or more")
+        for name in ("imagination_episodes", "gifs", "seed"):
+            if getattr(self, name) < 0:
+                flag = name.replace("_", "-")
+                raise RigError(f"--{flag} {getattr(self, name)} is negative", f"pass --{flag} 0 or more")
+        if self.seed_start < 0:
+            raise RigError(f"--seed-start {self.seed_start} is negative",
+                           f"pass a world seed of 0 or more (default {EVAL_SEED})")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise RigError(f"--max-steps {self.max_steps} must be at least 1", "pass a positive step limit")
+        if self.temperature is not None and not self.temperature >= 0:
+            raise RigError(f"--temperature {self.temperature} is negative", "pass 0 (greedy) or more (sampling)")
+        if self.history is not None and self.history < 0:
+            raise RigError(f"--history {self.history} is negative", "pass 0 (the current frame only) or more")
         return self

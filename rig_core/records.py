@@ -40,6 +40,7 @@ class EpisodeResult:
     died: bool
     reward: float
     unlocked: list[str]
+    ended: str = ""  # how a game that did not succeed ended: a cause of death (rig_core/envs/deaths.py) or "time"
     invalid: int = 0
     changed: int = 0  # lookahead: steps where the review replaced the proposal
     fallback: int = 0  # lookahead: steps where a cut-off text left the proposal in place

@@ -85,21 +85,27 @@ def _recipe_fields() -> list[str]:
     import re
 
     from rig_core.model import run_config
-    from rig_core.train.config import NOT_SETTABLE, load_recipe, shipped_recipes
+    from rig_core.train.config import NOT_SETTABLE, experiment_recipes, load_recipe, shipped_recipes
 
     source = Path(run_config.__file__).read_text()
     body = source[source.index("class TrainConfig"):source.index("def validate")]
+    experiments = experiment_recipes()
+    product = [n for n in shipped_recipes() if n not in experiments]
+    names = lambda ns: ", ".join(f"`{n}`" for n in ns)
     lines = ["## Recipe fields", "",
              "A recipe (`rig train --recipe NAME|FILE.yaml`) sets these in its `train:` section (and, for "
              "`--stage lookahead`, its `lookahead:` section); `rig train --set FIELD=VALUE` sets one for a run. "
-             f"Shipped training recipes: {', '.join(f'`{n}`' for n in shipped_recipes() if 'train' in load_recipe(n))}; "
-             f"the others ({', '.join(f'`{n}`' for n in shipped_recipes() if 'train' not in load_recipe(n))}) are "
-             "pipelines for `rig pipeline` (all in `rig_core/resources/recipes/`).", "",
+             f"Shipped training recipes: {names(n for n in product if 'train' in load_recipe(n))}; "
+             f"the others ({names(n for n in product if 'train' not in load_recipe(n))}) are "
+             "pipelines for `rig pipeline` (all in `rig_core/resources/recipes/`). Recipes that reproduce an "
+             f"experiment ({names(experiments)}) are in `recipes/experiments/`, each saying what it tested; "
+             "a field marked *experiment* did not pay and only those recipes set it.", "",
              "| field | type | default | meaning |", "|---|---|---|---|"]
     for m in re.finditer(r"^    (\w+): ([^=]+?) = (.+?)(?:  # (.*))?$", body, re.M):
         name, kind, default, note = m.groups()
         if name not in NOT_SETTABLE:
-            lines.append(f"| `{name}` | {_cell(kind)} | `{default.strip()}` | {_cell(note)} |")
+            tag = "*experiment*: " if name in run_config.EXPERIMENT_FIELDS else ""
+            lines.append(f"| `{name}` | {_cell(kind)} | `{default.strip()}` | {tag}{_cell(note)} |")
     return lines + [""]
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from rig_core.evaluate.compare import load_evaluation
 from rig_core.evaluate.report import overall
 from rig_core.fsutil import atomic_write_json, atomic_write_text
+from rig_core.results import public
 from rig_core.model.checkpoint import find_checkpoint, last_step
 from rig_core.model.shipped import models_folder
 
@@ -104,11 +105,11 @@ def main() -> None:
     gen = json.loads(gen_path.read_text())
     gen.update(do_sample=a.temperature > 0, temperature=a.temperature or None)
     gen_path.write_text(json.dumps(gen, indent=2) + "\n")
-    cfg = {**cfg, "data": f"{Path(cfg['data']).name} (see README.md)", "out": a.name}
+    cfg = public({**cfg, "data": f"{Path(cfg['data']).name} (see README.md)", "out": a.name})  # no private folders
     atomic_write_json(tmp / "config.json", cfg)
     val, _ = _metrics(a.run)
     stages = _lineage(a.run)
-    card = {
+    card = public({
         "name": a.name, "stage": cfg["stage"], "description": a.description,
         "parameters": _parameters(tmp / "model"),
         "size": cfg["size"], "context": cfg["context"], "training_steps": sum(s["steps"] for s in stages),
@@ -123,7 +124,7 @@ def main() -> None:
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                                  text=True).stdout.strip(),
         "reproduce": f"rig pipeline {a.recipe} --out runs/{a.name} --workers 2",
-    }
+    })
     atomic_write_json(tmp / "card.json", card)
     atomic_write_text(tmp / "README.md", _markdown(card))
     if dest.exists():

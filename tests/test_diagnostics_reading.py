@@ -75,7 +75,8 @@ def test_reading_benchmark_runs_on_a_trained_checkpoint(tiny_checkpoint, reasone
            "--data", str(reasoned_dataset), "--per-episode", "2", "--history", "2", "--out", str(tmp_path / "r")]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=600)
     assert p.returncode == 0, p.stderr
-    doc = json.loads((tmp_path / "r" / "reading.json").read_text())
+    doc = json.loads((tmp_path / "r" / "reading.json").read_text())["sections"]["main"]
+    assert doc["command"].startswith("python benchmarks/reading.py --checkpoint") and doc["versions"]
     row = doc["rows"][0]
     # the tiny run holds out one of the four episodes of its training data: two states of it are read
     assert row["episodes"] == 1 and row["states"] == 2

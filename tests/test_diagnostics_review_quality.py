@@ -50,7 +50,7 @@ def test_review_quality_benchmark_scores_held_out_reviews(lookahead_run, tmp_pat
                         "--samples", "50", "--out", str(tmp_path)], capture_output=True, text=True, cwd=root, timeout=600)
     assert r.returncode == 0, r.stderr
     assert "AUC" in r.stdout
-    row = json.loads((tmp_path / "review.json").read_text())["rows"][0]
+    row = json.loads((tmp_path / "review.json").read_text())["sections"]["main"]["rows"][0]
     assert row["samples"] == len(samples)
     for key in ("worse_share", "says_worse_share", "agreement", "p_worse_when_worse"):
         assert row[key] is None or 0 <= row[key] <= 1

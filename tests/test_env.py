@@ -113,3 +113,46 @@ def test_unknown_env_is_a_clear_error():
         make_env("atari")
     with pytest.raises(RigError, match="MineRL"):
         make_env("minerl")
+
+
+def _arena(seed: int = 5):
+    """A fresh Crafter game with the player on grass, every other creature removed and noop as the action."""
+    from crafter import objects
+
+    env = make_env("crafter")
+    env.reset(seed)
+    player = env._crafter._player
+    world = player.world
+    for obj in list(world.objects):
+        if obj is not player:
+            world.remove(obj)
+    for dx in range(-2, 3):
+        for dy in range(-2, 3):
+            world[player.pos + np.array([dx, dy])] = "grass"
+    return env, player, world, objects, env.action_names.index("noop")
+
+
+@pytest.mark.parametrize("cause", ["lava", "zombie", "skeleton", "starved", "thirst", "tiredness"])
+def test_a_game_that_ends_in_death_names_what_killed_the_player(cause):
+    env, player, world, objects, noop = _arena()
+    action = noop
+    if cause == "lava":
+        world[player.pos + np.array([1, 0])] = "lava"
+        action = env.action_names.index("move_right")
+    elif cause == "zombie":
+        player.health = 2
+        world.add(objects.Zombie(world, player.pos + np.array([1, 0]), player))
+    elif cause == "skeleton":
+        player.health = 2
+        world.add(objects.Arrow(world, player.pos + np.array([1, 0]), np.array([-1, 0])))
+    else:
+        need = {"starved": "food", "thirst": "drink", "tiredness": "energy"}[cause]
+        player.health, player.inventory[need], player._recover = 1, 0, -15  # the slow loss strikes this step
+    _, _, terminated, truncated, info = env.step(action)
+    assert terminated and not truncated and info["death"] == cause
+
+
+def test_a_living_step_names_no_death(env):
+    env.reset(5)
+    _, _, terminated, _, info = env.step(0)
+    assert not terminated and "death" not in info

@@ -315,6 +315,9 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     assert r.exit_code == 0, r.output
     res = json.loads((hot / "eval.json").read_text())
     assert (res["temperature"], res["sampling_seed"], res["history"]) == (1.5, 7, 0)
+    settings = res["config"]  # every setting, whole, as the evaluation's one settings object holds it
+    assert (settings["temperature"], settings["seed"], settings["history"], settings["episodes"]) == (1.5, 7, 0, 1)
+    assert settings["suite"] == "collect_wood" and settings["gifs"] == 0 and settings["command"]
     assert "sampled at temperature 1.5 (seed 7), 0 past steps in context" in (hot / "report.md").read_text()
     base = tmp_path / "random"
     r = rig("evaluate", "--agent", "random", "--suite", "open", "--episodes", 2, "--max-steps", 30, "--out", base,
@@ -553,3 +556,23 @@ def test_several_players_in_one_evaluation(tiny_checkpoint, lookahead_run, tmp_p
     report = (out / "report.md").read_text()
     assert "played at N = 0 only" in report and "players.png" in report
     assert (out / "players.png").stat().st_size > 0 and (out / "compare.json").exists()
+
+
+def test_whole_games_are_reported_as_crafter_defines_them(tmp_path):
+    """Players on whole games: each game's end (a cause of death or time), length and every achievement with its
+    interval; paired, the Crafter score difference over the shared seeds, each achievement's McNemar p-value and
+    one plot of success per achievement."""
+    out = tmp_path / "games"
+    r = rig("evaluate", "--agent", "expert", "--agent", "random", "--suite", "open", "--episodes", 2, "--max-steps", 150,
+            "--gifs", 0, "--quiet", "--out", out)
+    assert r.exit_code == 0, r.output
+    o = json.loads((out / "random" / "eval.json").read_text())["sweep"][0]["open"]
+    assert sum(o["ended"].values()) == 2 and set(o["ended"]) <= {"zombie", "skeleton", "lava", "starved", "thirst",
+                                                                   "tiredness", "time"}
+    assert o["length_ci95"][0] <= o["length_mean"] <= o["length_ci95"][1] <= 150
+    assert all(lo <= o["achievement_rates"][a] <= hi for a, (lo, hi) in o["achievement_ci95"].items())
+    row = json.loads((out / "compare.json").read_text())["rows"][0]
+    lo, hi = row["crafter_score_diff_ci95"]
+    assert lo <= row["crafter_score_diff"] <= hi and len(row["achievement_pairs"]) == 22
+    assert "Whole games (paired on the same seeds)" in (out / "report.md").read_text()
+    assert (out / "achievements.png").stat().st_size > 0 and "achievements.png" in (out / "report.md").read_text()

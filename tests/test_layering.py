@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1] / "rig_core"
 LAYERS = [
     {"errors", "resources"},
     {"fsutil", "versions", "ui", "config", "records", "stats"},
-    {"envs", "tasks", "tokenize"},
+    {"envs", "tasks", "tokenize", "results"},
     {"agents", "data", "model"},
     {"annotate", "collect", "viz", "exchange"},
     {"inference"},

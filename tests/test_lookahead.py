@@ -176,7 +176,7 @@ def test_lookahead_benchmark_prints_the_sweep_and_the_targets(lookahead_run, tin
            "--out", str(tmp_path / "b")]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=root, timeout=600)
     assert p.returncode == 0, p.stderr
-    res = json.loads((tmp_path / "b" / "lookahead.json").read_text())
+    res = json.loads((tmp_path / "b" / "lookahead.json").read_text())["sections"]["main"]
     assert [e["test_time_steps"] for e in res["lookahead"]["sweep"]] == [0, 2]
     assert res["basic"]["sweep"][0]["overall"]["episodes"] == 2
     assert res["imagination"]["basic"]["rollouts"] == res["imagination"]["lookahead"]["rollouts"] >= 1
@@ -192,7 +192,7 @@ def test_lookahead_benchmark_prints_the_sweep_and_the_targets(lookahead_run, tin
     cmd[cmd.index("--imagination-episodes") + 1] = "0"  # no imagination; a review threshold at N > 0 only
     tau = subprocess.run(cmd + ["--review-threshold", "0.9"], capture_output=True, text=True, cwd=root, timeout=600)
     assert tau.returncode == 0 and tau.stdout.count("reusing") == 2, tau.stderr
-    res = json.loads((tmp_path / "b" / "lookahead.json").read_text())
+    res = json.loads((tmp_path / "b" / "lookahead.json").read_text())["sections"]["main"]
     assert (tmp_path / "b" / "lookahead-n2-t0.9" / "eval.json").exists() and res["review_threshold"] == 0.9
     assert res["imagination"] == {} and len(res["targets"]) == 2
 
@@ -210,8 +210,8 @@ def test_imagination_on_play_benchmark_measures_every_model_on_the_same_windows(
                         "--max-steps", "4", "--rollouts", "3", "--horizon", "1", "--out", str(out)],
                        capture_output=True, text=True, cwd=root, timeout=600)
     assert p.returncode == 0, p.stderr
-    res = json.loads(out.read_text())
-    a, b = (res["models"][str(m)] for m in (tiny_checkpoint, lookahead_run))
+    res = json.loads(out.read_text())["sections"]["main"]
+    a, b = (res["models"][Path(m).name] for m in (tiny_checkpoint, lookahead_run))  # no private folders: names
     assert a["rollouts"] == b["rollouts"] >= 1 and "by_outcome" in a
     assert sum(r["samples"] for r in a["by_outcome"].values()) == a["horizons"][0]["samples"]
     assert "pooled / ceiling" in p.stdout

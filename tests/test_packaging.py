@@ -42,8 +42,9 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_carries_recipes_and_rules(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    for recipe in ("tiny", "cpu-lookahead", "cpu-small", "gpu-lora", "gpu-qlora"):
+    for recipe in ("tiny", "cpu-2m", "cpu-15m", "gpu-lora", "gpu-qlora"):
         assert f"rig_core/resources/recipes/{recipe}.yaml" in names
+    assert "rig_core/resources/recipes/experiments/ablation.yaml" in names  # experiment recipes too
     for rules in ("crafter_tasks", "crafter_expert", "reasoning", "review", "pipeline_rates"):
         assert f"rig_core/resources/{rules}.yaml" in names
     for part in ("model/model.safetensors", "model/config.json", "tokenizer/tokenizer.json", "card.json", "README.md"):

@@ -60,3 +60,20 @@ def test_paired_planner_agrees_with_the_interval():
     assert paired_episodes_to_separate(0.3, 0.1, 0.1) is None
     more_discord = paired_episodes_to_separate(0.18, 0.18, 0.30)  # same 12-point gap, more discordant pairs
     assert more_discord > n
+
+
+def test_paired_crafter_score_difference_and_achievements_on_the_same_seeds():
+    from rig_core.stats.metrics import crafter_score
+    from rig_core.stats.paired import achievement_mcnemar, paired_score_difference
+
+    names = ["collect_wood", "place_table", "eat_cow"]
+    a = [["collect_wood"], ["collect_wood", "place_table"], [], ["collect_wood"]] * 5
+    b = [["collect_wood", "eat_cow"], ["collect_wood", "place_table", "eat_cow"], ["eat_cow"], []] * 5
+    d, lo, hi = paired_score_difference(a, b, names)
+    rate = lambda us, x: 100 * sum(x in u for u in us) / len(us)  # noqa: E731
+    expected = crafter_score([rate(b, x) for x in names]) - crafter_score([rate(a, x) for x in names])
+    assert abs(d - expected) < 1e-9 and lo <= d <= hi and lo > 0  # b always eats the cow a never eats
+    assert paired_score_difference(a, a, names) == (0.0, 0.0, 0.0)
+    pairs = achievement_mcnemar(a, b, names)
+    assert pairs["eat_cow"]["discordant"] == [0, 15] and pairs["eat_cow"]["mcnemar_p"] < 1e-3
+    assert pairs["collect_wood"]["discordant"] == [5, 0] and pairs["place_table"]["mcnemar_p"] == 1.0

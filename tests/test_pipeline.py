@@ -259,3 +259,14 @@ def test_measured_rates_count_every_worker_so_estimates_divide_by_workers_once()
     assert 10 * rates["review_episode:mini"] / parallelism("review", 2) == 100.0  # the same run estimates its time
     state["review"].pop("workers")  # recorded before workers were: counted as one
     assert load_rates(state)["review_episode:mini"] == 10.0
+
+
+def test_whole_game_stages_are_estimated_by_game_length(tmp_path):
+    """Collecting, reasoning and evaluating whole games (task open) count each player's usual game length, not
+    a basic task's episode nor the 10,000-step limit."""
+    r = rig("pipeline", "crafter-open", "--out", tmp_path / "o", "--dry-run", "--json", "--workers", 2)
+    assert r.exit_code == 0, r.output
+    est = {s["stage"]: s["estimate_s"] for s in json.loads(r.stdout)["stages"]}
+    assert 120 < est["data"] < 600  # 240 expert games of ~860 steps at ~0.0024 s a step on 2 workers
+    assert 60 < est["reason"] < 600
+    assert est["eval"] < 4 * 3600  # a whole game stops at death: far below 100 games x 10,000 steps each

@@ -50,10 +50,10 @@ def test_the_shipped_model_plays_by_name_at_its_own_temperature():
 
 def test_a_basic_run_continues_from_the_shipped_weights(reasoned_dataset, tmp_path):
     out = tmp_path / "more"
-    r = rig("train", "--init", "crafter-basic", "--data", reasoned_dataset, "--recipe", "cpu-lookahead",
+    r = rig("train", "--init", "crafter-basic", "--data", reasoned_dataset, "--recipe", "cpu-2m",
             "--max-steps", 2, "--eval-every", 2, "--save-every", 2, "--json")
     assert "needs --data and --out" in r.output  # --out is required
-    r = rig("train", "--init", "crafter-basic", "--data", reasoned_dataset, "--recipe", "cpu-lookahead",
+    r = rig("train", "--init", "crafter-basic", "--data", reasoned_dataset, "--recipe", "cpu-2m",
             "--max-steps", 2, "--eval-every", 2, "--save-every", 2, "--out", out, "--json")
     assert r.exit_code == 0, r.output
     cfg = json.loads((out / "config.json").read_text())

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from cli_helpers import one_line_error as _err
 from cli_helpers import rig
@@ -205,13 +206,40 @@ def test_every_recipe_parses_for_both_stages():
     from rig_core.train.config import shipped_recipes, train_config
 
     recipes = shipped_recipes()
-    assert {"tiny", "cpu-lookahead", "cpu-small", "gpu-lora", "gpu-qlora"} <= set(recipes)
+    assert {"tiny", "cpu-2m", "cpu-15m", "gpu-lora", "gpu-qlora"} <= set(recipes)
     for path in recipes.values():
         pipeline = "train:" not in path.read_text()  # its train stages name their own settings
         base = {"base": "/models/x"} if path.stem.startswith("gpu") else {}
         basic = train_config(path.stem, dict(base), in_pipeline=pipeline)
         look = train_config(path.stem, {**base, "stage": "lookahead", "init": "runs/basic"}, in_pipeline=pipeline)
         assert basic.max_steps > 0 and look.stage == "lookahead", path
+
+
+def _fields_set(doc) -> set[str]:
+    """Every key a recipe sets: in its train/lookahead sections and in its pipeline stages."""
+    keys = set((doc.get("train") or {})) | set((doc.get("lookahead") or {}))
+    for stage in (doc.get("stages") or {}).values():
+        keys |= set(stage) | set((stage.get("sweep") or {}))
+    return keys
+
+
+def test_experiment_fields_live_only_in_experiment_recipes():
+    """A field that did not pay is set by an experiment recipe that tested it and by no product recipe; every
+    experiment recipe says what it tested and whether (and how long) it was measured."""
+    from rig_core.model.run_config import EXPERIMENT_FIELDS
+    from rig_core.train.config import experiment_recipes, shipped_recipes
+
+    experiments = set(experiment_recipes())
+    assert {"ablation", "ablation-best", "world-model", "row-stride"} <= experiments
+    used_by = {f: set() for f in EXPERIMENT_FIELDS}
+    for name, path in shipped_recipes().items():
+        for field in _fields_set(yaml.safe_load(path.read_text())) & set(EXPERIMENT_FIELDS):
+            used_by[field].add(name)
+        if name in experiments:
+            text = path.read_text()
+            assert "Tested:" in text and ("Measured" in text or "Unmeasured" in text), name
+    for field, names in used_by.items():
+        assert names and names <= experiments, (field, names)
 
 
 def test_image_row_stride_trains_and_plays(reasoned_dataset, tmp_path):

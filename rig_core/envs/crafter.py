@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from rig_core.envs.base import Obs
+from rig_core.envs.deaths import death_cause
 from rig_core.errors import RigError
 
 VIEW_COLS, VIEW_ROWS = 9, 7  # the local view the player sees (x, y)
@@ -144,6 +145,7 @@ class CrafterEnv:
             raise RuntimeError("step() called on a finished episode; call reset(seed) first")
         if not 0 <= int(action) < len(self.action_names):
             raise ValueError(f"action {action} outside 0..{len(self.action_names) - 1}")
+        health_before = int(self._crafter._player.health)
         frame, reward, done, info = self._crafter.step(int(action))
         new = [
             name
@@ -155,7 +157,10 @@ class CrafterEnv:
         truncated = bool(done and not terminated)
         self._done = bool(done)
         obs = self._make_obs(frame, info["semantic"], new)
-        return obs, float(reward), bool(terminated), truncated, {"achievements": new}
+        out: dict[str, Any] = {"achievements": new}
+        if terminated:  # what took the last health (starved, thirst, zombie, skeleton, lava, tiredness)
+            out["death"] = death_cause(self._crafter, health_before)
+        return obs, float(reward), bool(terminated), truncated, out
 
     # -- helpers --------------------------------------------------------
     @property

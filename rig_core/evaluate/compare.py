@@ -14,8 +14,10 @@ from typing import Any
 from rig_core.errors import RigError
 from rig_core.fsutil import atomic_write_json, atomic_write_text, read_json
 from rig_core.stats.metrics import episodes_to_separate
-from rig_core.stats.paired import (mcnemar_exact, paired_difference_interval, paired_episodes_to_separate,
-                                   paired_mean_difference, unpaired_difference_interval, unpaired_mean_difference)
+from rig_core.stats.paired import (achievement_mcnemar, mcnemar_exact, paired_difference_interval,
+                                   paired_episodes_to_separate, paired_mean_difference, paired_score_difference,
+                                   unpaired_difference_interval, unpaired_mean_difference)
+from rig_core.tasks import OPEN
 
 EVAL_FORMAT = "rig-evaluation"
 EVAL_VERSION = 1
@@ -108,7 +110,22 @@ def pair_row(a: Player, b: Player) -> dict[str, Any]:
     for key in ("reward", "achievements"):
         d, dlo, dhi = mean_diff(_count(ea, key), _count(eb, key))
         row[f"{key}_diff"], row[f"{key}_diff_ci95"] = d, [dlo, dhi]
+    if paired and all(e["task"] == OPEN for e in ea):  # whole games: the Crafter score and each achievement
+        row.update(_whole_games(ea, eb))
     return row
+
+
+def _whole_games(ea: list[dict], eb: list[dict]) -> dict[str, Any]:
+    """Whole games on the same seeds: the Crafter score difference (bootstrap over the shared seeds), game
+    length, and each achievement's success with its McNemar p-value."""
+    from rig_core.envs import make_env
+
+    names = make_env().achievement_names
+    ua, ub = [e["unlocked"] for e in ea], [e["unlocked"] for e in eb]
+    d, lo, hi = paired_score_difference(ua, ub, names)
+    ld, llo, lhi = paired_mean_difference(_count(ea, "steps"), _count(eb, "steps"))
+    return {"crafter_score_diff": d, "crafter_score_diff_ci95": [lo, hi], "length_diff": ld,
+            "length_diff_ci95": [llo, lhi], "achievement_pairs": achievement_mcnemar(ua, ub, names)}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -126,4 +143,21 @@ def markdown(result: dict[str, Any]) -> str:
                      f"{r['reward_diff']:+.2f} [{r['reward_diff_ci95'][0]:+.2f}, {r['reward_diff_ci95'][1]:+.2f}] | "
                      f"{r['achievements_diff']:+.2f} [{r['achievements_diff_ci95'][0]:+.2f}, "
                      f"{r['achievements_diff_ci95'][1]:+.2f}] |")
+    games = [r for r in result["rows"] if "crafter_score_diff" in r]
+    if games:
+        lines += ["", "## Whole games (paired on the same seeds)", "",
+                  "| player | Crafter score difference [95 %, bootstrap over seeds] | game length difference [95 %] |",
+                  "|---|---|---|"]
+        for r in games:
+            (lo, hi), (llo, lhi) = r["crafter_score_diff_ci95"], r["length_diff_ci95"]
+            lines.append(f"| {r['player']} | {r['crafter_score_diff']:+.2f} [{lo:+.2f}, {hi:+.2f}] | "
+                         f"{r['length_diff']:+.0f} [{llo:+.0f}, {lhi:+.0f}] |")
+        lines += ["", f"Success per achievement against {result['baseline']} (exact McNemar p on the seeds where "
+                  "only one of the two unlocked it):", "",
+                  "| achievement | " + " | ".join(r["player"] for r in games) + " |",
+                  "|---|" + "---|" * len(games)]
+        for a in games[0]["achievement_pairs"]:
+            cells = [f"{100 * r['achievement_pairs'][a]['b']:.0f} % vs {100 * r['achievement_pairs'][a]['a']:.0f} % "
+                     f"(p {r['achievement_pairs'][a]['mcnemar_p']:.2g})" for r in games]
+            lines.append(f"| {a} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

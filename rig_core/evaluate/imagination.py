@@ -6,7 +6,7 @@ to the window's start (real frames, the actions really taken, its own thoughts),
 it plays, then imagines k steps on its own frames. ``context=False`` starts each window cold, the
 start frame as if it were an episode's first (``open_loop``): out of distribution for a policy
 trained on histories, and measurably worse (e.g. 25.9 vs 30.6 dB one step ahead for a
-2,000-step `cpu-lookahead` basic run on held-out dataset states).
+2,000-step `cpu-2m` basic run on held-out dataset states).
 """
 
 from __future__ import annotations

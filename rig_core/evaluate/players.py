@@ -3,9 +3,11 @@ then one paired comparison against the first player, a report and a plot."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rig_core.config import EvalConfig
 from rig_core.errors import RigError
 from rig_core.fsutil import atomic_write_text, ensure_writable_dir
 
@@ -35,28 +37,33 @@ def plan_players(checkpoints: list[Path], agents: list[str], test_time_steps: st
     return plan
 
 
-def run_players(checkpoints: list[Path], agents: list[str], test_time_steps: str, out: Path,
-                **settings) -> dict[str, Any]:
+def run_players(checkpoints: list[Path], agents: list[str], cfg: EvalConfig, out: Path,
+                quiet: bool = False) -> dict[str, Any]:
     """Evaluate every player into ``out/<player>`` on the same seeds, then compare them all against the first."""
     from rig_core.collect.ray_backend import session_for
     from rig_core.evaluate.compare import compare_players, markdown
     from rig_core.evaluate.runner import run_evaluate
 
-    plan = plan_players(checkpoints, agents, test_time_steps)
+    plan = plan_players(checkpoints, agents, cfg.test_time_steps)
+    cfg.validate()
     out = ensure_writable_dir(Path(out), "evaluation output")
     dirs = []
-    with session_for(settings.get("backend", "process"), settings.get("workers", 1), settings.get("address")):
+    with session_for(cfg.backend, cfg.workers, cfg.address):
         for p in plan:  # with --backend ray: one Ray for every player
             folder = out / p["folder"]
-            run_evaluate(checkpoint=p["checkpoint"], agent=p["agent"], out=folder,
-                         test_time_steps=",".join(str(n) for n in p["steps"]), **settings)
+            run_evaluate(replace(cfg, test_time_steps=",".join(str(n) for n in p["steps"])),
+                         checkpoint=p["checkpoint"], agent=p["agent"], out=folder, quiet=quiet)
             dirs.append(folder)
     result = compare_players(dirs, out=out)
     result["players"] = [{"folder": str(d), "test_time_steps": p["steps"]} for d, p in zip(dirs, plan)]
     plot_players(dirs, result, out / "players.png")
-    skipped = [p["name"] for p in plan if p["checkpoint"] is not None and len(p["steps"]) < len(test_time_steps.split(","))]
+    plots = "\n![players](players.png)\n"
+    if plot_achievements(dirs, out / "achievements.png"):
+        plots += "\n![success per achievement](achievements.png)\n"
+    skipped = [p["name"] for p in plan
+               if p["checkpoint"] is not None and len(p["steps"]) < len(cfg.test_time_steps.split(","))]
     note = (f"\n{', '.join(skipped)}: trained without review data, played at N = 0 only.\n" if skipped else "")
-    atomic_write_text(out / "report.md", markdown(result) + note + "\n![players](players.png)\n")
+    atomic_write_text(out / "report.md", markdown(result) + note + plots)
     return result
 
 
@@ -101,14 +108,51 @@ def plot_players(dirs: list[Path], result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def evaluate(checkpoints: list[Path], agents: list[str], test_time_steps: str, out: Path,
-             **settings) -> tuple[bool, dict[str, Any]]:
+def plot_achievements(dirs: list[Path], path: Path) -> bool:
+    """Whole games: each achievement's success with its 95 % interval, the players side by side (their first N).
+    False (nothing drawn) when the players did not play whole games."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from rig_core.evaluate.compare import load_evaluation
+
+    games = []
+    for d in dirs:
+        doc = load_evaluation(d)
+        o = doc["sweep"][0].get("open")
+        if o is None or "achievement_ci95" not in o:
+            return False
+        games.append((Path(str(doc["player"].get("checkpoint") or doc["player"].get("agent"))).name, o))
+    names = list(games[0][1]["achievement_rates"])
+    x = np.arange(len(names))
+    width = 0.8 / len(games)
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    for k, (who, o) in enumerate(games):
+        rates = np.array([o["achievement_rates"][a] for a in names])
+        lo = rates - np.array([o["achievement_ci95"][a][0] for a in names])
+        hi = np.array([o["achievement_ci95"][a][1] for a in names]) - rates
+        ax.bar(x + (k - (len(games) - 1) / 2) * width, rates, width, yerr=[lo, hi], capsize=2,
+               label=f"{who} (score {o['crafter_score']:.1f})")
+    ax.set_xticks(x, [a.replace("_", " ") for a in names], rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("success (% of games, 95 % interval)")
+    ax.set_title("success per achievement over whole games, same seeds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
+
+
+def evaluate(checkpoints: list[Path], agents: list[str], cfg: EvalConfig, out: Path,
+             quiet: bool = False) -> tuple[bool, dict[str, Any]]:
     """`rig evaluate`'s one entry: several players are played on the same seeds and compared
     (``(True, paired)``), one player is evaluated alone (``(False, result)``)."""
     from rig_core.evaluate.runner import run_evaluate
 
     if len(checkpoints) + len(agents) > 1:
-        return True, run_players(checkpoints, agents, test_time_steps, out, **settings)
-    return False, run_evaluate(checkpoint=checkpoints[0] if checkpoints else None,
-                               agent=agents[0] if agents else None, test_time_steps=test_time_steps, out=out,
-                               **settings)
+        return True, run_players(checkpoints, agents, cfg, out, quiet=quiet)
+    return False, run_evaluate(cfg, checkpoint=checkpoints[0] if checkpoints else None,
+                               agent=agents[0] if agents else None, out=out, quiet=quiet)

@@ -79,10 +79,18 @@ def markdown(r: dict[str, Any]) -> str:
             lines.append(f"| {g} | {x['episodes']} | {_pct(x['rate'])} | {_pct(x['ci95'][0])}–{_pct(x['ci95'][1])} |")
     if "open" in first:
         o = first["open"]
-        lines += ["", "## Open play", "", f"Crafter score **{o['crafter_score']:.2f}%** over {o['episodes']} episodes; "
-                  f"reward {o['reward_mean']:.2f} (95% CI {o['reward_ci95'][0]:.2f}–{o['reward_ci95'][1]:.2f}).", "",
-                  "| achievement | success |", "|---|---:|"]
-        lines += [f"| {a} | {v:.1f}% |" for a, v in o["achievement_rates"].items()]
+        ci = o.get("crafter_score_ci95") or [o["crafter_score"]] * 2
+        lines += ["", "## Open play", "", f"Crafter score **{o['crafter_score']:.2f}%** (95% CI {ci[0]:.2f}–{ci[1]:.2f}) "
+                  f"over {o['episodes']} games; reward {o['reward_mean']:.2f} (95% CI {o['reward_ci95'][0]:.2f}–"
+                  f"{o['reward_ci95'][1]:.2f})."]
+        if "length_mean" in o:
+            ended = ", ".join(f"{c} {n}" for c, n in sorted(o["ended"].items(), key=lambda x: -x[1])) or "-"
+            lines += ["", f"Game length {o['length_mean']:.0f} steps (95% CI {o['length_ci95'][0]:.0f}–"
+                      f"{o['length_ci95'][1]:.0f}); how the games ended: {ended}."]
+        cis = o.get("achievement_ci95", {})
+        lines += ["", "| achievement | success | 95% CI |", "|---|---:|---:|"]
+        lines += [f"| {a} | {v:.1f}% | " + (f"{cis[a][0]:.1f}–{cis[a][1]:.1f}% |" if a in cis else "- |")
+                  for a, v in o["achievement_rates"].items()]
     lines += ["", "## Test-time scaling (95% intervals: Wilson for success, episode bootstrap for the Crafter score)", "",
               "| N | episodes | success (all tasks) | 95% CI | Crafter score (95% CI) | invalid outputs | review changed "
               "the proposal | cut-off review kept it | mean P(correction) | thoughts on / off task | expert agreement | "

@@ -6,11 +6,14 @@ import datetime as dt
 import multiprocessing as mp
 import queue
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rig_core.config import EVAL_SEED, EvalConfig  # noqa: F401  (EVAL_SEED: the default first seed, re-exported)
+from rig_core.envs.deaths import CAUSES as DEATH_CAUSES
 from rig_core.errors import RigError
 from rig_core.evaluate.compare import EVAL_FORMAT, EVAL_VERSION
 from rig_core.stats.metrics import (achievement_success_rates, crafter_score, crafter_score_interval,
@@ -18,7 +21,6 @@ from rig_core.stats.metrics import (achievement_success_rates, crafter_score, cr
 from rig_core.tasks import OPEN, load_suite
 from rig_core.versions import versions
 
-EVAL_SEED = 1_000_000  # evaluation worlds; rig collect's seeds count up from 0
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # review thresholds whose correction share a sweep reports
 
 
@@ -82,8 +84,8 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
             if done is not None:
                 done.put(1)
             results.append({"task": r.task, "seed": r.seed, "steps": r.steps, "success": r.success, "died": r.died,
-                            "reward": r.reward, "unlocked": r.unlocked, "invalid": r.invalid, "agree": r.agree,
-                            "changed": r.changed, "fallback": r.fallback, "p_worse": r.p_worse,
+                            "ended": r.ended, "reward": r.reward, "unlocked": r.unlocked, "invalid": r.invalid,
+                            "agree": r.agree, "changed": r.changed, "fallback": r.fallback, "p_worse": r.p_worse,
                             "compared": r.compared}
                            | ({"on_task": r.on_task, "off_task": r.off_task} if policy is not None else {}))
             if r.env in keep:
@@ -162,10 +164,18 @@ def summarize_results(results: list[dict], achievement_names: list[str]) -> dict
         rates = achievement_success_rates([r["unlocked"] for r in opens], achievement_names)
         rewards = np.array([r["reward"] for r in opens])
         half = 1.96 * rewards.std(ddof=1) / np.sqrt(len(rewards)) if len(rewards) > 1 else 0.0
+        lengths = np.array([r["steps"] for r in opens], float)
+        spread = 1.96 * lengths.std(ddof=1) / np.sqrt(len(lengths)) if len(lengths) > 1 else 0.0
+        ended = {c: sum(r.get("ended") == c for r in opens) for c in DEATH_CAUSES}
         out["open"] = {"episodes": len(opens), "crafter_score": crafter_score(list(rates.values())),
                        "crafter_score_ci95": list(crafter_score_interval([r["unlocked"] for r in opens],
                                                                          achievement_names)),
-                       "achievement_rates": rates, "reward_mean": float(rewards.mean()),
+                       "achievement_rates": rates,
+                       "achievement_ci95": {a: [100 * x for x in wilson_interval(
+                                            sum(a in r["unlocked"] for r in opens), len(opens))] for a in rates},
+                       "length_mean": float(lengths.mean()),
+                       "length_ci95": [float(lengths.mean() - spread), float(lengths.mean() + spread)],
+                       "ended": {c: n for c, n in ended.items() if n}, "reward_mean": float(rewards.mean()),
                        "reward_ci95": [float(rewards.mean() - half), float(rewards.mean() + half)]}
     steps = sum(r["steps"] for r in results)
     out["steps"] = steps
@@ -187,15 +197,10 @@ def summarize_results(results: list[dict], achievement_names: list[str]) -> dict
     return out
 
 
-def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, episodes: int, test_time_steps: str,
-                 workers: int = 1, batch: int = 8, out: Path, max_steps: int | None = None, seed: int = 0,
-                 imagination_steps: int = 3, imagination_episodes: int = 10, gifs: int = 2,
-                 temperature: float | None = None, compare_expert: bool = True, command: str = "",
-                 review_threshold: float | None = None, history: int | None = None,
-                 seed_start: int = EVAL_SEED, step_cache: bool = True, draft: bool = True, quiet: bool = False,
-                 backend: str = "process", address: str | None = None, device: str = "auto") -> dict[str, Any]:
+def run_evaluate(cfg: EvalConfig, *, checkpoint: Path | None = None, agent: str | None = None, out: Path,
+                 quiet: bool = False) -> dict[str, Any]:
+    """Play one player (a checkpoint or a baseline agent) with the settings ``cfg`` into ``out``."""
     from rig_core.collect.ray_backend import session_for
-    from rig_core.config import check_backend
     from rig_core.envs import make_env
     from rig_core.evaluate.report import write_report
     from rig_core.fsutil import atomic_write_json, ensure_writable_dir
@@ -203,59 +208,50 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
 
     if (checkpoint is None) == (agent is None):
         raise RigError("pass --checkpoint RUN, or --agent expert|random", "e.g. rig evaluate --checkpoint runs/tiny")
-    if episodes < 1 or workers < 1 or batch < 1:
-        raise RigError("--episodes, --workers and --batch must be at least 1", "pass positive numbers")
-    if imagination_steps < 1 or imagination_episodes < 0 or gifs < 0:
-        raise RigError("--imagination-steps must be at least 1, --imagination-episodes and --gifs 0 or more",
-                       "pass e.g. --imagination-steps 3, or --imagination-episodes 0 to skip the imagination report")
-    check_backend(backend, address)  # Ray installed when asked for: one line before anything runs
-    if temperature is not None and not temperature >= 0:
-        raise RigError(f"--temperature {temperature} is negative", "pass 0 (greedy) or more (sampling)")
-    tasks = resolve_suite(suite)
-    sweep = parse_steps(test_time_steps)
+    cfg = replace(cfg).validate()  # a copy: the temperature and device resolved below are this player's
+    tasks = resolve_suite(cfg.suite)
+    sweep = parse_steps(cfg.test_time_steps)
     imagines = False  # whether the player imagines frames, so its imagination can be measured
     if checkpoint is not None:  # fail early: a basic checkpoint cannot look ahead
         from rig_core.inference.policy import RigPolicy
 
-        probe = RigPolicy.from_checkpoint(checkpoint, review_threshold=review_threshold, history=history,
-                                          temperature=temperature, device=device)
-        device = str(probe.device)  # auto resolved once, the same for every share
-        temperature = probe.temperature  # the model's own when not given
+        probe = RigPolicy.from_checkpoint(checkpoint, review_threshold=cfg.review_threshold, history=cfg.history,
+                                          temperature=cfg.temperature, device=cfg.device)
+        cfg.device = str(probe.device)  # auto resolved once, the same for every share
+        cfg.temperature = probe.temperature  # the model's own when not given
         if max(sweep) > 0 and probe.stage != "lookahead":
             raise RigError(f"the checkpoint {probe.checkpoint} was trained without review data (stage '{probe.stage}'), "
-                           f"so it cannot look ahead with --test-time-steps {test_time_steps}",
+                           f"so it cannot look ahead with --test-time-steps {cfg.test_time_steps}",
                            "evaluate with --test-time-steps 0, or a checkpoint from rig train --stage lookahead")
         imagines = probe.imagines  # the checkpoint's --spans
         del probe  # a single share plays in this process: do not hold a second copy of the model meanwhile
-    temperature = float(temperature or 0.0)
+    cfg.temperature = float(cfg.temperature or 0.0)
     out = ensure_writable_dir(Path(out), "evaluation output")
-    if seed_start < 0:
-        raise RigError(f"--seed-start {seed_start} is negative", f"pass a world seed of 0 or more (default {EVAL_SEED})")
-    seeds = [seed_start + j for j in range(episodes)]
+    seeds = [cfg.seed_start + j for j in range(cfg.episodes)]
     pairs = [(t.id, s) for t in tasks for s in seeds]
     names = make_env().achievement_names
     report: dict[str, Any] = {
         "format": EVAL_FORMAT, "version": EVAL_VERSION,
         "player": {"checkpoint": str(checkpoint) if checkpoint else None, "agent": agent},
-        "suite": suite, "episodes_per_task": episodes, "seeds": seeds, "max_steps": max_steps,
-        "temperature": temperature, "sampling_seed": seed, "review_threshold": review_threshold, "history": history,
-        "step_cache": step_cache, "draft": draft, "device": device,
-        "command": command, "versions": versions(),
+        "suite": cfg.suite, "episodes_per_task": cfg.episodes, "seeds": seeds, "max_steps": cfg.max_steps,
+        "temperature": cfg.temperature, "sampling_seed": cfg.seed, "review_threshold": cfg.review_threshold,
+        "history": cfg.history, "step_cache": not cfg.full_prefill, "draft": cfg.draft, "device": cfg.device,
+        "command": cfg.command, "config": cfg.to_dict(), "versions": versions(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "sweep": []}
     recorded: list[dict] = []
-    with session_for(backend, workers, address):  # one Ray for the whole sweep
+    record = max(cfg.gifs, cfg.imagination_episodes)
+    with session_for(cfg.backend, cfg.workers, cfg.address):  # one Ray for the whole sweep
         for n in sweep:
-            shares = [pairs[w::workers] for w in range(workers)]
-            args = [(str(checkpoint) if checkpoint else None, agent, share, n, batch, max_steps,
-                     compare_expert and n == sweep[0],
-                     (max(gifs, imagination_episodes) if (w == 0 and n == sweep[0]) else 0), seed, temperature,
-                     review_threshold, history, step_cache, draft, device)
+            shares = [pairs[w::cfg.workers] for w in range(cfg.workers)]
+            args = [(str(checkpoint) if checkpoint else None, agent, share, n, cfg.batch, cfg.max_steps,
+                     cfg.compare_expert and n == sweep[0], (record if (w == 0 and n == sweep[0]) else 0), cfg.seed,
+                     cfg.temperature, cfg.review_threshold, cfg.history, not cfg.full_prefill, cfg.draft, cfg.device)
                     for w, share in enumerate(shares) if share]
             start = time.perf_counter()
             results: list[dict] = []
             with progress(f"evaluate N={n}", len(pairs), quiet=quiet, rate_field="episodes",
                           rate_unit="episodes/s") as rep:
-                parts = _run_shares(args, rep, backend, address)
+                parts = _run_shares(args, rep, cfg.backend, cfg.address)
             for res, rec, _, _ in parts:
                 results.extend(res)
                 recorded.extend(rec)
@@ -264,15 +260,17 @@ def run_evaluate(*, checkpoint: Path | None, agent: str | None, suite: str, epis
             entry["actions_per_s"] = entry["steps"] / elapsed if elapsed > 0 else None
             entry["episodes"] = results
             report["sweep"].append(entry)
-    if checkpoint is not None and recorded and imagination_episodes > 0 and imagines:
+    if checkpoint is not None and recorded and cfg.imagination_episodes > 0 and imagines:
         from rig_core.evaluate.imagination import evaluate_imagination
         from rig_core.inference.policy import RigPolicy
         from rig_core.envs.view import content_shifts
 
-        policy = RigPolicy.from_checkpoint(checkpoint, seed=seed, temperature=0.0, draft=draft, device=device)  # greedy
-        report["imagination"] = evaluate_imagination(policy, recorded[:imagination_episodes],
-                                                     k=imagination_steps, limit=10 * imagination_episodes,
-                                                     batch=batch, shifts=content_shifts(list(policy.tok.action_names)))
+        policy = RigPolicy.from_checkpoint(checkpoint, seed=cfg.seed, temperature=0.0, draft=cfg.draft,
+                                           device=cfg.device)  # greedy
+        report["imagination"] = evaluate_imagination(policy, recorded[:cfg.imagination_episodes],
+                                                     k=cfg.imagination_steps, limit=10 * cfg.imagination_episodes,
+                                                     batch=cfg.batch,
+                                                     shifts=content_shifts(list(policy.tok.action_names)))
     atomic_write_json(out / "eval.json", report)
-    write_report(report, out, recorded[:gifs])
+    write_report(report, out, recorded[:cfg.gifs])
     return report

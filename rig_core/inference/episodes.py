@@ -114,6 +114,7 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
                                    valid=valid, expert_action=expert_action))
             if term or trunc or success or r.steps >= budgets[i]:
                 r.success, r.died, r.unlocked = success, term, sorted(unlocked[i])
+                r.ended = "" if success else info.get("death", "died") if term else "time"
                 yield r
             else:
                 still.append(i)

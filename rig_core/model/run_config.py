@@ -15,6 +15,11 @@ BEST_METRICS = ("loss", *(f"loss_{name}" for name in SPAN_NAMES.values()))
 REVIEW_FRAMES = ("imagined", "real", "both")
 
 
+# Fields that did not pay in play and that only the experiment recipes that tested them set
+# (rig_core/resources/recipes/experiments/; findings in docs/experiments.md).
+EXPERIMENT_FIELDS = ("image_row_stride", "merge_codes", "mix_blocked", "review_frames")
+
+
 @dataclass
 class TrainConfig:
     data: str = ""

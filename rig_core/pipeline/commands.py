@@ -132,18 +132,15 @@ def run_stage(recipe: Recipe, stage: Stage, inputs: dict[str, list[str]], folder
 
 def _evaluate(s: dict[str, Any], inputs: dict[str, list[str]], folder: Path, workers: int, command: str,
               quiet: bool) -> dict[str, Any]:
+    from rig_core.config import EvalConfig
     from rig_core.evaluate.players import evaluate
 
     players = inputs["players"]
     checkpoints = [_which_checkpoint(Path(p), s["checkpoint"]) for p in players if p not in AGENTS]
     agents = [p for p in players if p in AGENTS]
-    settings = dict(suite=s["suite"], episodes=int(s["episodes"]), workers=workers, batch=int(s["batch"]),
-                    max_steps=s["max_steps"], seed=int(s["seed"]), temperature=s["temperature"],
-                    imagination_steps=int(s["imagination_steps"]), imagination_episodes=int(s["imagination_episodes"]),
-                    gifs=int(s["gifs"]), command=command, review_threshold=s["review_threshold"],
-                    history=s["history"], seed_start=int(s["seed_start"]), step_cache=not s["full_prefill"],
-                    draft=bool(s["draft"]), quiet=quiet, backend=s.get("backend", "process"), address=s.get("address"))
-    several, result = evaluate(checkpoints, agents, str(s["test_time_steps"]), folder, **settings)
+    cfg = EvalConfig.from_dict({**s, "test_time_steps": str(s["test_time_steps"]), "workers": workers,
+                                "command": command})
+    several, result = evaluate(checkpoints, agents, cfg, folder, quiet=quiet)
     return result if several else {"success_rate": [e.get("success_rate") for e in result["sweep"]]}
 
 

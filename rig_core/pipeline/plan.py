@@ -8,6 +8,7 @@ records each stage's fingerprint and whether it finished.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -186,6 +187,10 @@ def _has_progress(stage: Stage, folder: Path) -> bool:
 
 
 # -- time estimates --------------------------------------------------------------------------------------
+OPEN_LIMIT = 10_000  # Crafter's step limit of a whole game
+
+
+@functools.lru_cache(maxsize=1)
 def default_rates() -> dict[str, float]:
     """Seconds per unit measured on 2 CPU cores (rig_core/resources/pipeline_rates.yaml)."""
     from importlib import resources
@@ -198,7 +203,7 @@ def default_rates() -> dict[str, float]:
 def load_rates(state: dict[str, Any]) -> dict[str, float]:
     """Default rates, replaced by what this folder's finished stages measured (mean over stages). Rates are
     per worker: a stage measured with W workers counts its wall time W times."""
-    rates = default_rates()
+    rates = dict(default_rates())  # a copy: the defaults are cached
     seen: dict[str, list[float]] = {}
     for rec in state.values():
         key, units, wall = rec.get("rate_key"), rec.get("units"), rec.get("wall_s")
@@ -232,13 +237,26 @@ def _episodes_of(value: str, steps_by_folder: dict[str, dict]) -> int:
     return int(manifest.get("episodes", 0) or len(manifest.get("episode_index", []) or []))
 
 
+def _game_steps(player: str, max_steps: int | None) -> float:
+    """Steps of one whole game (task open) of ``player`` (an agent, or "model"), for estimates."""
+    length = default_rates().get(f"game_length:{player}", default_rates()["game_length:model"])
+    return float(min(length, max_steps or OPEN_LIMIT))
+
+
 def work_units(step: Step, steps_by_folder: dict[str, dict]) -> tuple[str, float] | None:
-    """(rate key, units of work) of a stage, or None where nothing measured applies."""
+    """(rate key, units of work) of a stage, or None where nothing measured applies. Whole games (task open)
+    count steps, at each player's usual game length."""
     s, kind = step.settings, step.stage.kind.name
     if kind == "collect":
+        if s.get("task") == "open":
+            return f"collect_step:{s['agent']}", float(s["episodes"]) * _game_steps(s["agent"], s.get("max_steps"))
         return f"collect_episode:{s['agent']}", float(s["episodes"])
     if kind == "reason":
-        return "reason_episode:rules", float(_episodes_of(step.inputs["data"][0], steps_by_folder))
+        source = steps_by_folder.get(step.inputs["data"][0]) or {}
+        episodes = float(_episodes_of(step.inputs["data"][0], steps_by_folder))
+        if source.get("task") == "open":
+            return "reason_step:rules", episodes * _game_steps(str(source.get("agent")), source.get("max_steps"))
+        return "reason_episode:rules", episodes
     if kind == "train":
         size = "base" if s.get("model") == "base" else str(s.get("size"))
         return f"train_step:{size}", float(s["max_steps"])
@@ -249,11 +267,12 @@ def work_units(step: Step, steps_by_folder: dict[str, dict]) -> tuple[str, float
     if kind == "evaluate":
         tasks = len(resolve_suite(str(s["suite"])))
         steps = parse_steps(str(s["test_time_steps"]))
-        horizon = s["max_steps"] or 100
         total = 0.0
         for p in step.inputs["players"]:
             size = _model_size(p, steps_by_folder)
             looks = sum(1 + 2 * n for n in steps) if p not in AGENTS else 1
+            horizon = (_game_steps(p if p in AGENTS else "model", s["max_steps"]) if s["suite"] == "open"
+                       else s["max_steps"] or 100)
             total += tasks * int(s["episodes"]) * horizon * looks * _relative(size)
         return "env_step:mini", total
     if kind == "ablation":

@@ -11,7 +11,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from rig_core.annotate.augment import ReasonConfig
-from rig_core.config import CollectConfig, ReviewConfig
+from rig_core.config import CollectConfig, EvalConfig, ReviewConfig
 from rig_core.model.run_config import TrainConfig
 
 # Set by the pipeline itself (its folders, its --workers), never by a stage.
@@ -43,10 +43,9 @@ def _defaults(cls, skip=()) -> dict[str, Any]:
     return out
 
 
-_EVALUATE = {"suite": "basic", "episodes": 10, "seed_start": 1_000_000, "test_time_steps": "0", "max_steps": None,
-             "batch": 8, "imagination_steps": 3, "imagination_episodes": 10, "gifs": 2, "temperature": None,
-             "seed": 0, "review_threshold": None, "history": None, "full_prefill": False, "draft": True, "backend": "process",
-             "address": None, "checkpoint": "last"}
+# rig evaluate's settings (a recipe's stage picks its suite and size), and which checkpoint of a trained player
+_EVALUATE = {**_defaults(EvalConfig, skip=("device", "compare_expert", "command")), "suite": "basic", "episodes": 10,
+             "checkpoint": "last"}
 _PLAY = {"live": False, "agent": None, "task": "collect_wood", "seed": 1_000_000, "max_steps": None, "test_time_steps": 0,
          "temperature": None, "max_think": 64, "review_threshold": None, "history": None, "draft": True}
 

@@ -8,7 +8,7 @@ difference, which is why pairing needs far fewer episodes than two independent i
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -103,3 +103,34 @@ def paired_episodes_to_separate(both: float, a_only: float, b_only: float, most:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if apart(mid) else (mid, hi)
     return hi
+
+
+def paired_score_difference(unlocked_a: Sequence[Iterable[str]], unlocked_b: Sequence[Iterable[str]],
+                            achievements: Sequence[str], resamples: int = 2000,
+                            seed: int = 0) -> tuple[float, float, float]:
+    """Crafter score of b minus a on the same world seeds (episode i of each), with a 95 % percentile-bootstrap
+    interval that resamples the shared seeds (both players' episode i together, fixed seed)."""
+    if len(unlocked_a) != len(unlocked_b) or not unlocked_a:
+        raise ValueError("paired score differences need the same, non-empty list of seeds for both")
+    hits = [np.array([[x in set(u) for x in achievements] for u in us], dtype=np.float64)
+            for us in (unlocked_a, unlocked_b)]
+    score = lambda h: np.exp(np.log1p(100.0 * h.mean(axis=-2)).mean(axis=-1)) - 1.0  # noqa: E731
+    idx = np.random.default_rng(seed).integers(0, len(unlocked_a), size=(resamples, len(unlocked_a)))
+    boot = score(hits[1][idx]) - score(hits[0][idx])
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return float(score(hits[1]) - score(hits[0])), float(lo), float(hi)
+
+
+def achievement_mcnemar(unlocked_a: Sequence[Iterable[str]], unlocked_b: Sequence[Iterable[str]],
+                        achievements: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per achievement on the same seeds: each player's success rate, the seeds only a or only b unlocked it on,
+    and the exact McNemar p-value of the difference."""
+    out = {}
+    for x in achievements:
+        a = [x in set(u) for u in unlocked_a]
+        b = [x in set(u) for u in unlocked_b]
+        a_only = sum(p and not q for p, q in zip(a, b))
+        b_only = sum(q and not p for p, q in zip(a, b))
+        out[x] = {"a": sum(a) / len(a), "b": sum(b) / len(b), "discordant": [a_only, b_only],
+                  "mcnemar_p": mcnemar_exact(a_only, b_only)}
+    return out

@@ -13,9 +13,15 @@ from rig_core.model.run_config import TrainConfig
 
 
 def shipped_recipes() -> dict[str, Path]:
-    """The recipes that ship inside the package (rig_core/resources/recipes), by name."""
+    """The recipes that ship inside the package (rig_core/resources/recipes), by name: the product's recipes,
+    then those in ``experiments/`` (each says what it tested and what it measured)."""
     folder = Path(str(resources.files("rig_core.resources").joinpath("recipes")))
-    return {f.stem: f for f in sorted(folder.glob("*.yaml"))}
+    return {f.stem: f for f in sorted(folder.glob("*.yaml")) + sorted(folder.glob("experiments/*.yaml"))}
+
+
+def experiment_recipes() -> list[str]:
+    """The names of the shipped recipes that reproduce an experiment rather than make a product."""
+    return [name for name, path in shipped_recipes().items() if path.parent.name == "experiments"]
 
 
 def recipe_path(name: str) -> Path:
