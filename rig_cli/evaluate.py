@@ -92,9 +92,11 @@ def evaluate(
         elif not quiet:
             print_paired(result)
             print(f"wrote {out}/report.md, players.png, compare.json and one folder per player")
+            print(f"see every episode step by step: rig view {out}")
         return
     if json_output:
         print_json({k: v for k, v in result.items() if k != "sweep"} |
                    {"sweep": [{k: v for k, v in e.items() if k != "episodes"} for e in result["sweep"]]})
     elif not quiet:
         print_eval(result, out)
+        print(f"see every episode step by step: rig view {out}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rig_cli import augment, collect, dataset, evaluate, export, imagine, models, pipeline, play, train
+from rig_cli import augment, collect, dataset, evaluate, export, imagine, models, pipeline, play, train, view
 from rig_cli.common import STATE
 from rig_core import __version__
 
@@ -40,6 +40,7 @@ app.command("evaluate")(evaluate.evaluate)
 app.command("export")(export.export)
 app.command("pipeline")(pipeline.pipeline)
 app.command("models")(models.models)
+app.command("view")(view.view)
 app.add_typer(dataset.app, name="dataset")
 
 if __name__ == "__main__":  # pragma: no cover

@@ -37,4 +37,4 @@ def pipeline(
     if json_output:
         print_json(summary)
     elif not quiet and not dry_run:
-        print(f"done in {summary['wall_s']:.0f} s; report: {summary['report']}")
+        print(f"done in {summary['wall_s']:.0f} s; report: {summary['report']}; see it all: rig view {out}")

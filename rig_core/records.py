@@ -19,6 +19,8 @@ class StepRecord:
     action_name: str
     thought: str = ""
     imagined: np.ndarray | None = None  # the imagined next frame (RIG policy only; None where not decoded)
+    imagined_codes: np.ndarray | None = None  # its image codes (None where not decoded)
+    lookahead: list | None = None  # with lookahead: (thought, action index, image codes) of each further imagined step
     review: str = ""
     proposed_name: str = ""  # with lookahead: the action proposed before the review (action_name: the one taken)
     p_worse: float | None = None  # with lookahead: the review's P(correction) at its first token

@@ -98,3 +98,37 @@ def lookahead_run(review_dataset, tiny_checkpoint, tmp_path_factory) -> Path:
     s = json.loads(r.stdout[r.stdout.index("{"):])
     assert s["stage"] == "lookahead" and s["steps"] == 4 and s["mix"]["review"] > 0
     return out
+
+
+# -- small evaluations for `rig view` (tests/test_view.py, tests/test_view_browser.py) -----------------------------
+def _view_eval(out: Path, *player, steps: str = "0", suite: str = "collect_wood", episodes: int = 2, max_steps: int = 6):
+    from cli_helpers import rig
+
+    r = rig("evaluate", *player, "--suite", suite, "--episodes", episodes, "--max-steps", max_steps, "--gifs", 0,
+            "--imagination-episodes", 1, "--test-time-steps", steps, "--batch", 2, "--out", out)
+    assert r.exit_code == 0, r.output
+    return r
+
+
+@pytest.fixture(scope="session")
+def view_players_eval(tmp_path_factory) -> Path:
+    """The expert and the random agent on the same seeds (two players, a paired comparison)."""
+    out = tmp_path_factory.mktemp("view") / "players"
+    r = _view_eval(out, "--agent", "expert", "--agent", "random", max_steps=12)
+    assert r.output.strip().splitlines()[-1] == f"see every episode step by step: rig view {out}"
+    return out
+
+
+@pytest.fixture(scope="session")
+def view_policy_eval(tiny_checkpoint, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("view") / "policy"
+    r = _view_eval(out, "--checkpoint", tiny_checkpoint, max_steps=4)
+    assert r.output.strip().splitlines()[-1] == f"see every episode step by step: rig view {out}"
+    return out
+
+
+@pytest.fixture(scope="session")
+def view_lookahead_eval(lookahead_run, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("view") / "lookahead"
+    _view_eval(out, "--checkpoint", lookahead_run, steps="0,1", episodes=1, max_steps=3)
+    return out

@@ -19,6 +19,7 @@ LAYERS = [
     {"review"},
     {"train", "evaluate"},
     {"diagnostics", "pipeline"},
+    {"view"},
 ]
 
 

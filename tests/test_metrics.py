@@ -100,3 +100,19 @@ def test_roc_auc_ranks_positives_over_negatives():
     assert wide[1] - wide[0] > 2 * (narrow[1] - narrow[0])
     with pytest.raises(ValueError):
         roc_auc([0.1, 0.2], [True, True])
+
+
+def test_clustered_share_interval_resamples_whole_clusters():
+    from rig_core.stats.metrics import clustered_share_interval
+
+    # 40 clusters of 10 units, each all hits or all misses: the units are not independent, so the interval is
+    # as wide as for 40 units, much wider than Wilson's for 400
+    hits, counts = [10] * 20 + [0] * 20, [10] * 40
+    lo, hi = clustered_share_interval(hits, counts)
+    assert lo < 0.5 < hi and hi - lo > 0.2
+    w_lo, w_hi = wilson_interval(200, 400)
+    assert hi - lo > 2 * (w_hi - w_lo)
+    mixed = clustered_share_interval([5] * 40, counts)  # every cluster at the share: no spread at all
+    assert mixed == (0.5, 0.5)
+    with pytest.raises(ValueError):
+        clustered_share_interval([1], [0])

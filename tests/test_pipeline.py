@@ -57,6 +57,19 @@ def test_a_finished_pipeline_reruns_nothing(finished):
     assert (finished / "basic" / "metrics.jsonl").stat().st_mtime_ns == before
 
 
+def test_a_finished_pipeline_ends_with_how_to_view_it_and_is_viewed(finished, tmp_path):
+    r = rig("pipeline", "tiny-pipeline", "--out", finished, *SMALL)
+    assert r.exit_code == 0, r.output
+    assert r.output.strip().splitlines()[-1].endswith(f"see it all: rig view {finished}")
+    v = rig("view", finished, "--out", tmp_path / "site", "--json")
+    assert v.exit_code == 0, v.output
+    info = json.loads(v.stdout)
+    assert info["kind"] == "pipeline" and info["steps"] > 0
+    for stage in ("data", "reason", "review", "eval"):  # every dataset and evaluation stage has its own page
+        assert (tmp_path / "site" / stage / "index.html").is_file()
+    assert not (tmp_path / "site" / "basic").exists()  # a training run has none
+
+
 def test_changing_one_stage_redoes_it_and_only_what_reads_it(finished):
     plan = _plan(finished, "--set", "review.confirm_share=0.4")
     assert plan == {"data": "keep", "reason": "keep", "basic": "keep", "review": "redo", "lookahead": "redo",

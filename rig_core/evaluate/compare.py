@@ -47,9 +47,20 @@ def load_evaluation(path: Path) -> dict[str, Any]:
     return doc
 
 
+def player_name(player: dict[str, Any], path: Path) -> str:
+    """The checkpoint or agent; for a policy playing among its top-K candidates, with K and the scorer."""
+    who = player.get("checkpoint") or player.get("agent") or str(path)
+    k = player.get("candidates")
+    if k and player.get("follow") == "policy":  # its own drawn action, the candidates only judged
+        return f"{who} (own action, top-{k} judged)"
+    if k:
+        return f"{who} top-{k}" + (f" {player['scorer']}" if player.get("scorer") else "")
+    return who
+
+
 def players_of(path: Path) -> list[Player]:
     doc = load_evaluation(path)
-    who = doc["player"].get("checkpoint") or doc["player"].get("agent") or str(path)
+    who = player_name(doc["player"], path)
     out = []
     for entry in doc["sweep"]:
         n = int(entry["test_time_steps"])

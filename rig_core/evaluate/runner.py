@@ -43,8 +43,9 @@ def parse_steps(spec: str) -> list[int]:
     return values
 
 
-def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
-    """Worker: play a share of (task, seed) pairs in batches; returns results and a few recorded episodes."""
+def _play_share(args) -> tuple[list[dict], list[dict], float, int, list[dict]]:
+    """Worker: play a share of (task, seed) pairs in batches; returns results, a few recorded episodes, the
+    time and steps, and every episode's steps (for ``steps/``)."""
     # done: a queue that gets 1 per finished episode
     (checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, threshold, history, step_cache,
      draft, device, done) = args
@@ -57,8 +58,13 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
         policy = RigPolicy.from_checkpoint(Path(checkpoint), seed=seed, temperature=temperature,
                                            review_threshold=threshold, history=history, step_cache=step_cache,
                                            draft=draft, device=device)
+    from rig_core.envs import make_env
+    from rig_core.evaluate.steps import StepLog
+
     suite = load_suite("crafter")
-    results, recorded = [], {}
+    env = make_env()
+    log = StepLog(env.action_names, env.achievement_names, env.item_names)  # every episode, step by step
+    results, recorded, logged = [], {}, []
     start = time.perf_counter()
     steps = 0
     for i in range(0, len(pairs), batch):
@@ -71,6 +77,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
         thoughts: dict[int, list] = {k: [] for k in keep}
 
         def on_step(rec, keep=keep, frames=frames, acts=acts, thoughts=thoughts):
+            log.add(rec)
             if rec.env in keep:
                 if not frames[rec.env]:
                     frames[rec.env].append(rec.frame)
@@ -88,12 +95,13 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int]:
                             "agree": r.agree, "changed": r.changed, "fallback": r.fallback, "p_worse": r.p_worse,
                             "compared": r.compared}
                            | ({"on_task": r.on_task, "off_task": r.off_task} if policy is not None else {}))
+            logged.append(log.close(r, tasks[r.env].instruction(r.seed), n))
             if r.env in keep:
                 recorded[(r.task, r.seed)] = {"task": r.task, "seed": r.seed, "frames": np.stack(frames[r.env]),
                                               "actions": np.asarray(acts[r.env]),
                                               "instruction": tasks[r.env].instruction(r.seed),
                                               "thoughts": thoughts[r.env]}
-    return results, list(recorded.values()), time.perf_counter() - start, steps
+    return results, list(recorded.values()), time.perf_counter() - start, steps, logged
 
 
 class _Ticks:
@@ -107,7 +115,7 @@ class _Ticks:
         self.rep.add("episodes", n)
 
 
-def _share_task(args: tuple, emit) -> tuple[list[dict], list[dict], float, int]:
+def _share_task(args: tuple, emit) -> tuple[list[dict], list[dict], float, int, list[dict]]:
     """A share as a Ray task: ``emit.put(1)`` per finished episode reaches the bar."""
     return _play_share(args + (emit,))
 
@@ -203,6 +211,7 @@ def run_evaluate(cfg: EvalConfig, *, checkpoint: Path | None = None, agent: str 
     from rig_core.collect.ray_backend import session_for
     from rig_core.envs import make_env
     from rig_core.evaluate.report import write_report
+    from rig_core.evaluate.steps import clear_steps, save_image_tokenizer, write_steps
     from rig_core.fsutil import atomic_write_json, ensure_writable_dir
     from rig_core.ui import progress
 
@@ -224,9 +233,13 @@ def run_evaluate(cfg: EvalConfig, *, checkpoint: Path | None = None, agent: str 
                            f"so it cannot look ahead with --test-time-steps {cfg.test_time_steps}",
                            "evaluate with --test-time-steps 0, or a checkpoint from rig train --stage lookahead")
         imagines = probe.imagines  # the checkpoint's --spans
+        image_tok = probe.image_tok
         del probe  # a single share plays in this process: do not hold a second copy of the model meanwhile
     cfg.temperature = float(cfg.temperature or 0.0)
     out = ensure_writable_dir(Path(out), "evaluation output")
+    clear_steps(out)  # a rerun into the same folder records afresh
+    if checkpoint is not None:
+        save_image_tokenizer(out, image_tok)
     seeds = [cfg.seed_start + j for j in range(cfg.episodes)]
     pairs = [(t.id, s) for t in tasks for s in seeds]
     names = make_env().achievement_names
@@ -240,6 +253,7 @@ def run_evaluate(cfg: EvalConfig, *, checkpoint: Path | None = None, agent: str 
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "sweep": []}
     recorded: list[dict] = []
     record = max(cfg.gifs, cfg.imagination_episodes)
+    first = 0  # the next episode index of steps/
     with session_for(cfg.backend, cfg.workers, cfg.address):  # one Ray for the whole sweep
         for n in sweep:
             shares = [pairs[w::cfg.workers] for w in range(cfg.workers)]
@@ -252,10 +266,13 @@ def run_evaluate(cfg: EvalConfig, *, checkpoint: Path | None = None, agent: str 
             with progress(f"evaluate N={n}", len(pairs), quiet=quiet, rate_field="episodes",
                           rate_unit="episodes/s") as rep:
                 parts = _run_shares(args, rep, cfg.backend, cfg.address)
-            for res, rec, _, _ in parts:
+            elapsed = time.perf_counter() - start
+            logged = []
+            for res, rec, _, _, log in parts:
                 results.extend(res)
                 recorded.extend(rec)
-            elapsed = time.perf_counter() - start
+                logged.extend(log)
+            first = write_steps(out, logged, first)
             entry = {"test_time_steps": n, **summarize_results(results, names), "seconds": elapsed}
             entry["actions_per_s"] = entry["steps"] / elapsed if elapsed > 0 else None
             entry["episodes"] = results

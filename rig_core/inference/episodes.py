@@ -38,16 +38,25 @@ def imagining_groups(active: list[int], imagine: bool | Collection[int]) -> list
 def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None = None, max_steps: int | None = None,
          test_time_steps: int = 0, compare_expert: bool = False,
          on_step: Callable[[StepRecord], None] | None = None,
-         imagine: bool | Collection[int] = True) -> Iterator[EpisodeResult]:
+         imagine: bool | Collection[int] = True, picker=None) -> Iterator[EpisodeResult]:
     """Play one episode per (task, seed), all environments in lock-step (one batched policy call per step).
 
     ``imagine``: which environments' imagined next frames are decoded at N = 0 (True: all, False: none, or
     a set of environment indices, e.g. the episodes an evaluation records). An imagined frame is never
     acted on and the real next frame replaces it in the history, so leaving it out changes no greedy
     thought or action; it saves the 81 image tokens that are most of a step's decoding. Those steps'
-    ``StepRecord.imagined`` is None. Looking ahead (N > 0) always imagines."""
+    ``StepRecord.imagined`` is None. Looking ahead (N > 0) always imagines.
+
+    ``picker`` (with a policy): chooses the action each environment takes from the policy's step output (its
+    action probabilities) and the live env, e.g. among the policy's top candidates
+    (``rig_core/review/candidates.py``). It has ``begin(tasks, seeds, envs)``, called once the envs are reset,
+    and ``pick(rows, envs, obs, outputs) -> actions``, called at every step for every active environment. The
+    history records the action taken; ``StepRecord.proposed_name`` and ``EpisodeResult.changed`` the policy's
+    own where the picker took another."""
     if (policy is None) == (agent is None):
         raise ValueError("pass exactly one of policy or agent")
+    if picker is not None and policy is None:
+        raise ValueError("a picker chooses among a policy's actions: pass a policy")
     if test_time_steps < 0:
         raise RigError(f"--test-time-steps {test_time_steps} is negative", "pass 0 or more")
     if policy is not None and test_time_steps > 0 and policy.stage != "lookahead":
@@ -63,6 +72,8 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
         base.begin(tasks, seeds)
     else:
         policy.reset([t.instruction(s) for t, s in zip(tasks, seeds)])
+    if picker is not None:
+        picker.begin(tasks, seeds, envs)
     experts = None
     if compare_expert:
         experts = Baseline("expert", envs[0], n)
@@ -73,7 +84,7 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
     active = list(range(n))
     while active:
         if base:
-            outs = [(base.agents[i].act(obs[i]), "", None, True, "", None, False, None) for i in active]
+            outs = [(base.agents[i].act(obs[i]), "", None, True, "", None, False, None, None, None) for i in active]
         else:
             stepped = {}
             for rows, im in imagining_groups(active, True if test_time_steps else imagine):
@@ -81,11 +92,15 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
                                                  lookahead=test_time_steps, imagine=im)):
                     stepped[i] = (o, im)
             outs = [(o.action, o.thought, policy.decode_frames(o.imagined_codes[None])[0] if im else None,
-                     o.think_closed, o.review, o.proposed if test_time_steps else None, o.fallback, o.p_worse)
+                     o.think_closed, o.review, o.proposed if test_time_steps else None, o.fallback, o.p_worse,
+                     o.imagined_codes if im else None, o.lookahead)
                     for o, im in (stepped[i] for i in active)]
+            if picker is not None:
+                outs = _picked(policy, picker, active, envs, obs, [stepped[i][0] for i in active], outs)
         still = []
         for k, i in enumerate(active):
-            action, thought, imagined, valid, review, proposed, fallback, p_worse = outs[k]  # a baseline: valid
+            # a baseline's outputs: always valid, no thought, imagination or review
+            action, thought, imagined, valid, review, proposed, fallback, p_worse, codes, ahead = outs[k]
             expert_action = experts.agents[i].act(obs[i]) if experts else None
             frame = obs[i].frame
             obs[i], reward, term, trunc, info = envs[i].step(int(action))
@@ -108,7 +123,8 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
             success = tasks[i].is_success(unlocked[i], obs[i].inventory)
             if on_step:
                 on_step(StepRecord(env=i, t=r.steps - 1, frame=frame, action=int(action), action_name=names[action],
-                                   thought=thought, imagined=imagined, review=review, next_frame=obs[i].frame,
+                                   thought=thought, imagined=imagined, imagined_codes=codes, lookahead=ahead,
+                                   review=review, next_frame=obs[i].frame,
                                    proposed_name=names[proposed] if proposed is not None else "", p_worse=p_worse,
                                    inventory=dict(obs[i].inventory), unlocked=sorted(unlocked[i]), reward=reward,
                                    valid=valid, expert_action=expert_action))
@@ -119,3 +135,15 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
             else:
                 still.append(i)
         active = still
+
+
+def _picked(policy, picker, active: list[int], envs, obs, steps: list, outs: list[tuple]) -> list[tuple]:
+    """The step outputs with the picker's actions taken (the policy's own as the proposal); the history
+    records each action taken."""
+    actions = picker.pick(active, envs, [obs[i] for i in active], steps)
+    picked = []
+    for i, a, o, out in zip(active, actions, steps, outs):
+        if int(a) != o.action:
+            policy.rewrite_last_action(i, int(a))
+        picked.append((int(a), *out[1:5], o.action, *out[6:]))
+    return picked

@@ -25,7 +25,7 @@ from rig_core.inference.review_decoding import ReviewMixin
 from rig_core.inference.step_cache import StepCacheMixin, newest_fitting
 from rig_core.inference.threads import set_cpu_threads
 from rig_core.inference.kv_cache import CACHE_ARG, KEEP_LAST, cache_of, positions_kwarg, static_cache
-from rig_core.model.constrain import SpanMasks, constrained_next
+from rig_core.model.constrain import SpanMasks, constrained_next, constrained_probs
 from rig_core.tokenize.positions import PositionTracker
 from rig_core.tokenize.sequence import SequenceBuilder
 
@@ -59,6 +59,7 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin, Imag
         self._openings: tuple[list[int], list[int]] | None = None
         vocab = self.model.get_output_embeddings().weight.shape[0]
         self.masks = SpanMasks(tok, vocab, self.device)
+        self._action_ids = torch.as_tensor(tok.action_ids, device=self.device)  # by action index
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.prefixes: list[list[int]] = []
         self._static = None  # the preallocated KV cache of the current act (None: transformers' dynamic cache)
@@ -297,7 +298,7 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin, Imag
                            imagined_codes=self.tok.codes(r.image), think_tokens=len(r.thought),
                            think_closed=r.thought_closed and r.ahead_closed, review=self.tok.decode_text(r.review),
                            proposed=self.tok.action_index(r.proposed), lookahead=r.further, fallback=r.fallback,
-                           p_worse=r.p_worse) for r in recs]
+                           p_worse=r.p_worse, action_probs=r.action_probs) for r in recs]
 
     # -- the named steps of act ---------------------------------------------------------
     def _observe(self, frames: np.ndarray, rows: list[int], lookahead: int) -> tuple[list[RowStep], torch.Tensor]:
@@ -326,14 +327,15 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin, Imag
         else:  # the context already ends with <act>
             thoughts, closed = [[] for _ in recs], [True] * len(recs)
             self._remember_act_column(rows, self._contexts, thoughts, lookahead=int(more), closing=[])
+        probs = constrained_probs(logits, self._action_ids, self.temperature).cpu().numpy()  # before the draw
         acts, logits = self._action(logits, forced, [s["</act>"], s["<imagine>"]] if imagine else [])
         if imagine:
             images, logits = self._image(logits, [[s["</imagine>"], s["<think>"]]] * len(recs) if more else None,
                                          self._drafts([r.obs[1:-1] for r in recs], acts))
         else:
             images = np.full((len(recs), self.image_tok.tokens_per_frame), self.tok.images(np.zeros(1, np.int64))[0])
-        for r, t, c, a, im in zip(recs, thoughts, closed, acts, images):
-            r.thought, r.thought_closed, r.proposed, r.taken, r.image = t, c, a, a, im
+        for r, t, c, a, im, p in zip(recs, thoughts, closed, acts, images, probs):
+            r.thought, r.thought_closed, r.proposed, r.taken, r.image, r.action_probs = t, c, a, a, im, p
             r.tokens = r.obs + self._step_tail(t, a, im)
         return logits
 

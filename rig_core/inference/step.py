@@ -59,6 +59,7 @@ class StepOutput:
     proposed: int | None = None  # with lookahead: the first proposed action (the final one is ``action``)
     lookahead: list | None = None  # with lookahead: (thought, action, image codes) of each further imagined step
     p_worse: float | None = None  # with lookahead: the review's probability of a correction at its first token
+    action_probs: np.ndarray | None = None  # [actions] the probabilities the proposed action was drawn from
 
 
 @dataclass
@@ -68,6 +69,7 @@ class RowStep:
     obs: list[int]  # <obs> image tokens </obs>
     thought: list[int] = field(default_factory=list)
     proposed: int = 0  # the action token decoded after the thought
+    action_probs: np.ndarray | None = None  # the probabilities it was drawn from, by action index
     image: np.ndarray | None = None  # the imagined frame's image tokens
     tokens: list[int] = field(default_factory=list)  # the step in the basic layout, then any further imagined steps
     further: list = field(default_factory=list)  # (thought, action index, codes) of each further imagined step

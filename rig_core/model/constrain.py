@@ -75,6 +75,13 @@ def allowed_scores(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return logits.float().masked_fill(~_fit(mask, logits.shape[-1], logits.device), float("-inf"))
 
 
+def constrained_probs(logits: torch.Tensor, ids: torch.Tensor, temperature: float = 0.0) -> torch.Tensor:
+    """The probabilities [B, len(ids)] ``constrained_next`` draws from when only ``ids`` are allowed (softmax at
+    ``temperature``; at 0, where it takes the argmax, the untempered softmax: the same order)."""
+    allowed = logits.float()[:, ids.to(logits.device)]
+    return torch.softmax(allowed / (temperature if temperature > 0 else 1.0), dim=-1)
+
+
 def constrained_argmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The most likely allowed token of each row of ``logits`` [B, V]."""
     return constrained_next(logits, mask)

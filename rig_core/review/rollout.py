@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rig_core.agents import make_agent
-from rig_core.agents.base import explain
-from rig_core.annotate.context import view_names
 from rig_core.data.episode import EpisodeRecord
 from rig_core.envs import make_env
-from rig_core.review.judge import SAME, WORSE, expert_branch, judge, play_branch, snapshot, target_in_sight
-from rig_core.review.texts import ReviewWriter, intent_words
+from rig_core.review.judge import SAME, WORSE, play_branch
+from rig_core.review.oracle import expert_plan
+from rig_core.review.texts import ReviewWriter
 from rig_core.tasks import Task
 from rig_core.tokenize.image import psnr
 
@@ -121,23 +120,15 @@ def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[i
             chain = [out.proposed] + [a for _, a, _ in out.lookahead]
             codes = [out.imagined_codes] + [c for _, _, c in out.lookahead]
             texts = [out.thought] + [t for t, _, _ in out.lookahead]
-            expert_action = int(experts[i].act(obs[i]))
-            intent = explain(experts[i], obs[i])
-            target = experts[i].skills.target
-            target = tuple(int(v) for v in target) if target is not None else None
-            view = view_names(obs[i].privileged["semantic"], getattr(env, "semantic_names", {}))
-            thing = intent_words(intent)[0]
-            target = target_in_sight(target, thing, {n for row in view for n in row})
-            start = snapshot(env, obs[i])
+            plan = expert_plan(env, obs[i], experts[i], horizon)  # the expert acts on the real observation
+            expert_action, intent = plan.action, plan.intent
             mine = play_branch(env, chain)
-            theirs = expert_branch(env, obs[i], experts[i], expert_action, horizon)
-            weighed = expert_branch(env, obs[i], experts[i], chain[0], horizon)  # the proposed action, then the expert
+            judged = plan.verdicts(env, obs[i], experts[i], chain[0], horizon)  # the proposed action, then the expert
             imagined = policy.decode_frames(np.stack(codes))
             real, reached = _pad(mine.frames, horizon, env.frame_shape)
             t = records[i].length
             verdicts, reasons, reviews, corrected, scores = [], [], [], [], []
-            for j in range(1, horizon + 1):
-                v = judge(start, weighed, theirs, j, target, same_first=chain[0] == expert_action)
+            for j, v in enumerate(judged, 1):
                 better = expert_action if v.kind == WORSE else chain[0]
                 verdicts.append(v.kind)
                 reasons.append(v.reason)

@@ -1,4 +1,5 @@
-"""Metric maths: Crafter score (with a bootstrap interval), success rates, Wilson intervals, ROC AUC."""
+"""Metric maths: Crafter score (with a bootstrap interval), success rates, Wilson intervals, ROC AUC, shares over
+clustered units."""
 
 from __future__ import annotations
 
@@ -73,6 +74,21 @@ def mean_interval(values: Sequence[float], resamples: int = 2000, seed: int = 0)
     means = v[np.random.default_rng(seed).integers(0, v.size, size=(resamples, v.size))].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
     return (float(min(lo, v.mean())), float(max(hi, v.mean())))
+
+
+def clustered_share_interval(hits: Sequence[float], counts: Sequence[float], resamples: int = 2000,
+                             seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of a share sum(hits) / sum(counts) whose units come in clusters (e.g.
+    the states of one episode, which are not independent): whole clusters are resampled (fixed seed)."""
+    h, c = np.asarray(list(hits), np.float64), np.asarray(list(counts), np.float64)
+    if h.shape != c.shape or c.size == 0 or c.sum() <= 0:
+        raise ValueError("need as many hit counts as cluster sizes, and at least one unit")
+    pick = np.random.default_rng(seed).integers(0, c.size, size=(resamples, c.size))
+    n = c[pick].sum(axis=1)
+    shares = h[pick].sum(axis=1)[n > 0] / n[n > 0]
+    share = h.sum() / c.sum()
+    lo, hi = np.percentile(shares, [2.5, 97.5])
+    return (float(min(lo, share)), float(max(hi, share)))
 
 
 def roc_auc(scores: Sequence[float], positive: Sequence[bool]) -> float:

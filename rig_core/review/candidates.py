@@ -1,0 +1,147 @@
+"""Play the best of the policy's own candidates: its top-K actions after its thought, each scored, one chosen.
+
+At every real step the policy thinks and draws its action as usual; ``CandidatePlayer`` then takes the K
+actions it gives most probability (in its order, from ``StepOutput.action_probs``), has a scorer judge each
+one as fine or not, and plays the first fine candidate, or the top one where none is. With K = 1 it plays the
+policy's most likely action (no scorer needed). The scorer is any object with ``begin(tasks, seeds, envs)``
+and ``score(row, env, obs, actions) -> list[Judgement]``, called for every active environment at every step
+(``oracle.OracleScorer``: the expert judging each candidate in forks of the live env).
+
+``follow="policy"`` plays the policy's own drawn action instead and only records the judgements (every
+candidate and the drawn action judged): how often a verifier over K candidates could have helped, on the
+states of the policy's own play. ``on_state`` receives a ``JudgedState`` per environment and step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+FOLLOW = ("best", "policy")
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """A scorer's word on one candidate: ``fine`` (may be played) and why (e.g. the oracle's verdict: same,
+    fine, damage, progress, wasted, farther)."""
+
+    fine: bool
+    reason: str = ""
+
+
+@dataclass
+class JudgedState:
+    """One environment's step: the candidates (best first), their judgements, the policy's drawn action and
+    its judgement, and the action played."""
+
+    env: int
+    t: int
+    candidates: list[int]
+    probs: list[float]
+    judgements: list[Judgement]
+    own: int
+    own_judgement: Judgement | None
+    played: int
+
+
+def top_actions(probs: np.ndarray, k: int) -> list[int]:
+    """The ``k`` most probable actions, most probable first (ties keep the action order)."""
+    order = np.argsort(-np.asarray(probs, np.float64), kind="stable")
+    return [int(a) for a in order[:k]]
+
+
+def first_fine(candidates: list[int], judgements: list[Judgement]) -> int:
+    """The first candidate judged fine, or the top one where none is."""
+    return next((a for a, j in zip(candidates, judgements) if j.fine), candidates[0])
+
+
+class CandidatePlayer:
+    """A ``picker`` for ``inference.episodes.play``: the policy's top-``k`` actions, scored, one chosen."""
+
+    def __init__(self, k: int, scorer=None, follow: str = "best",
+                 on_state: Callable[[JudgedState], None] | None = None):
+        if k < 1:
+            raise ValueError(f"need at least one candidate, got k={k}")
+        if follow not in FOLLOW:
+            raise ValueError(f"follow must be one of {FOLLOW}, got {follow!r}")
+        if scorer is None and (k > 1 or follow == "policy"):
+            raise ValueError("choosing among several candidates, or judging the policy's own, needs a scorer")
+        self.k, self.scorer, self.follow, self.on_state = k, scorer, follow, on_state
+        self.steps: list[int] = []
+
+    def begin(self, tasks, seeds, envs) -> None:
+        self.steps = [0] * len(tasks)
+        if self.scorer is not None:
+            self.scorer.begin(tasks, seeds, envs)
+
+    def pick(self, rows: list[int], envs, obs, outputs) -> list[int]:
+        actions = []
+        for i, o, out in zip(rows, obs, outputs):
+            if out.action_probs is None:
+                raise ValueError("the policy's step output carries no action probabilities")
+            cands = top_actions(out.action_probs, self.k)
+            judged = cands + ([out.action] if self.follow == "policy" and out.action not in cands else [])
+            verdicts = self.scorer.score(i, envs[i], o, judged) if self.scorer is not None else []
+            best = first_fine(cands, verdicts[: len(cands)]) if verdicts else cands[0]
+            played = out.action if self.follow == "policy" else best
+            if self.on_state is not None:
+                own = verdicts[judged.index(out.action)] if out.action in judged and verdicts else None
+                self.on_state(JudgedState(i, self.steps[i], cands, [float(out.action_probs[a]) for a in cands],
+                                          verdicts[: len(cands)], int(out.action), own, int(played)))
+            self.steps[i] += 1
+            actions.append(played)
+        return actions
+
+
+def _share(hits: list[bool], keys: list, of: list[bool] | None = None) -> dict:
+    """The share of ``hits`` (among the units where ``of`` holds), with a 95 % interval that resamples whole
+    episodes (``keys``: each unit's episode)."""
+    from rig_core.stats.metrics import clustered_share_interval
+
+    of = [True] * len(hits) if of is None else of
+    per: dict = {}
+    for h, k, o in zip(hits, keys, of):
+        if o:
+            n = per.setdefault(k, [0, 0])
+            n[0] += int(h)
+            n[1] += 1
+    units = sum(n for _, n in per.values())
+    if not units:
+        return {"share": None, "ci95": None, "of": 0}
+    lo, hi = clustered_share_interval([h for h, _ in per.values()], [n for _, n in per.values()])
+    return {"share": sum(h for h, _ in per.values()) / units, "ci95": [lo, hi], "of": units}
+
+
+def headroom(states: list[JudgedState], keys: list, ks: tuple[int, ...] = (2, 4)) -> dict:
+    """What a verifier over the policy's top-k could fix, on judged states (each with its episode in ``keys``):
+    the share where the top-1 is worse, where it is worse and another of the top-k is fine (``rescued``) or
+    none is (``stuck``), the same for the policy's drawn action, how often the expert's own action is among the
+    top-k and the policy's mean probability at each rank; then the top-1's worse verdicts by the judge's
+    reason."""
+    ks = tuple(k for k in ks if all(len(s.judgements) >= k for s in states))
+    worse = [not s.judgements[0].fine for s in states]
+    own_worse = [s.own_judgement is not None and not s.own_judgement.fine for s in states]
+    fine_in = {k: [any(j.fine for j in s.judgements[1:k]) for s in states] for k in ks}
+    out = {"states": len(states), "episodes": len(set(keys)), "top1_worse": _share(worse, keys),
+           "own_worse": _share(own_worse, keys),
+           "own_is_top1": _share([s.own == s.candidates[0] for s in states], keys),
+           "prob_by_rank": [float(np.mean([s.probs[r] for s in states]))
+                            for r in range(min((len(s.probs) for s in states), default=0))]}
+    for k in ks:
+        any_fine = [any(j.fine for j in s.judgements[:k]) for s in states]
+        out[f"top{k}"] = {
+            "rescued": _share([w and f for w, f in zip(worse, fine_in[k])], keys),
+            "stuck": _share([w and not f for w, f in zip(worse, fine_in[k])], keys),
+            "rescued_when_top1_worse": _share(fine_in[k], keys, worse),
+            "own_worse_and_a_fine_one": _share([w and f for w, f in zip(own_worse, any_fine)], keys),
+            "expert_among": _share([any(j.reason == "same" for j in s.judgements[:k]) for s in states], keys)}
+    reasons = sorted({s.judgements[0].reason for s, w in zip(states, worse) if w})
+    out["by_reason"] = {r: {"top1_worse": _share([w and s.judgements[0].reason == r for s, w in zip(states, worse)],
+                                                 keys),
+                            **{f"rescued_top{k}": _share(fine_in[k], keys,
+                                                         [w and s.judgements[0].reason == r
+                                                          for s, w in zip(states, worse)]) for k in ks}}
+                        for r in reasons}
+    return out

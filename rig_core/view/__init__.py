@@ -1,0 +1,1 @@
+"""`rig view`: datasets, evaluations and pipelines as a static web page."""
