@@ -38,7 +38,7 @@ from rig_core.evaluate.runner import parse_steps, resolve_suite, run_evaluate
 from rig_core.results import publish
 from rig_core.inference.episodes import play
 from rig_core.inference.policy import RigPolicy
-from rig_core.review.moves import content_shifts
+from rig_core.envs.view import content_shifts
 
 out = Console()
 RESULTS = Path(__file__).parent / "results" / "lookahead.json"

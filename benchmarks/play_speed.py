@@ -1,10 +1,13 @@
 """Play speed: real actions/s of the RIG loop for B environments with the cross-step KV cache and with the
 full-prefill path side by side in the same run, next to the raw environment step rate, and tokens/s of our
-batched constrained decoding next to plain `model.generate` on the same prompts (same number of new tokens,
-greedy, KV cache).
+batched constrained decoding (token by token) next to plain `model.generate` on the same prompts (same number
+of new tokens, greedy, KV cache). With --drafts, imagined frames decoded with the last frame as the draft
+against token by token (`--no-draft`), both policies stepping the same worlds in turn, step by step.
 
     python benchmarks/play_speed.py --checkpoint runs/basic --batches 50 --steps 60      # a trained model
     python benchmarks/play_speed.py --data datasets/basic-reason [--recipes tiny,cpu-15m] [--steps 6]
+    python benchmarks/play_speed.py --checkpoint crafter-basic --batches 50 --steps-n '' --drafts 1,2 \
+        --draft-steps 10 --temperatures 0,0.5 --max-think 64 --section drafts
 
 With --checkpoint the model is a trained one, so its thoughts have their real length; with --data, models
 are built by `rig train --max-steps 1` on the dataset. N = 0 decodes as `rig evaluate` does for episodes it
@@ -25,6 +28,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from rig_core.diagnostics.draft_speed import paired_run
 from rig_core.envs import make_env
 from rig_core.inference.policy import RigPolicy
 from rig_core.train.config import train_config
@@ -97,6 +101,34 @@ def generate_rate(policy: RigPolicy, b: int, new_tokens: int, repeats: int = 3) 
     return ours, plain
 
 
+def draft_table(rows: list[dict]) -> Table:
+    t = Table(title="imagined frames: drafts against token by token (same worlds, in turn; act time only)",
+              title_justify="left")
+    for col in ("T", "B", "N", "actions/s", "token by token", "speed-up", "passes/frame", "first", "further",
+                "row passes", "image tok/s", "token by token ", "speed-up ", "rows differing"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        d, p = r["drafts"], r["token by token"]
+        t.add_row(f"{r['temperature']:g}", str(r["B"]), str(r["N"]), f"{d['actions_per_s']:.2f}",
+                  f"{p['actions_per_s']:.2f}", f"{r['speedup']:.2f}x", f"{d['passes_per_frame']:.1f}",
+                  f"{d['passes_first_frame']:.1f}", "" if d["passes_further_frame"] is None else
+                  f"{d['passes_further_frame']:.1f}", f"{r['row_passes_per_frame']:.1f}",
+                  f"{d['image_tokens_per_s']:,.0f}", f"{p['image_tokens_per_s']:,.0f}", f"{r['image_speedup']:.2f}x",
+                  f"{r['row_steps_differing']} of {r['row_steps']}")
+    return t
+
+
+def kind_table(rows: list[dict]) -> Table:
+    t = Table(title="what the draft gave, by the kind of step the frame imagines", title_justify="left")
+    for col in ("T", "N", "kind", "frames", "cells kept from the draft", "rejections", "row passes"):
+        t.add_column(col, justify="left" if col == "kind" else "right")
+    for r in rows:
+        for kind, k in r["by_kind"].items():
+            t.add_row(f"{r['temperature']:g}", str(r["N"]), kind, str(k["frames"]), f"{k['kept_share']:.1%}",
+                      f"{k['rejections']:.1f}", f"{k['row_passes']:.1f}")
+    return t
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, help="dataset to build untrained models of --recipes on")
@@ -107,6 +139,9 @@ def main(argv=None) -> dict:
     p.add_argument("--batches", default="1,16")
     p.add_argument("--max-think", type=int, default=32)
     p.add_argument("--slide-keep", default="0.5", help="shares of the context a slide keeps, one cache run each")
+    p.add_argument("--drafts", default="", help="test-time steps N to measure with and without drafts (e.g. 1,2)")
+    p.add_argument("--draft-steps", type=int, default=10, help="real steps per draft measurement")
+    p.add_argument("--temperatures", default="0,0.5", help="decoding temperatures of the draft measurements")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/play_speed.json"))
     p.add_argument("--section", default="main", help="the question this run answers, as a short name: the section "
                    "of the --json results file it replaces (the others are kept)")
@@ -122,11 +157,13 @@ def main(argv=None) -> dict:
             run_train(train_config(recipe, {"data": str(a.data), "out": str(run), "max_steps": 1, "save_every": 1,
                                             "eval_every": 1, "num_workers": 0}), quiet=True)
             runs.append((recipe, run))
-        for name, run in runs:
+        for name, run in runs if a.steps_n else []:  # (--steps-n '': the draft measurements only)
             policy = RigPolicy.from_checkpoint(run, max_think=a.max_think)
             for b in [int(x) for x in a.batches.split(",")]:
+                policy.draft = False  # the decoding machinery against generate: token by token, as generate is
                 ours, plain = generate_rate(policy, b, new_tokens=a.max_think + 2 + 3 + policy.image_tok.tokens_per_frame)
-                for n in [int(x) for x in a.steps_n.split(",")]:
+                policy.draft = True
+                for n in [int(x) for x in a.steps_n.split(",") if x]:
                     policy.stage = "lookahead" if n else "basic"  # decoding mechanics; speed does not depend on training
                     policy.step_cache = False
                     full = loop_rate(policy, b, a.steps, n)
@@ -134,12 +171,16 @@ def main(argv=None) -> dict:
                     for keep in [float(x) for x in a.slide_keep.split(",")]:
                         policy.slide_keep = keep
                         cached = loop_rate(policy, b, a.steps, n)
-                        res["rows"].append({"recipe": name, "B": b, "N": n, "slide_keep": keep,
+                        res["rows"].append({"recipe": name, "B": b, "N": n, "slide_keep": keep, "draft": policy.draft,
                                             "actions_per_s": cached[0], "actions_per_s_full_prefill": full[0],
                                             "speedup": cached[0] / full[0], "loop_tokens_per_s": cached[1],
                                             "ours_tokens_per_s": ours if n == 0 else None,
                                             "generate_tokens_per_s": plain if n == 0 else None,
                                             "ratio": ours / plain if n == 0 else None})
+        if a.drafts:  # (in the temporary folder's lifetime: --data models live there)
+            res["drafts"] = [paired_run(run, b, n, temp, a.draft_steps, a.max_think)
+                             for _, run in runs for temp in [float(x) for x in a.temperatures.split(",")]
+                             for b in [int(x) for x in a.batches.split(",")] for n in [int(x) for x in a.drafts.split(",")]]
     t = Table(title=f"play speed (raw environment: {res['raw_env_steps_per_s']:,.0f} steps/s, one process)",
               title_justify="left")
     for col in ("model", "B", "N", "slide keeps", "actions/s", "full prefill", "speed-up", "ours tokens/s", "generate tokens/s",
@@ -150,7 +191,11 @@ def main(argv=None) -> dict:
         t.add_row(r["recipe"], str(r["B"]), str(r["N"]), f"{r['slide_keep']:.2f}", f"{r['actions_per_s']:.2f}",
                   f"{r['actions_per_s_full_prefill']:.2f}", f"{r['speedup']:.2f}x", f(r["ours_tokens_per_s"], ",.0f"),
                   f(r["generate_tokens_per_s"], ",.0f"), f(r["ratio"], ".2f"))
-    out.print(t)
+    if res["rows"]:
+        out.print(t)
+    if a.drafts:
+        out.print(draft_table(res["drafts"]))
+        out.print(kind_table(res["drafts"]))
     out.print("N = 2 runs the lookahead decoding (2 further imagined steps, a review, the final action) on the same "
               "model: speed does not depend on training.")
     write_section(a.json, "benchmarks/play_speed.py", a.section, res, sys.argv[1:] if argv is None else argv)

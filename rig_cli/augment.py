@@ -40,6 +40,9 @@ def augment(
                                           "(ray://HEAD:10001, or auto); default: a local Ray with --workers CPUs, "
                                           "shut down after."),
     device: str = typer.Option("auto", help="[review] " + DEVICE_HELP),
+    no_draft: bool = typer.Option(False, "--no-draft", help="[review] Decode imagined frames one token per forward "
+                                  "pass instead of with the last frame as the draft (the same distribution; slower; "
+                                  "for comparison)."),
     copy_frames: bool = typer.Option(False, "--copy-frames", help="Copy frames instead of linking to the input."),
     model: Optional[str] = typer.Option(None, help="VLM model name (with --annotator vlm)."),
     base_url: Optional[str] = typer.Option(None, help="VLM endpoint, e.g. http://127.0.0.1:8000/v1."),
@@ -55,7 +58,8 @@ def augment(
         rcfg = ReviewConfig(out=str(out), data=str(data), checkpoint=str(checkpoint or ""), episodes=episodes,
                             seed=500_000 if seed is None else seed, workers=workers, horizon=horizon,
                             confirm_share=confirm_share, confirm_floor=confirm_floor, follow=follow,
-                            batch=batch, max_steps=max_steps, backend=backend, address=address, device=device)
+                            batch=batch, max_steps=max_steps, backend=backend, address=address, device=device,
+                            draft=not no_draft)
         from rig_core.review.runner import run_review
 
         summary = run_review(rcfg, command=command_line(), resume=resume, quiet=quiet or json_output)

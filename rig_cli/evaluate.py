@@ -48,6 +48,9 @@ def evaluate(
         "as the context holds."),
     full_prefill: bool = typer.Option(False, "--full-prefill", help="Re-encode each step's whole context "
                                       "instead of keeping the KV cache across steps (slower; for comparison)."),
+    no_draft: bool = typer.Option(False, "--no-draft", help="Decode imagined frames one token per forward pass "
+                                  "instead of with the last frame as the draft (the same frames greedy, the same "
+                                  "distribution sampled; slower; for comparison)."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output directory (eval.json, report.md, plots, GIFs)."),
     compare: Optional[List[Path]] = typer.Option(
@@ -78,7 +81,8 @@ def evaluate(
     cfg = EvalConfig(suite=suite, episodes=episodes, seed_start=seed_start, test_time_steps=test_time_steps,
                      max_steps=max_steps, batch=batch, workers=workers, imagination_steps=imagination_steps,
                      imagination_episodes=imagination_episodes, gifs=gifs, temperature=temperature, seed=seed,
-                     review_threshold=review_threshold, history=history, full_prefill=full_prefill, backend=backend,
+                     review_threshold=review_threshold, history=history, full_prefill=full_prefill,
+                     draft=not no_draft, backend=backend,
                      address=address, device=device, command=command_line())
     several, result = run_evaluation(list(checkpoint or []), list(agent or []), cfg, out,
                                      quiet=quiet or json_output)

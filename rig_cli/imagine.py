@@ -22,6 +22,9 @@ def imagine(
     task: Optional[str] = typer.Option(None, help="Task whose instruction conditions the model (default: the episode's, or open)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output .gif or .png strip."),
     cold: bool = typer.Option(False, "--cold", help="With --from: start without the episode's earlier steps as context."),
+    no_draft: bool = typer.Option(False, "--no-draft", help="Decode imagined frames one token per forward pass "
+                                  "instead of with the last frame as the draft (the same frames greedy; slower; for "
+                                  "comparison)."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print per-step actions and PSNR as JSON."),
 ) -> None:
@@ -38,7 +41,7 @@ def imagine(
         raise RigError("say what to imagine: --actions a,b,c or --steps K", "e.g. --steps 5")
     if steps is not None and steps < 1:
         raise RigError(f"--steps {steps} must be at least 1", "pass a positive number")
-    policy = RigPolicy.from_checkpoint(checkpoint, device=device)
+    policy = RigPolicy.from_checkpoint(checkpoint, device=device, draft=not no_draft)
     names = policy.tok.action_names
     wanted = None
     if actions is not None:
@@ -67,7 +70,7 @@ def imagine(
         summary["psnr"] = [round(x, 2) for x in res["psnr"]]
         summary["psnr_copy_last_frame"] = [round(x, 2) for x in res["psnr_copy_last"]]
     write_beside(written, {"checkpoint": str(checkpoint), "task": task, "start": source or str(frame), "cold": cold,
-                           **summary}, command_line())
+                           "draft": not no_draft, **summary}, command_line())
     if json_output:
         print_json(summary)
     else:

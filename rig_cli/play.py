@@ -30,6 +30,9 @@ def play(
         None, help="Past steps kept in the policy's context (0: the current frame only). Default: all that fit."),
     full_prefill: bool = typer.Option(False, "--full-prefill", help="Re-encode each step's whole context "
                                       "instead of keeping the KV cache across steps (slower; for comparison)."),
+    no_draft: bool = typer.Option(False, "--no-draft", help="Decode imagined frames one token per forward pass "
+                                  "instead of with the last frame as the draft (the same frames greedy, the same "
+                                  "distribution sampled; slower; for comparison)."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No per-step log."),
     json_output: bool = typer.Option(False, "--json", help="Print the episode's result as JSON."),
@@ -40,7 +43,7 @@ def play(
     result = run_play(checkpoint=checkpoint, agent=agent, task=task, seed=seed, test_time_steps=test_time_steps,
                       live=live, record=record, max_steps=max_steps, temperature=temperature, max_think=max_think,
                       review_threshold=review_threshold, history=history, step_cache=not full_prefill,
-                      quiet=quiet or json_output, device=device)
+                      draft=not no_draft, quiet=quiet or json_output, device=device)
     if "record" in result:
         from rig_core.viz.record import write_beside
 

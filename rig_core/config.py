@@ -109,6 +109,7 @@ class ReviewConfig(ConfigBase):
     backend: str = "process"
     address: str | None = None
     device: str = "auto"  # where the policy runs (rig_core.model.device)
+    draft: bool = True  # imagined frames decoded with the last frame as the draft (False: token by token)
 
     def validate(self) -> "ReviewConfig":
         check_backend(self.backend, self.address)
@@ -156,6 +157,7 @@ class EvalConfig(ConfigBase):
     review_threshold: float | None = None
     history: int | None = None  # past steps kept in the context (None: as many as fit)
     full_prefill: bool = False  # re-encode every step instead of keeping the KV cache across steps
+    draft: bool = True  # imagined frames decoded with the last frame as the draft (False: token by token)
     compare_expert: bool = True  # agreement with the expert on the states the policy visits
     backend: str = "process"
     address: str | None = None

@@ -393,11 +393,12 @@ def test_lookahead_decoding_mechanics(tiny_checkpoint):
     assert p.tok.action_index(p.history[0][-1][p.history[0][-1].index(s["<act>"]) + 1]) == 5
 
 
-@pytest.mark.parametrize("stride", [0, 16])
-def test_decoding_feeds_the_position_ids_training_uses(tiny_checkpoint, stride):
+@pytest.mark.parametrize("stride,draft", [(0, False), (16, False), (16, True)])
+def test_decoding_feeds_the_position_ids_training_uses(tiny_checkpoint, stride, draft):
     """With a think budget (aligned positions) and an image row stride, every token the policy feeds gets
     the position id the training layout gives it, through thoughts, actions, images, lookahead steps
-    and the review."""
+    and the review. With drafts, a rejected draft token is fed and then replaced at its position: the tokens
+    kept are those the next position ids continue."""
     from rig_core.model.build import quiet_transformers
     from rig_core.model.checkpoint import find_checkpoint
     from rig_core.model.run_config import load_run_config
@@ -409,16 +410,20 @@ def test_decoding_feeds_the_position_ids_training_uses(tiny_checkpoint, stride):
     cfg = load_run_config(tiny_checkpoint)
     tok, image_tok, _ = load_tokenizers(ckpt / "tokenizer")
     p = RigPolicy(load_trained(cfg, ckpt / "model", trainable=False), tok, image_tok, cfg.context, max_think=5,
-                  stage="lookahead", think_positions=7, image_row_stride=stride)
+                  stage="lookahead", think_positions=7, image_row_stride=stride, draft=draft)
     fed: list[tuple[list[int], list[int]]] = [([], []), ([], [])]
+    replaced = []
     forward = p.model.forward
 
     def recording(input_ids=None, attention_mask=None, position_ids=None, **kw):
         n = input_ids.shape[1]
         real = attention_mask[:, -n:].bool()
-        for b in range(input_ids.shape[0]):
-            fed[b][0].extend(input_ids[b][real[b]].tolist())
-            fed[b][1].extend(position_ids[b][real[b]].tolist())
+        for i, b in enumerate(p.live_rows or range(input_ids.shape[0])):  # (rows decoded apart: their batch rows)
+            ids, pos = fed[b]
+            for t, q in zip(input_ids[i][real[i]].tolist(), position_ids[i][real[i]].tolist()):
+                while pos and pos[-1] >= q:  # drafts fed and rejected: replaced from this position on
+                    ids.pop(), pos.pop(), replaced.append(q)
+                ids.append(t), pos.append(q)
         return forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kw)
 
     p.model.forward = recording
@@ -430,6 +435,7 @@ def test_decoding_feeds_the_position_ids_training_uses(tiny_checkpoint, stride):
         assert ids.count(s["<review>"]) == 1 and ids.count(s["<think>"]) == 3
         assert pos == p.builder.layout.positions(ids).tolist()
         assert pos != list(range(len(ids))), "the budget moved the positions"
+    assert bool(replaced) == draft
 
 
 def test_static_cache_decodes_like_the_dynamic_cache(policy, monkeypatch):

@@ -5,8 +5,8 @@ import shutil
 
 import numpy as np
 
-from rig_core.review.moves import (HELD, MOVED, content_shifts, hold_score, move_outcome, move_reading,
-                                     shifted_match, view_cells)
+from rig_core.envs.view import content_shifts
+from rig_core.review.moves import HELD, MOVED, hold_score, move_outcome, move_reading, shifted_match, view_cells
 
 NAMES = ["noop", "move_left", "move_right", "move_up", "move_down", "do"]
 

@@ -60,11 +60,13 @@ def test_rows_that_closed_their_thought_leave_the_batch(tiny_checkpoint, monkeyp
     """Rows still writing a thought decode apart from those that closed theirs (here as soon as one row
     closes), and what they write is copied back: the outputs are those of decoding the whole batch."""
     import rig_core.inference.narrow as narrow
+    from rig_core.inference.image_decoding import ImageMixin
 
     taken = []
     real = narrow.take_rows
     monkeypatch.setattr(narrow, "take_rows", lambda *a: taken.append(a[2]) or real(*a))
     monkeypatch.setattr(narrow.NarrowMixin, "narrow_below", 0.0)
+    monkeypatch.setattr(ImageMixin, "draft_narrow_below", 0.0)  # (imagined frames narrow too: tests/test_draft.py)
     whole, _ = _play(tiny_checkpoint, cache, steps=3, rows=4, finish_row=1, max_think=12,
                      instructions=["Collect wood.", "Collect a sapling.", "Drink water.", "Eat a cow."])
     assert not taken

@@ -48,7 +48,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int, list[dict]]:
     time and steps, and every episode's steps (for ``steps/``)."""
     # done: a queue that gets 1 per finished episode
     (checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, threshold, history, step_cache,
-     device, done) = args
+     draft, device, done) = args
     from rig_core.inference.episodes import play
 
     policy = None
@@ -57,7 +57,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int, list[dict]]:
 
         policy = RigPolicy.from_checkpoint(Path(checkpoint), seed=seed, temperature=temperature,
                                            review_threshold=threshold, history=history, step_cache=step_cache,
-                                           device=device)
+                                           draft=draft, device=device)
     from rig_core.envs import make_env
     from rig_core.evaluate.steps import StepLog
 
@@ -248,7 +248,7 @@ def run_evaluate(cfg: EvalConfig, *, checkpoint: Path | None = None, agent: str 
         "player": {"checkpoint": str(checkpoint) if checkpoint else None, "agent": agent},
         "suite": cfg.suite, "episodes_per_task": cfg.episodes, "seeds": seeds, "max_steps": cfg.max_steps,
         "temperature": cfg.temperature, "sampling_seed": cfg.seed, "review_threshold": cfg.review_threshold,
-        "history": cfg.history, "step_cache": not cfg.full_prefill, "device": cfg.device,
+        "history": cfg.history, "step_cache": not cfg.full_prefill, "draft": cfg.draft, "device": cfg.device,
         "command": cfg.command, "config": cfg.to_dict(), "versions": versions(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "sweep": []}
     recorded: list[dict] = []
@@ -259,7 +259,7 @@ def run_evaluate(cfg: EvalConfig, *, checkpoint: Path | None = None, agent: str 
             shares = [pairs[w::cfg.workers] for w in range(cfg.workers)]
             args = [(str(checkpoint) if checkpoint else None, agent, share, n, cfg.batch, cfg.max_steps,
                      cfg.compare_expert and n == sweep[0], (record if (w == 0 and n == sweep[0]) else 0), cfg.seed,
-                     cfg.temperature, cfg.review_threshold, cfg.history, not cfg.full_prefill, cfg.device)
+                     cfg.temperature, cfg.review_threshold, cfg.history, not cfg.full_prefill, cfg.draft, cfg.device)
                     for w, share in enumerate(shares) if share]
             start = time.perf_counter()
             results: list[dict] = []
@@ -280,9 +280,10 @@ def run_evaluate(cfg: EvalConfig, *, checkpoint: Path | None = None, agent: str 
     if checkpoint is not None and recorded and cfg.imagination_episodes > 0 and imagines:
         from rig_core.evaluate.imagination import evaluate_imagination
         from rig_core.inference.policy import RigPolicy
-        from rig_core.review.moves import content_shifts
+        from rig_core.envs.view import content_shifts
 
-        policy = RigPolicy.from_checkpoint(checkpoint, seed=cfg.seed, temperature=0.0, device=cfg.device)  # greedy
+        policy = RigPolicy.from_checkpoint(checkpoint, seed=cfg.seed, temperature=0.0, draft=cfg.draft,
+                                           device=cfg.device)  # greedy
         report["imagination"] = evaluate_imagination(policy, recorded[:cfg.imagination_episodes],
                                                      k=cfg.imagination_steps, limit=10 * cfg.imagination_episodes,
                                                      batch=cfg.batch,

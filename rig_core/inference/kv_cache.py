@@ -203,3 +203,28 @@ def compact(cache, attn: torch.Tensor, columns: int) -> torch.Tensor | None:
         return None
     set_filled(cache, width)
     return new.to(attn.dtype)
+
+
+def pack_tail(cache, attn: torch.Tensor, start: int) -> torch.Tensor | None:
+    """Move each row's unmasked columns from ``start`` on to the front of that range, in order (the columns
+    before ``start`` stay); returns the new attention mask, ``start`` plus the longest row's count wide (the
+    cache's fill is set to it), or None where this transformers version's cache cannot be rewritten so.
+    Position ids live in the rotary keys, so the logits are those of the unpacked cache."""
+    layers = getattr(cache, "layers", None)
+    if not layers or not all(hasattr(layer, "cumulative_length") for layer in layers):
+        return None
+    tail = attn[:, start:].bool()
+    lengths = tail.sum(1)
+    width = int(lengths.max()) if tail.shape[1] else 0
+    index = torch.argsort((~tail).to(torch.int8), dim=1, stable=True)[:, :width] + start  # a row's own first
+    rows = torch.arange(len(attn), device=attn.device)[:, None]
+    try:
+        for layer in layers:
+            for name in ("keys", "values"):
+                t = getattr(layer, name)
+                t[:, :, start:start + width] = t[rows.to(t.device), :, index.to(t.device)].transpose(1, 2)
+    except (AttributeError, RuntimeError):  # pragma: no cover - older cache APIs
+        return None
+    set_filled(cache, start + width)
+    new = torch.arange(width, device=attn.device)[None, :] < lengths[:, None]
+    return torch.cat([attn[:, :start], new.to(attn.dtype)], dim=1)

@@ -28,15 +28,17 @@ class NarrowMixin:
         """Batch rows of the current (narrowed) cache, in order; None while the whole batch decodes."""
         return None if self._home is None else self._home["rows"]
 
-    def _narrow(self, keep: list[int]) -> bool:
-        """Continue decoding with batch rows ``keep`` only; False (nothing changed) where the cache cannot."""
+    def _narrow(self, keep: list[int], length: int | None = None) -> bool:
+        """Continue decoding with batch rows ``keep`` only, in a cache of ``length`` columns (default: room for the
+        rest of a text span); False (nothing changed) where the cache cannot."""
         if self._static is None:
             return False
         self._widen()
         home_static, home_attn = self._static, self._attn
         columns = home_attn.shape[1]
-        # room for the rest of the span: at most max_think tokens and the closing one
-        sub = take_rows(home_static, self.model, keep, columns, columns + self.max_think + 2)
+        if length is None:  # a text span: at most max_think tokens and the closing one
+            length = columns + self.max_think + 2
+        sub = take_rows(home_static, self.model, keep, columns, length)
         if sub is None:
             return False
         self._home = {"static": home_static, "attn": home_attn, "rows": list(keep), "start": columns}

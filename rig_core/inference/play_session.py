@@ -20,7 +20,7 @@ from rig_core.viz.record import Recorder
 def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int, test_time_steps: int = 0,
              live: bool = False, record: Path | None = None, max_steps: int | None = None,
              temperature: float | None = None, max_think: int = 64, review_threshold: float | None = None,
-             history: int | None = None, step_cache: bool = True, quiet: bool = False,
+             history: int | None = None, step_cache: bool = True, draft: bool = True, quiet: bool = False,
              console: Console | None = None, device: str = "auto") -> dict[str, Any]:
     if (checkpoint is None) == (agent is None):
         raise RigError("pass --checkpoint RUN, or --agent expert|random for a baseline", "e.g. rig play --checkpoint runs/tiny")
@@ -33,7 +33,7 @@ def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int
 
         policy = RigPolicy.from_checkpoint(checkpoint, temperature=temperature, max_think=max_think, seed=seed,
                                            review_threshold=review_threshold, history=history,
-                                           step_cache=step_cache, device=device)
+                                           step_cache=step_cache, draft=draft, device=device)
     console = console or Console()
     start = time.perf_counter()
     header = f"{'RIG policy ' + str(checkpoint) if checkpoint else agent + ' agent'} | {t.id}: {t.instruction(seed)}"
@@ -65,7 +65,7 @@ def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int
            "max_steps": max_steps or t.budget}
     if checkpoint:  # the settings the policy played with, so a scripted run's JSON stands on its own
         out.update(test_time_steps=test_time_steps, temperature=policy.temperature, max_think=max_think,
-                   review_threshold=review_threshold, history=history, step_cache=step_cache,
+                   review_threshold=review_threshold, history=history, step_cache=step_cache, draft=draft,
                    device=str(policy.device))
     if checkpoint and t.id != OPEN:  # steps whose thought names the task's goal / another task's goal instead
         out.update(thoughts_on_task=result.on_task, thoughts_off_task=result.off_task)

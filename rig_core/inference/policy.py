@@ -16,7 +16,10 @@ import torch
 
 from rig_core.errors import RigError
 from rig_core.inference.step import RowStep, StepOutput, TokenBudget
+from rig_core.envs.view import content_shifts
+from rig_core.inference.draft import FrameDrafts, crafter_grid
 from rig_core.inference.history import StepHistoryMixin
+from rig_core.inference.image_decoding import ImageMixin
 from rig_core.inference.narrow import NarrowMixin
 from rig_core.inference.review_decoding import ReviewMixin
 from rig_core.inference.step_cache import StepCacheMixin, newest_fitting
@@ -27,11 +30,12 @@ from rig_core.tokenize.positions import PositionTracker
 from rig_core.tokenize.sequence import SequenceBuilder
 
 
-class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin):
+class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin, ImageMixin):
     def __init__(self, model, tok, image_tok, context: int, *, max_think: int = 64, temperature: float = 0.0,
                  seed: int = 0, device: str | torch.device = "cpu", stage: str = "basic", think_positions: int = 0,
                  image_row_stride: int = 0, review_cue: bool = False, review_threshold: float | None = None,
-                 history: int | None = None, step_cache: bool = True, spans: str = "think,act,imagine"):
+                 history: int | None = None, step_cache: bool = True, spans: str = "think,act,imagine",
+                 draft: bool = True):
         device = torch.device(device)
         if any(p.device != device for p in model.parameters()):  # a 4-bit model was placed while loading
             model = model.to(device)
@@ -63,6 +67,10 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin):
         self.budget = TokenBudget(image_tok.tokens_per_frame, max_think, self.thinks, self.imagines)
         self.step_cache = step_cache  # keep each row's KV cache across real steps (False: re-encode every step)
         self.slide_keep = 0.5  # share of the context a slide keeps (newest whole steps)
+        self.draft = draft  # imagined frames decoded with the last frame as the draft (False: token by token)
+        self.shifts = content_shifts(list(tok.action_names))  # the view's move table (Crafter's actions)
+        grid = getattr(image_tok, "grid", None)
+        self.grid = grid if self.shifts and crafter_grid(image_tok.tokens_per_frame, grid) else None
         self._reset_step_cache(0)
 
     # -- loading ------------------------------------------------------------------------
@@ -216,19 +224,6 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin):
             ids = [self.tok.action(a) if a is not None else t for a, t in zip(forced, ids)]
         return ids, self._feed([[a, *then] for a in ids])
 
-    def _image(self, logits, then: list[list[int]] | None):
-        """Decode one frame per row; then feed each row its ``then`` tokens (None: feed nothing more)."""
-        out = []
-        for k in range(self.image_tok.tokens_per_frame):
-            nxt = constrained_next(logits, self.masks.image, self.temperature, self.generator)
-            out.append(nxt)
-            last = k + 1 == self.image_tok.tokens_per_frame
-            if not last:
-                logits = self._feed_one(nxt)
-            elif then is not None:
-                logits = self._feed([[t, *rest] for t, rest in zip(nxt.tolist(), then)])
-        return torch.stack(out, 1).cpu().numpy(), logits
-
     def _feed_one(self, ids: torch.Tensor) -> torch.Tensor:
         """Fast path: every row takes exactly one token (image spans)."""
         ids = ids.to(self.device)[:, None]
@@ -246,9 +241,28 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin):
         """Given contexts that end with ``<imagine>`` (after a step's action), the codes [B, tokens_per_frame]
         of the frame the model imagines next. For offline measures (``rig_core/review/moves.py``)."""
         self._drop_step_cache()
-        images, _ = self._image(self._start(rows), None)
+        images, _ = self._image(self._start(rows), None, self._drafts_from_contexts(rows))
         self._drop_step_cache()
         return np.stack([self.tok.codes(im) for im in images])
+
+    def _drafts(self, frames: list, actions: list[int]) -> FrameDrafts:
+        """Drafts of the next frames from ``frames`` (image token ids of the frame before each) and the action
+        tokens taken in between."""
+        return FrameDrafts(np.stack([np.asarray(f) for f in frames]), [self.tok.action_index(a) for a in actions],
+                           self.shifts, self.grid)
+
+    def _drafts_from_contexts(self, rows: list[list[int]]) -> FrameDrafts:
+        """Drafts for contexts that end with ``<imagine>``: from each one's last frame and last action."""
+        s, F = self.tok.special, self.image_tok.tokens_per_frame
+        frames, actions = [], []
+        for r in rows:
+            opened = [i for i, t in enumerate(r) if t in (s["<obs>"], s["<imagine>"])][:-1]
+            at = opened[-1] + 1 if opened else 0  # the frame before the one to imagine
+            frame = r[at:at + F]
+            frames.append(frame if len(frame) == F else [r[-1]] * F)
+            acts = [i for i, t in enumerate(r) if t == s["<act>"]]
+            actions.append(r[acts[-1] + 1] if acts else r[-1])
+        return self._drafts(frames, actions)
 
     @torch.no_grad()
     def act(self, frames: np.ndarray, forced_actions: list[int | None] | None = None,
@@ -325,7 +339,8 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin):
         probs = constrained_probs(logits, self._action_ids, self.temperature).cpu().numpy()  # before the draw
         acts, logits = self._action(logits, forced, [s["</act>"], s["<imagine>"]] if imagine else [])
         if imagine:
-            images, logits = self._image(logits, [[s["</imagine>"], s["<think>"]]] * len(recs) if more else None)
+            images, logits = self._image(logits, [[s["</imagine>"], s["<think>"]]] * len(recs) if more else None,
+                                         self._drafts([r.obs[1:-1] for r in recs], acts))
         else:
             images = np.full((len(recs), self.image_tok.tokens_per_frame), self.tok.images(np.zeros(1, np.int64))[0])
         for r, t, c, a, im, p in zip(recs, thoughts, closed, acts, images, probs):
@@ -342,7 +357,8 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin):
         nxt = ([[s["</imagine>"], s["<think>"]]] * len(recs) if not last
                else [[s["</imagine>"], *self.builder.review_opening(self.tok.action_index(r.proposed))] for r in recs]
                if review else None)
-        images, logits = self._image(logits, nxt)
+        before = [self.tok.images(r.further[-1][2]) if r.further else r.image for r in recs]
+        images, logits = self._image(logits, nxt, self._drafts(before, ids))
         for r, t, c, a, im in zip(recs, more, ok, ids, images):
             r.ahead_closed = r.ahead_closed and c
             r.tokens += self._step_tail(t, a, im)

@@ -46,8 +46,10 @@ class TokenBudget:
         return self.step + (lookahead * self.further_step + self.review if lookahead else 0)
 
     def columns(self, lookahead: int) -> int:
-        """Most cache columns one act adds after its prefill (each decoded token is one column)."""
-        return self.step + lookahead * self.further_step + self.think + SLACK
+        """Most cache columns one act adds after its prefill (each decoded token is one column), and the room a
+        frame decoded with drafts takes while it is decoded (``image_decoding.py``): the masked columns of rejected
+        drafts and of rows decoded apart, and one pass's draft, at most a frame each."""
+        return self.step + lookahead * self.further_step + self.think + SLACK + 3 * self.frame * self.imagines
 
 
 @dataclass

@@ -62,11 +62,17 @@ def constrained_next(logits: torch.Tensor, mask: torch.Tensor, temperature: floa
     """The next token of each row of ``logits`` [B, V] among the allowed ones: argmax, or a sample.
 
     ``mask`` is [V] (one constraint for the batch) or [B, V] (one per row)."""
-    logits = logits.float().masked_fill(~_fit(mask, logits.shape[-1], logits.device), float("-inf"))
+    logits = allowed_scores(logits, mask)
     if temperature <= 0:
         return logits.argmax(-1)
     probs = torch.softmax(logits / temperature, dim=-1)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def allowed_scores(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``logits`` [..., V] in float, -inf where ``mask`` [V] does not allow the token: what decoding argmaxes, or
+    samples from after dividing by the temperature."""
+    return logits.float().masked_fill(~_fit(mask, logits.shape[-1], logits.device), float("-inf"))
 
 
 def constrained_probs(logits: torch.Tensor, ids: torch.Tensor, temperature: float = 0.0) -> torch.Tensor:

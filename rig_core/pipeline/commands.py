@@ -165,7 +165,8 @@ def _play(s: dict[str, Any], inputs: dict[str, list[str]], folder: Path, quiet: 
                       seed=int(s["seed"]), test_time_steps=int(s["test_time_steps"]), record=folder / "play.gif",
                       live=bool(s["live"]) and not quiet,
                       max_steps=s["max_steps"], temperature=s["temperature"], max_think=int(s["max_think"]),
-                      review_threshold=s["review_threshold"], history=s["history"], quiet=True)
+                      review_threshold=s["review_threshold"], history=s["history"], draft=bool(s["draft"]),
+                      quiet=True)
     atomic_write_json(folder / "play.json", result)
     if not quiet:
         print(f"{result['task']} seed {result['seed']}: {'success' if result['success'] else 'no success'} in "

@@ -18,22 +18,13 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from rig_core.envs.crafter import DIRECTIONS, VIEW_COLS, VIEW_ROWS
+from rig_core.envs.crafter import VIEW_COLS, VIEW_ROWS
+from rig_core.envs.view import content_shifts
 from rig_core.stats.metrics import roc_auc, roc_auc_interval
 
 HELD, MOVED = "held", "moved"
 MARGIN = 0.1  # a real outcome is called only when one reading matches this many more cells than the other
 SAME_CELL = 10.0  # two cells look the same below this mean absolute pixel difference (of 255)
-
-
-def content_shifts(action_names: list[str]) -> dict[int, tuple[int, int]]:
-    """Action index -> how the view's content moves (rows, columns) when that move goes through: walking
-    left moves everything in view one cell to the right. Only the env's move actions (``DIRECTIONS``)."""
-    out = {}
-    for name, (dx, dy) in DIRECTIONS.items():
-        if f"move_{name}" in action_names:
-            out[action_names.index(f"move_{name}")] = (-dy, -dx)
-    return out
 
 
 def view_cells(frame: np.ndarray, rows: int = VIEW_ROWS, cols: int = VIEW_COLS) -> np.ndarray:

@@ -69,7 +69,7 @@ def review_chunks(cfg: ReviewConfig, chunks, emit) -> None:
 
     if cfg.workers > 1:
         torch.set_num_threads(1)
-    policy = RigPolicy.from_checkpoint(Path(cfg.checkpoint), seed=cfg.seed, device=cfg.device)
+    policy = RigPolicy.from_checkpoint(Path(cfg.checkpoint), seed=cfg.seed, device=cfg.device, draft=cfg.draft)
     suite = load_suite(cfg.env)
     with Dataset(Path(cfg.data)) as ds:
         tasks = episode_tasks(ds)

@@ -10,7 +10,8 @@ import numpy as np
 
 from rig_core.data.reader import Dataset, opened
 from rig_core.data.summary import summarize
-from rig_core.review.moves import content_shifts, hold_score, move_outcome, move_reading, view_cells
+from rig_core.envs.view import content_shifts
+from rig_core.review.moves import hold_score, move_outcome, move_reading, view_cells
 from rig_core.review.judge import VERDICTS, WORSE
 from rig_core.tokenize.image import psnr
 

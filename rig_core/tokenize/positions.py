@@ -130,6 +130,14 @@ class PositionTracker:
             out.append(p)
         return out
 
+    def peek(self, row: int, tokens: list[int]) -> list[int]:
+        """Positions ``tokens`` would take appended to ``row``, leaving the row where it stands."""
+        saved = self.last[row], self.open[row], self.run[row]
+        try:
+            return self.feed(row, tokens)
+        finally:
+            self.last[row], self.open[row], self.run[row] = saved
+
     def advance(self) -> None:
         """Every row took one image token."""
         step = self.layout.image_step

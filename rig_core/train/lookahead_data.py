@@ -36,7 +36,8 @@ from rig_core.annotate.rules import RuleAnnotator
 from rig_core.data.reader import Dataset
 from rig_core.data.schema import episode_key
 from rig_core.errors import RigError
-from rig_core.review.moves import HELD, content_shifts, move_outcome, view_cells
+from rig_core.envs.view import content_shifts
+from rig_core.review.moves import HELD, move_outcome, view_cells
 from rig_core.tokenize.sequence import SequenceBuilder
 from rig_core.train.data import SequenceDataset, Window
 
