@@ -1,0 +1,139 @@
+"""The verifier over the policy's own candidates: candidate rows decoded in one batch (the cache copied, the
+batch's left as it was), the choice among them, and --candidates through rig play and rig evaluate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+import pytest
+
+from cli_helpers import one_line_error as _err
+from cli_helpers import rig
+from rig_core.envs import make_env
+from rig_core.inference.branches import check_candidates, choose, top_actions
+from rig_core.inference.policy import RigPolicy
+
+
+TASKS = ["Collect wood.", "Collect a sapling from the grass, then place it on the grass near the water."]
+
+
+def _frames(rows: int = 2, seed: int = 11):
+    envs = [make_env(length=None) for _ in range(rows)]
+    return envs, [e.reset(seed + i) for i, e in enumerate(envs)]
+
+
+def _fresh_p_worse(policy, prefix: list[int], branch) -> float:
+    """P(worse) of one candidate by re-encoding its whole row from scratch: the context, the thought, the
+    candidate, its imagined steps as decoded, the review's opening."""
+    s = policy.tok.special
+    ids = list(prefix) + [policy.tok.action(branch.action), s["</act>"]]
+    for m, codes in enumerate(branch.codes):
+        if m:
+            ids += [s["</imagine>"], s["<think>"], *policy.tok.text(branch.thoughts[m - 1]), s["</think>"], s["<act>"],
+                    policy.tok.action(branch.actions[m - 1]), s["</act>"]]
+        ids += [s["<imagine>"], *policy.tok.images(codes).tolist()]
+    if len(branch.codes):
+        ids.append(s["</imagine>"])
+    ids += policy.builder.review_opening(branch.action)
+    policy._drop_step_cache()
+    with torch.no_grad():
+        return float(policy.p_correction(policy._start([ids]))[0])
+
+
+def test_choice_rule_and_top_actions():
+    assert choose([0.9, 0.2, 0.5]) == 1  # the least likely worse
+    assert choose([0.3, 0.3, 0.3]) == 0  # ties keep the policy's order
+    assert choose([0.5, 0.45, 0.2], margin=0.25) == 2 and choose([0.5, 0.45, 0.3], margin=0.25) == 0
+    assert top_actions(np.array([0.1, 0.5, 0.1, 0.3]), 3) == [1, 3, 0]
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2])
+def test_candidate_rows_score_as_a_fresh_encoding_and_leave_the_batch_as_it_was(tiny_checkpoint, steps):
+    """Greedy: each candidate's P(worse) from the copied cache rows equals re-encoding its row from scratch; the
+    step's own thought, action and next steps are those of plain play (the branch rows leave no trace)."""
+    envs, obs = _frames()
+    plain = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=6, temperature=0.0, device="cpu")
+    policy = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=6, temperature=0.0, device="cpu")
+    for p in (plain, policy):
+        p.reset(TASKS)
+    frames = np.stack([o.frame for o in obs])
+    own = plain.act(frames)
+    outs = policy.act(frames, candidates=3, candidate_steps=steps, review=False)
+    for o, mine in zip(outs, own):
+        assert (o.thought, o.action, o.imagined_codes.tolist()) == (mine.thought, mine.action,
+                                                                    mine.imagined_codes.tolist())
+        assert [b.action for b in o.candidates] == top_actions(o.action_probs, 3)
+        assert [b.rank for b in o.candidates] == [0, 1, 2] and all(b.p_worse is None for b in o.candidates)
+        assert all(b.codes.shape == (steps, 81) and len(b.thoughts) == max(0, steps - 1) for b in o.candidates)
+    nxt = [e.step(o.action)[0].frame for e, o in zip(envs, outs)]
+    assert [(o.thought, o.action) for o in policy.act(np.stack(nxt))] == \
+        [(o.thought, o.action) for o in plain.act(np.stack(nxt))]  # the cache the next step resumes is intact
+
+    policy.reset(TASKS)
+    outs = policy.act(frames, candidates=3, candidate_steps=steps)
+    assert len(set(map(len, policy._contexts))) == 2  # rows of different lengths: their own positions
+    s = policy.tok.special
+    for k, o in enumerate(outs):
+        prefix = policy._contexts[k] + policy.tok.text(o.thought) + [s["</think>"], s["<act>"]]
+        scores = [b.p_worse for b in o.candidates]
+        assert all(0 <= p <= 1 for p in scores)
+        assert o.action == o.candidates[choose(scores)].action and o.proposed == own[k].action
+        for b in o.candidates:
+            assert abs(_fresh_p_worse(policy, prefix, b) - b.p_worse) < 1e-5  # (fp32 on the CPU)
+
+
+def test_candidate_rows_reencode_where_the_cache_cannot_be_copied(tiny_checkpoint, monkeypatch):
+    import rig_core.inference.branches as branches
+
+    envs, obs = _frames()
+    frames = np.stack([o.frame for o in obs])
+    scores = []
+    for copy in (True, False):
+        if not copy:
+            monkeypatch.setattr(branches, "take_rows", lambda *a, **k: None)
+        p = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=6, temperature=0.0, device="cpu")
+        p.reset(TASKS)
+        outs = p.act(frames, candidates=2, candidate_steps=1)
+        scores.append([[b.p_worse for b in o.candidates] for o in outs])
+    assert np.allclose(scores[0], scores[1], atol=1e-4)
+
+
+def test_the_verifier_plays_the_one_candidate_not_called_worse(tiny_checkpoint, monkeypatch):
+    """A review that calls every candidate worse but the policy's third: that one is played, the history holds it,
+    and the policy's own draw is the proposal."""
+    policy = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=4, temperature=0.0, device="cpu")
+    envs, obs = _frames(1)
+    policy.reset(["Collect wood."])
+    probe = policy.act(obs[0].frame[None], imagine=False)[0]
+    third = top_actions(probe.action_probs, 3)[2]
+    real = RigPolicy._branch
+
+    def verdicts(self, *args, **kwargs):
+        out = real(self, *args, **kwargs)
+        for row in out:
+            for b in row:
+                b.p_worse = 0.1 if b.action == third else 0.9
+        return out
+
+    monkeypatch.setattr(RigPolicy, "_branch", verdicts)
+    policy.reset(["Collect wood."])
+    out = policy.act(obs[0].frame[None], candidates=3, candidate_steps=0)[0]
+    assert out.action == third and out.proposed == probe.action != third
+    assert [b.p_worse for b in out.candidates] == [0.9, 0.9, 0.1]
+    act = policy.tok.special["<act>"]
+    step = policy.history[0][-1]
+    assert policy.tok.action_index(step[step.index(act) + 1]) == third
+
+
+def test_check_candidates_says_what_is_wrong():
+    from rig_core.errors import RigError
+
+    check_candidates(None, 2, "basic")
+    check_candidates(1, 0, "basic")  # the top action needs no review
+    check_candidates(4, 2, "lookahead")
+    for k, n, stage, says in [(0, 0, "lookahead", "--candidates 0"), (2, 0, "basic", "without review data"),
+                              (1, 1, "lookahead", "--test-time-steps 1 has no effect")]:
+        with pytest.raises(RigError, match=says):
+            check_candidates(k, n, stage)
