@@ -137,3 +137,111 @@ def test_check_candidates_says_what_is_wrong():
                               (1, 1, "lookahead", "--test-time-steps 1 has no effect")]:
         with pytest.raises(RigError, match=says):
             check_candidates(k, n, stage)
+
+
+def test_candidate_review_data_layout_and_labels(candidate_dataset):
+    """Every state holds the policy's top-2 and the expert's action (where not among them), each imagined 2 steps;
+    the expert's own action is judged same, a fine or same candidate's review confirms, a worse one's says Wait."""
+    from rig_core.data.reader import Dataset
+    from rig_core.review.judge import SAME, WORSE
+
+    with Dataset(candidate_dataset) as ds:
+        assert ds.manifest["review"]["candidates"] == 2
+        kinds = []
+        for ep in ds:
+            S = len(ep.read("review/step"))
+            prop = ep.read("review/candidates/proposed")
+            assert prop.shape == (S, 3, 2) and ep.read("review/candidates/imagined_codes").shape == (S, 3, 2, 81)
+            rank, verdict = ep.read("review/candidates/rank"), ep.read("review/candidates/verdict")
+            prob = ep.read("review/candidates/prob")
+            expert = ep.read("review/expert")
+            thoughts = np.asarray(ep.texts("review/candidates/thoughts"), dtype=object).reshape(S, 3, 2)
+            texts = np.asarray(ep.texts("review/candidates/text"), dtype=object).reshape(S, 3)
+            own = np.asarray(ep.texts("reasoning"), dtype=object)
+            for s in range(S):
+                used = verdict[s] >= 0
+                assert list(rank[s, :2]) == [0, 1] and prob[s, 0] >= prob[s, 1]  # the policy's order
+                assert expert[s] in prop[s, used, 0]  # the expert's action is a candidate ...
+                c = list(prop[s, :, 0]).index(expert[s])
+                assert verdict[s, c] == SAME  # ... always the same as the expert's move
+                assert used[:2].all() and (used[2] == (expert[s] not in prop[s, :2, 0]))
+                assert (prop[s, ~used] == -1).all() and (verdict[s, ~used] == -1).all()
+                assert all(thoughts[s, k, 0] == own[s] for k in np.flatnonzero(used))  # the state's thought, shared
+                for k in np.flatnonzero(used):
+                    assert texts[s, k].startswith("Wait") == (verdict[s, k] == WORSE)
+            kinds += list(verdict[verdict >= 0])
+    assert SAME in kinds
+
+
+def test_a_candidate_worse_than_the_experts_move_is_labelled_worse(tiny_checkpoint):
+    """A world where noop wastes the step the expert would use (the expert moves toward its goal): noop as an
+    added candidate is judged worse; the expert's own action same."""
+    from rig_core.agents import make_agent
+    from rig_core.review.candidate_log import CandidateLog
+    from rig_core.review.judge import SAME, WORSE
+    from rig_core.review.oracle import expert_plan
+    from rig_core.tasks import load_suite
+
+    env = make_env(length=None)
+    obs = env.reset(5)
+    expert = make_agent("expert", env)
+    expert.reset(load_suite().get("collect_wood"), 5)
+    plan = expert_plan(env, obs, expert, 2)
+    assert plan.action != 0
+    policy = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=4, temperature=0.0, device="cpu")
+    policy.reset(["Collect wood."])
+    out = policy.act(obs.frame[None], candidates=1, candidate_steps=2, also=[0], review=False)[0]
+    log = CandidateLog(2, 2)
+    log.add(out, lambda a: plan.verdicts(env, obs, expert, a, 2)[-1], lambda v, a, c: "Wait" if v.kind == WORSE else "Good")
+    arrays = log.arrays(81)
+    actions = list(arrays["review/candidates/proposed"][0, :, 0])
+    assert 0 in actions
+    assert arrays["review/candidates/verdict"][0, actions.index(0)] == WORSE
+    out = policy.act(obs.frame[None], candidates=1, candidate_steps=2, also=[plan.action], review=False)[0]
+    log = CandidateLog(1, 2)
+    log.add(out, lambda a: plan.verdicts(env, obs, expert, a, 2)[-1], lambda v, a, c: "")
+    cands = list(log.arrays(81)["review/candidates/proposed"][0, :, 0])
+    assert log.arrays(81)["review/candidates/verdict"][0, cands.index(plan.action)] == SAME
+
+
+def test_candidate_samples_layout_and_the_training_mix(verifier_run, candidate_dataset, tiny_checkpoint):
+    """A candidate sample: the candidate after the shared thought, 0..H imagined frames, then the review with the loss
+    on its text (its first token the verdict) and no action after; the lookahead mix reads them (mix_verify)."""
+    from rig_core.data.reader import Dataset
+    from rig_core.tokenize.sequence import IGNORE, SPAN_REVIEW
+    from rig_core.train.lookahead_data import VERIFY, LookaheadDataset, ReviewSource, candidate_items
+
+    policy = RigPolicy.from_checkpoint(verifier_run)
+    b, s = policy.builder, policy.tok.special
+    assert b.review_cue
+    codes = np.arange(81) % policy.image_tok.codebook_size
+    for chain, frames in (([("I see a tree.", 3, None)], 0), ([("I see a tree.", 3, codes)], 1),
+                          ([("I see a tree.", 3, codes), ("Closer.", 5, codes)], 2)):
+        x = b.candidate_sample("Collect wood.", [(codes, "Before.", 1, codes)], codes, chain, "Wait, not that.")
+        ids, labels = x["input_ids"].tolist(), x["labels"]
+        r0 = ids.index(s["<review>"])
+        assert ids[r0 - 1] == (s["</act>"] if frames == 0 else s["</imagine>"])
+        assert ids.count(s["<imagine>"]) == 1 + frames  # the history step's, then the candidate's
+        assert ids[r0 + 1] == policy.tok.action(3) and ids[-1] == s["</review>"]  # the cue; no action after
+        trained = np.flatnonzero(labels != IGNORE)
+        assert trained.min() == r0 + 2 and trained.max() == len(ids) - 1
+        assert set(x["spans"][trained].tolist()) == {SPAN_REVIEW}
+    with Dataset(candidate_dataset) as ds:
+        items = candidate_items(ds, ds.indices())
+        assert items and {it[4] for it in items} == {0, 1, 2} and {it[0] for it in items} == {VERIFY}
+        ep = ds.episode(items[0][2])
+        texts = np.asarray(ep.texts("review/candidates/text"), dtype=object).reshape(-1, 3)
+        first = ep.read("review/candidates/proposed")[:, :, 0]
+    cache = verifier_run / "cache"
+    data = LookaheadDataset([ReviewSource(candidate_dataset, cache / "image_codes.h5", cache / "real_codes.h5")],
+                            None, b, [], 640)
+    for it in items[:3]:  # one candidate of one state, with 0, 1 and 2 imagined steps
+        x = data.build(it)
+        ids = x["input_ids"].tolist()
+        r0 = ids.index(s["<review>"])
+        assert ids[r0 - 1] == (s["</act>"] if it[4] == 0 else s["</imagine>"])
+        assert ids[r0 + 1] == policy.tok.action(int(first[it[3], it[5]]))
+        assert policy.tok.decode_text(ids[r0 + 2:-1]) == texts[it[3], it[5]]
+    cfg = json.loads((verifier_run / "config.json").read_text())
+    assert cfg["mix_verify"] == 0.4
+

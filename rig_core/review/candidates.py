@@ -19,6 +19,8 @@ from typing import Callable
 
 import numpy as np
 
+from rig_core.inference.branches import top_actions
+
 FOLLOW = ("best", "policy")
 
 
@@ -44,12 +46,6 @@ class JudgedState:
     own: int
     own_judgement: Judgement | None
     played: int
-
-
-def top_actions(probs: np.ndarray, k: int) -> list[int]:
-    """The ``k`` most probable actions, most probable first (ties keep the action order)."""
-    order = np.argsort(-np.asarray(probs, np.float64), kind="stable")
-    return [int(a) for a in order[:k]]
 
 
 def first_fine(candidates: list[int], judgements: list[Judgement]) -> int:

@@ -146,6 +146,8 @@ def print_eval(r: dict[str, Any], out) -> None:
                       f" (cut-off texts kept {100 * e['fallback_rate']:.1f}%)")
             if e.get("p_worse_mean") is not None:
                 agree += f", mean P(correction) {100 * e['p_worse_mean']:.1f}%"
+        if e.get("rank_played"):
+            agree += f", played the policy's top action {100 * e['rank_played'].get('0', 0.0):.1f}%"
         if e.get("off_task_rate") is not None:
             agree += f", thoughts off task {100 * e['off_task_rate']:.1f}%"
         stdout_console().print(f"N={e['test_time_steps']}: success {100 * o['rate']:.1f}% "
