@@ -245,3 +245,88 @@ def test_candidate_samples_layout_and_the_training_mix(verifier_run, candidate_d
     cfg = json.loads((verifier_run / "config.json").read_text())
     assert cfg["mix_verify"] == 0.4
 
+
+
+@pytest.mark.parametrize("steps", [0, 1])
+def test_the_verifier_plays_through_rig_play_and_rig_evaluate(verifier_run, tmp_path, steps):
+    r = rig("play", "--checkpoint", verifier_run, "--max-steps", 2, "--max-think", 4, "--candidates", 3,
+            "--test-time-steps", steps, "--json")
+    assert r.exit_code == 0, r.output
+    played = json.loads(r.stdout[r.stdout.index("{"):])
+    assert played["candidates"] == 3 and sum(played["rank_played"]) == played["steps"] == 2
+    r = rig("play", "--checkpoint", verifier_run, "--max-steps", 2, "--max-think", 4, "--candidates", 2,
+            "--test-time-steps", steps)
+    assert r.exit_code == 0, r.output
+    assert r.output.count("P(worse) ") == 2 and "*" in r.output  # each step's candidates, the one played starred
+    ev = tmp_path / "ev"
+    r = rig("evaluate", "--checkpoint", verifier_run, "--suite", "collect_wood", "--episodes", 2, "--max-steps", 3,
+            "--candidates", 3, "--candidate-margin", 0.05, "--test-time-steps", steps, "--batch", 2,
+            "--imagination-episodes", 0, "--gifs", 0, "--out", ev, "--quiet")
+    assert r.exit_code == 0, r.output
+    doc = json.loads((ev / "eval.json").read_text())
+    assert doc["config"]["candidates"] == 3 and doc["config"]["candidate_margin"] == 0.05
+    assert doc["player"]["candidates"] == 3 and doc["player"]["scorer"] == "review"
+    e = doc["sweep"][0]
+    assert e["test_time_steps"] == steps and abs(sum(e["rank_played"].values()) - 1) < 1e-9
+    assert all(len(x["ranks"]) == x["steps"] for x in e["episodes"])
+    assert "least likely worse" in (ev / "report.md").read_text()
+    import h5py
+
+    with h5py.File(next((ev / "steps").glob("shard-*.h5"))) as f:
+        g = next(iter(f["episodes"].values()))
+        assert g["candidates/actions"].shape == (g.attrs["length"], 3)
+        assert np.isfinite(g["candidates/p_worse"][()]).all() and (g["candidates/ranks"][()][:, 0] == 0).all()
+
+
+def test_one_candidate_is_the_policys_top_action(tiny_checkpoint, tmp_path):
+    """--candidates 1 plays the policy's most probable action: greedy, the same episode as plain play; sampled, the
+    top action at every step (works with a basic checkpoint: nothing is scored)."""
+    from rig_core.inference.episodes import play
+    from rig_core.tasks import load_suite
+
+    tasks, seeds = [load_suite().get("collect_wood")] * 2, [7, 8]
+
+    def run(temperature, candidates):
+        policy = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=4, temperature=temperature, seed=3)
+        steps = []
+        list(play(tasks, seeds, policy=policy, max_steps=4, imagine=False, candidates=candidates,
+                  on_step=steps.append))
+        return steps
+
+    plain, top = run(0.0, None), run(0.0, 1)
+    assert [(s.env, s.action, s.thought) for s in plain] == [(s.env, s.action, s.thought) for s in top]
+    sampled = run(1.0, 1)
+    assert all(s.candidates == [(s.action, s.action_name, 0, None)] for s in sampled)
+    policy = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=4, temperature=1.0, seed=3)
+    policy.reset(["Collect wood."])
+    env = make_env(length=None)
+    out = policy.act(env.reset(7).frame[None], candidates=1, imagine=False)[0]
+    assert out.action == int(np.argmax(out.action_probs))
+    r = rig("evaluate", "--checkpoint", tiny_checkpoint, "--suite", "collect_wood", "--episodes", 1, "--max-steps", 2,
+            "--candidates", 1, "--imagination-episodes", 0, "--gifs", 0, "--out", tmp_path / "ev", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "ev" / "eval.json").read_text())["sweep"][0]["rank_played"] == {"0": 1.0}
+
+
+def test_bad_candidate_settings_are_one_line(tiny_checkpoint, verifier_run, review_dataset, tmp_path):
+    ev = ["evaluate", "--suite", "collect_wood", "--episodes", 1, "--max-steps", 2, "--out", tmp_path / "ev"]
+    assert "--candidates 0" in _err(rig(*ev, "--checkpoint", verifier_run, "--candidates", 0))
+    line = _err(rig(*ev, "--checkpoint", tiny_checkpoint, "--candidates", 2))
+    assert "without review data" in line and "--candidates 2" in line
+    assert "has no effect" in _err(rig(*ev, "--checkpoint", verifier_run, "--candidates", 1, "--test-time-steps", 1))
+    assert "--candidate-margin 1.5" in _err(rig(*ev, "--checkpoint", verifier_run, "--candidates", 2,
+                                                "--candidate-margin", 1.5))
+    assert "--review-threshold" in _err(rig(*ev, "--checkpoint", verifier_run, "--candidates", 2,
+                                            "--review-threshold", 0.5))
+    assert "expert agent" in _err(rig(*ev, "--agent", "expert", "--candidates", 2))
+    assert not (tmp_path / "ev").exists()
+    play = ["play", "--max-steps", 1]
+    assert "--candidates 0" in _err(rig(*play, "--checkpoint", verifier_run, "--candidates", 0))
+    assert "without review data" in _err(rig(*play, "--checkpoint", tiny_checkpoint, "--candidates", 4))
+    assert "expert agent" in _err(rig(*play, "--agent", "expert", "--candidates", 2))
+    line = _err(rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", "x", "--out",
+                    tmp_path / "r", "--candidates", 0))
+    assert "--candidates 0" in line
+    line = _err(rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset,
+                    "--out", tmp_path / "l", "--set", "mix_verify=0.3"))
+    assert "no candidate samples" in line
