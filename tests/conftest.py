@@ -137,12 +137,16 @@ def view_lookahead_eval(lookahead_run, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def candidate_dataset(tiny_checkpoint, reasoned_dataset, tmp_path_factory) -> Path:
     """Review samples with candidate samples (--candidates 2): 2 short episodes, horizon 2."""
+    import json
+
     from cli_helpers import rig
 
     out = tmp_path_factory.mktemp("review") / "cand"
     r = rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset, "--out", out,
             "--episodes", 2, "--batch", 2, "--max-steps", 4, "--horizon", 2, "--candidates", 2, "--json")
     assert r.exit_code == 0, r.output
+    c = json.loads(r.stdout)["candidates"]
+    assert c["k"] == 2 and c["states"] == json.loads(r.stdout)["states"] and c["samples"] >= 2 * c["states"]
     return out
 
 
