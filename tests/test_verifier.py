@@ -330,3 +330,63 @@ def test_bad_candidate_settings_are_one_line(tiny_checkpoint, verifier_run, revi
     line = _err(rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", review_dataset,
                     "--out", tmp_path / "l", "--set", "mix_verify=0.3"))
     assert "no candidate samples" in line
+
+
+def test_ranking_counts_what_the_verifier_fixed_and_broke():
+    from rig_core.review.candidates import JudgedState, Judgement, ranking
+
+    W, F = Judgement(False, "wasted"), Judgement(True, "fine")
+
+    def st(js, played, p_worse):
+        return JudgedState(0, 0, [1, 2, 3], [0.6, 0.3, 0.1], js, played, js[[1, 2, 3].index(played)], played, p_worse)
+
+    states = [st([W, F, W], 2, [0.9, 0.2, 0.8]),  # fixed: the top one worse, the one played fine
+              st([F, W, W], 2, [0.6, 0.5, 0.9]),  # broken
+              st([F, F, W], 1, [0.1, 0.3, 0.9]),  # kept a fine top one
+              st([W, W, W], 1, [0.5, 0.5, 0.5])]  # nothing fine
+    r = ranking(states, ["a", "a", "b", "c"])
+    assert r["played_fine"]["share"] == 0.5 and r["top1_fine"]["share"] == 0.5
+    assert r["rescued"]["share"] == r["broken"]["share"] == 0.25 and r["any_fine"]["share"] == 0.75
+    assert r["played_minus_top1"]["difference"] == 0.0
+    assert r["least_worse_fine"]["share"] == 0.5  # argmin P(worse): fine, worse, fine, worse
+    assert 0.5 < r["auc_p_worse"]["auc"] <= 1 and r["auc_p_worse"]["candidates"] == 12
+
+
+def test_candidates_benchmark_plays_the_verifier_grid(verifier_run, tiny_checkpoint, tmp_path):
+    """The verifier players K x N at tiny size, judged by the oracle: eval.json per player (paired against the
+    basic policy), ranking quality and actions/s without the oracle's time."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from rig_core.config import EvalConfig
+    from rig_core.evaluate.runner import run_evaluate
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = EvalConfig(suite="collect_wood", episodes=2, max_steps=3, seed_start=40, batch=2, imagination_episodes=0,
+                     gifs=0)
+    run_evaluate(cfg, checkpoint=tiny_checkpoint, out=tmp_path / "base", quiet=True)
+    args = ["--checkpoint", str(tiny_checkpoint), "--verifier", str(verifier_run), "--candidates", "", "--offline", "0",
+            "--verify-k", "1,2", "--verify-n", "0,1", "--judge", "--suite", "collect_wood", "--episodes", "2",
+            "--max-steps", "3", "--seed-start", "40", "--batch", "2", "--horizon", "2", "--baseline",
+            str(tmp_path / "base"), "--out", str(tmp_path / "bench"), "--section", "grid"]
+    r = subprocess.run([sys.executable, str(root / "benchmarks" / "candidates.py"), *args], capture_output=True,
+                       text=True, cwd=root, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "The verifier's choice within a state" in r.stdout
+    doc = json.loads((tmp_path / "bench" / "candidates.json").read_text())["sections"]["grid"]
+    assert set(doc["players"]) == {"verifier-top1", "verifier-top2-n0", "verifier-top2-n1"}
+    assert set(doc["ranking"]) == set(doc["players"]) and len(doc["paired"]) == 3
+    for name, p in doc["players"].items():
+        assert p["actions_per_s_policy"] > p["actions_per_s"] > 0 and p["judge_seconds"] > 0
+        rk = doc["ranking"][name]
+        assert rk["states"] == p["steps"] and set(rk) >= {"played_fine", "top1_fine", "rescued", "broken"}
+    top1 = doc["ranking"]["verifier-top1"]
+    assert top1["played_fine"] == top1["top1_fine"] and top1["auc_p_worse"] is None  # nothing scored
+    n1 = json.loads((tmp_path / "bench" / "verifier-top2-n1" / "eval.json").read_text())
+    assert n1["sweep"][0]["test_time_steps"] == 1 and n1["player"]["candidates"] == 2
+    bad = subprocess.run([sys.executable, str(root / "benchmarks" / "candidates.py"), "--checkpoint",
+                          str(tiny_checkpoint), "--verifier", str(tiny_checkpoint), "--candidates", "", "--offline", "0",
+                          "--verify-k", "2", "--out", str(tmp_path / "b2")], capture_output=True, text=True, cwd=root,
+                         timeout=300)
+    assert bad.returncode == 2 and "without review data" in bad.stderr
