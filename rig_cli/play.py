@@ -19,12 +19,14 @@ def play(
     seed: int = typer.Option(1_000_000, help="World seed (evaluation seeds start at 1,000,000, apart from training data)."),
     test_time_steps: int = typer.Option(0, help="Imagined lookahead steps before acting (needs a lookahead checkpoint; "
                                         "with --candidates: the steps each candidate is imagined)."),
-    candidates: Optional[int] = typer.Option(None, help="Play the best of the policy's K most probable actions after its thought: each is imagined N steps "
+    candidates: Optional[int] = typer.Option(
+        None, help="Play the best of the policy's K most probable actions after its thought: each is imagined N steps "
         "(--test-time-steps; 0: none, the review reads the action alone) and scored by the review's probability that "
         "it is worse (a lookahead checkpoint), all in one batch; the one least likely worse is played "
         "(--candidate-margin). --candidates 1 plays the policy's most probable action, with nothing imagined or "
         "scored (any checkpoint). Default: the action the policy draws."),
-    candidate_margin: float = typer.Option(0.0, help="With --candidates K > 1: another candidate replaces the policy's top one only when its P(worse) is "
+    candidate_margin: float = typer.Option(
+        0.0, help="With --candidates K > 1: another candidate replaces the policy's top one only when its P(worse) is "
         "at least this much lower (0-1; 0: the least likely worse is played)."),
     live: bool = typer.Option(False, "--live", help="Show frame, imagination, thought and action as it plays."),
     record: Optional[Path] = typer.Option(None, help="Write a video (.gif, or .mp4 with imageio-ffmpeg)."),

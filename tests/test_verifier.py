@@ -192,7 +192,8 @@ def test_a_candidate_worse_than_the_experts_move_is_labelled_worse(tiny_checkpoi
     policy.reset(["Collect wood."])
     out = policy.act(obs.frame[None], candidates=1, candidate_steps=2, also=[0], review=False)[0]
     log = CandidateLog(2, 2)
-    log.add(out, lambda a: plan.verdicts(env, obs, expert, a, 2)[-1], lambda v, a, c: "Wait" if v.kind == WORSE else "Good")
+    log.add(out, lambda a: plan.verdicts(env, obs, expert, a, 2)[-1],
+            lambda v, a, c: "Wait" if v.kind == WORSE else "Good")
     arrays = log.arrays(81)
     actions = list(arrays["review/candidates/proposed"][0, :, 0])
     assert 0 in actions
@@ -386,7 +387,8 @@ def test_candidates_benchmark_plays_the_verifier_grid(verifier_run, tiny_checkpo
     n1 = json.loads((tmp_path / "bench" / "verifier-top2-n1" / "eval.json").read_text())
     assert n1["sweep"][0]["test_time_steps"] == 1 and n1["player"]["candidates"] == 2
     bad = subprocess.run([sys.executable, str(root / "benchmarks" / "candidates.py"), "--checkpoint",
-                          str(tiny_checkpoint), "--verifier", str(tiny_checkpoint), "--candidates", "", "--offline", "0",
+                          str(tiny_checkpoint), "--verifier", str(tiny_checkpoint), "--candidates", "",
+                          "--offline", "0",
                           "--verify-k", "2", "--out", str(tmp_path / "b2")], capture_output=True, text=True, cwd=root,
                          timeout=300)
     assert bad.returncode == 2 and "without review data" in bad.stderr

@@ -104,7 +104,8 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
                     stepped[i] = (o, im)
             outs = [(o.action, o.thought, policy.decode_frames(o.imagined_codes[None])[0] if im else None,
                      o.think_closed, o.review, o.proposed if test_time_steps or candidates else None, o.fallback,
-                     o.p_worse, o.imagined_codes if im else None, o.lookahead, _ranked(o, names) if candidates else None)
+                     o.p_worse, o.imagined_codes if im else None, o.lookahead,
+                     _ranked(o, names) if candidates else None)
                     for o, im in (stepped[i] for i in active)]
             if picker is not None:
                 outs = _picked(policy, picker, active, envs, obs, [stepped[i][0] for i in active], outs)

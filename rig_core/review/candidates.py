@@ -126,7 +126,8 @@ def ranking(states: list[JudgedState], keys: list) -> dict:
     played = [s.own_judgement is not None and s.own_judgement.fine for s in states]
     top = [s.judgements[0].fine for s in states]
     out = {"states": len(states), "episodes": len(set(keys)), "played_fine": _share(played, keys),
-           "top1_fine": _share(top, keys), "any_fine": _share([any(j.fine for j in s.judgements) for s in states], keys),
+           "top1_fine": _share(top, keys),
+           "any_fine": _share([any(j.fine for j in s.judgements) for s in states], keys),
            "rescued": _share([p and not t for p, t in zip(played, top)], keys),
            "broken": _share([t and not p for p, t in zip(played, top)], keys)}
     per: dict = {}
