@@ -16,6 +16,19 @@ give. ``--offline K`` plays the policy's own drawn action (the N = 0 player, on 
 sampling seed as rig evaluate, so the same episodes) and judges its top-K and drawn action at every state:
 the share of states where the top-1 is worse and another of the top-k is fine.
 
+The learned verifier (``--verifier``, a lookahead checkpoint trained with candidate samples: ``--set
+mix_verify``): a player per K of ``--verify-k`` and N of ``--verify-n`` plays ``rig evaluate --candidates K
+--test-time-steps N`` (K = 1: N = 0 only): the policy's top-K after its thought, each imagined N steps and scored
+by its review's P(worse), the least likely worse played (``--margin``). ``--judge`` has the oracle judge every
+candidate of every state it plays (the action played is the verifier's): ranking quality within a state, i.e.
+the share of states where the action played is fine against the policy's top-1, what it fixed and broke, where
+its least-likely-worse candidate is fine, and the ROC AUC of its P(worse) for the oracle's worse verdicts
+(rig_core/review/candidates.py ``ranking``). Its actions/s leave out the oracle's forks (``actions_per_s_policy``).
+
+    python benchmarks/candidates.py --checkpoint crafter-basic --verifier runs/verifier/verify \\
+        --candidates '' --offline 0 --verify-k 1,2,4 --verify-n 0,1,2 --judge --baseline evals/base ... \\
+        --section verifier_grid --update
+
 Each player is written as OUT/<player>/eval.json in rig evaluate's format (so ``rig evaluate --compare``
 pairs them); with ``--baseline`` (an evaluation of the same seeds) every player is compared against it,
 paired on the episodes (Newcombe interval, McNemar). Writes section --section of OUT/candidates.json (with
@@ -49,31 +62,55 @@ out = Console(width=150)  # wide tables in logs too
 RESULTS = Path(__file__).parent / "results" / "candidates.json"
 
 
-def play_share(job: dict) -> tuple[list[dict], list[tuple], float]:
-    """One worker's (task, seed) pairs, in batches as rig evaluate plays them: episode rows, judged states."""
+class Timed:
+    """A scorer that counts the seconds it takes (the oracle's forks are no part of a player's speed)."""
+
+    def __init__(self, scorer):
+        self.scorer, self.seconds = scorer, 0.0
+
+    def begin(self, tasks, seeds, envs):
+        self.scorer.begin(tasks, seeds, envs)
+
+    def score(self, row, env, obs, actions):
+        start = time.perf_counter()
+        try:
+            return self.scorer.score(row, env, obs, actions)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def play_share(job: dict) -> tuple[list[dict], list[tuple], float, float]:
+    """One worker's (task, seed) pairs, in batches as rig evaluate plays them: episode rows, judged states, the
+    seconds it took and the seconds of those the oracle's judging took."""
     from rig_core.inference.episodes import play
     from rig_core.inference.policy import RigPolicy
     from rig_core.review.candidates import CandidatePlayer
     from rig_core.review.oracle import OracleScorer
     from rig_core.tasks import load_suite
 
-    policy = RigPolicy.from_checkpoint(Path(job["checkpoint"]), seed=job["seed"], temperature=job["temperature"],
-                                       device=job["device"])
+    verifier = job.get("verifier")
+    policy = RigPolicy.from_checkpoint(Path(verifier or job["checkpoint"]), seed=job["seed"],
+                                       temperature=job["temperature"], device=job["device"],
+                                       candidate_margin=job.get("margin") or 0.0)
     suite, pairs, batch = load_suite("crafter"), job["pairs"], job["batch"]
-    rows, states = [], []
+    rows, states, judging = [], [], []
     start = time.perf_counter()
     for i in range(0, len(pairs), batch):
         chunk = pairs[i : i + batch]
         tasks, seeds = [suite.get(t) for t, _ in chunk], [s for _, s in chunk]
-        scorer = OracleScorer(job["horizon"]) if job["scorer"] == "oracle" else None
+        scorer = Timed(OracleScorer(job["horizon"])) if job["scorer"] == "oracle" or job.get("judge") else None
+        judging += [scorer] if scorer is not None else []
         record = (lambda s, chunk=chunk: states.append((*chunk[s.env], s))) if job["follow"] == "policy" else None
-        picker = CandidatePlayer(job["k"], scorer, job["follow"], on_state=record)
+        # the verifier's own play has nothing to choose (K = 1 or its review chose): judged only with --judge
+        picker = (None if verifier and not job.get("judge") else
+                  CandidatePlayer(job["k"], scorer, job["follow"], on_state=record))
         for r in play(tasks, seeds, policy=policy, max_steps=job["max_steps"], compare_expert=True, imagine=False,
-                      picker=picker):
-            rows.append({k: v for k, v in asdict(r).items() if k != "env"})
+                      picker=picker, candidates=job["k"] if verifier else None,
+                      test_time_steps=job.get("n", 0) if verifier else 0):
+            rows.append({k: v for k, v in asdict(r).items() if k != "env" and (k != "ranks" or v)})  # as rig evaluate
         print(f"{job['name']} worker {job['worker']}: {i + len(chunk)}/{len(pairs)} episodes, "
               f"{time.perf_counter() - start:.0f} s", flush=True)
-    return rows, states, time.perf_counter() - start
+    return rows, states, time.perf_counter() - start, sum(s.seconds for s in judging)
 
 
 def players(a) -> list[dict]:
@@ -90,6 +127,22 @@ def players(a) -> list[dict]:
              "follow": "best"} for k in ks]
     if a.offline:
         plan.append({"name": f"own-top{a.offline}-judged", "k": a.offline, "scorer": "oracle", "follow": "policy"})
+    if a.verifier:
+        try:
+            vk = [int(x) for x in a.verify_k.split(",") if x.strip()]
+            vn = [int(x) for x in a.verify_n.split(",") if x.strip()]
+        except ValueError:
+            vk = vn = [-1]
+        if not vk or not vn or min(vk) < 1 or min(vn) < 0:
+            raise RigError(f"--verify-k {a.verify_k} / --verify-n {a.verify_n}: need numbers of 1 or more / 0 or more",
+                           "e.g. --verify-k 1,2,4 --verify-n 0,1,2")
+        if not 0 <= a.margin < 1:
+            raise RigError(f"--margin {a.margin} is not a probability below 1", "pass e.g. --margin 0 or 0.1")
+        for k in vk:
+            for n in ([0] if k == 1 else vn):
+                plan.append({"name": f"verifier-top{k}" + (f"-n{n}" if k > 1 else ""), "k": k, "n": n,
+                             "scorer": "review" if k > 1 else None, "verifier": a.verifier,
+                             "follow": "policy" if a.judge else "best", "judge": a.judge, "margin": a.margin})
     return plan
 
 
@@ -97,13 +150,14 @@ def settings(a, p: dict, temperature: float, device: str) -> dict:
     return {"checkpoint": a.checkpoint, "suite": a.suite, "episodes": a.episodes, "max_steps": a.max_steps,
             "seed_start": a.seed_start, "batch": a.batch, "workers": a.workers, "seed": a.seed,
             "temperature": temperature, "horizon": a.horizon, "k": p["k"], "scorer": p["scorer"],
-            "follow": p["follow"], "device": device}
+            "follow": p["follow"], "device": device} | ({"verifier": p["verifier"], "n": p["n"], "margin": p["margin"],
+                                                         "judge": p["judge"]} if p.get("verifier") else {})
 
 
 def run_player(a, p: dict, cfg: EvalConfig) -> tuple[dict, list[tuple]]:
     """Play one player on every (task, seed) of the suite; its eval.json and judged states."""
     folder = a.out / p["name"]
-    temperature, device = cfg.temperature, cfg.device
+    temperature, device = p.get("temperature", cfg.temperature), cfg.device
     want = settings(a, p, temperature, device)
     if a.resume and (folder / "eval.json").exists():
         doc = read_json(folder / "eval.json", "delete the folder to replay it")
@@ -127,12 +181,20 @@ def run_player(a, p: dict, cfg: EvalConfig) -> tuple[dict, list[tuple]]:
     elapsed = time.perf_counter() - start
     rows = [r for part in parts for r in part[0]]
     states = [s for part in parts for s in part[1]]
-    entry = {"test_time_steps": 0, **summarize_results(rows, make_env().achievement_names), "seconds": elapsed}
+    entry = {"test_time_steps": p.get("n", 0), **summarize_results(rows, make_env().achievement_names),
+             "seconds": elapsed}
     entry["actions_per_s"] = entry["steps"] / elapsed if elapsed > 0 else None
+    # the workers' throughput without the oracle's forks: each worker's steps over its own time less its judging
+    own = [(sum(r["steps"] for r in part[0]), part[2] - part[3]) for part in parts]
+    entry["actions_per_s_policy"] = sum(n / t for n, t in own if t > 0) or None
+    entry["judge_seconds"] = sum(part[3] for part in parts)
     entry["episodes"] = rows
+    player = ({"checkpoint": p["verifier"], "agent": None, "candidates": p["k"], "scorer": p["scorer"],
+               "candidate_margin": p["margin"], "judged": p["judge"]} if p.get("verifier") else
+              {"checkpoint": a.checkpoint, "agent": None, "candidates": p["k"], "scorer": p["scorer"],
+               "follow": p["follow"], "horizon": a.horizon})
     doc = {"format": EVAL_FORMAT, "version": EVAL_VERSION,
-           "player": {"checkpoint": a.checkpoint, "agent": None, "candidates": p["k"], "scorer": p["scorer"],
-                      "follow": p["follow"], "horizon": a.horizon},
+           "player": player,
            "suite": a.suite, "episodes_per_task": a.episodes, "seeds": seeds, "max_steps": a.max_steps,
            "temperature": temperature, "sampling_seed": a.seed, "review_threshold": None, "history": None,
            "step_cache": True, "device": device, "command": cfg.command, "config": cfg.to_dict(),
@@ -194,6 +256,23 @@ def print_offline(offline: dict) -> None:
     out.print(table)
 
 
+def print_ranking(ranked: dict) -> None:
+    table = Table(title="The verifier's choice within a state, judged by the oracle (shares of states; 95 % intervals "
+                  "resample episodes)", title_justify="left")
+    for col in ("player", "states", "played fine", "top-1 fine", "difference", "rescued", "broken", "any fine",
+                "least-worse fine", "AUC of P(worse)"):
+        table.add_column(col, justify="left" if col == "player" else "right", no_wrap=col == "player")
+    for name, r in ranked.items():
+        d = r["played_minus_top1"]
+        auc = r["auc_p_worse"]
+        table.add_row(name, str(r["states"]), _share(r["played_fine"]), _share(r["top1_fine"]),
+                      "-" if d is None else f"{100 * d['difference']:+.1f} [{100 * d['ci95'][0]:+.1f}, "
+                                            f"{100 * d['ci95'][1]:+.1f}]",
+                      _share(r["rescued"]), _share(r["broken"]), _share(r["any_fine"]), _share(r["least_worse_fine"]),
+                      "-" if auc is None else f"{auc['auc']:.2f} [{auc['ci95'][0]:.2f}, {auc['ci95'][1]:.2f}]")
+    out.print(table)
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", default="crafter-basic", help="a run, a checkpoint or a shipped model")
@@ -208,6 +287,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--candidates", default="1,2,4", help="comma-separated K: a top-K oracle player each")
     p.add_argument("--offline", type=int, default=4, help="the policy's own play with its top-K judged (0: none)")
     p.add_argument("--horizon", type=int, default=3, help="steps after which the judge compares the branches")
+    p.add_argument("--verifier", default=None, help="a lookahead checkpoint: players of its learned verifier")
+    p.add_argument("--verify-k", default="1,2,4", help="with --verifier: comma-separated K (candidates)")
+    p.add_argument("--verify-n", default="0,1,2", help="with --verifier: comma-separated N (imagined steps)")
+    p.add_argument("--margin", type=float, default=0.0, help="with --verifier: rig evaluate --candidate-margin")
+    p.add_argument("--judge", action="store_true", help="with --verifier: the oracle judges every candidate of "
+                   "every state played (ranking quality; slow)")
     p.add_argument("--baseline", type=Path, default=None, help="an evaluation of the same seeds to pair against")
     p.add_argument("--out", type=Path, default=Path("bench-candidates"))
     p.add_argument("--resume", action="store_true", help="keep players already in OUT with the same settings")
@@ -224,7 +309,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def run(a, args: list[str]) -> dict:
     from rig_core.inference.policy import RigPolicy
-    from rig_core.review.candidates import headroom
+    from rig_core.review.candidates import headroom, ranking
 
     command = command_of("benchmarks/candidates.py", args)
     cfg = EvalConfig(suite=a.suite, episodes=a.episodes, seed_start=a.seed_start, max_steps=a.max_steps,
@@ -238,11 +323,22 @@ def run(a, args: list[str]) -> dict:
     temperature, device = float(probe.temperature or 0.0), str(probe.device)
     del probe
     cfg = replace(cfg, temperature=temperature, device=device)
-    docs, offline = {}, None
+    if a.verifier:  # before hours of play: a checkpoint whose review can score candidates
+        from rig_core.inference.branches import check_candidates
+
+        probe = RigPolicy.from_checkpoint(Path(a.verifier), temperature=a.temperature)
+        for pl in plan:
+            if pl.get("verifier"):
+                check_candidates(pl["k"], pl["n"], probe.stage, probe.checkpoint)
+                pl["temperature"] = float(probe.temperature or 0.0)
+        del probe
+    docs, offline, ranked = {}, None, {}
     for pl in plan:
         doc, states = run_player(a, pl, cfg)
         docs[pl["name"]] = doc
-        if pl["follow"] == "policy":
+        if pl.get("verifier") and pl["judge"]:
+            ranked[pl["name"]] = ranking([j for _, _, j in states], [(t, int(s)) for t, s, _ in states])
+        elif pl["follow"] == "policy":
             ks = (2, pl["k"]) if pl["k"] > 2 else (pl["k"],)
             offline = {"player": pl["name"], "k": pl["k"],
                        **headroom([j for _, _, j in states], [(t, int(s)) for t, s, _ in states], ks=ks)}
@@ -257,7 +353,8 @@ def run(a, args: list[str]) -> dict:
                               for t, d in base["sweep"][0]["tasks"].items()}}
     table = Table(title=f"Players on {a.suite}, {a.episodes} seeds per task from {a.seed_start}, at most "
                   f"{a.max_steps} steps, T {temperature:g}; oracle judged after {a.horizon} steps", title_justify="left")
-    for col in ("player", "episodes", "success", "changed", "expert agrees", "against baseline [95 %]", "McNemar p"):
+    for col in ("player", "episodes", "success", "changed", "expert agrees", "against baseline [95 %]", "McNemar p",
+                "actions/s"):
         table.add_column(col, justify="left" if col == "player" else "right", no_wrap=True)
     for name, doc in docs.items():
         e = doc["sweep"][0]
@@ -265,10 +362,13 @@ def run(a, args: list[str]) -> dict:
         diff = "-" if r is None else (f"{100 * r['success_diff']:+.1f} [{100 * r['success_diff_ci95'][0]:+.1f}, "
                                       f"{100 * r['success_diff_ci95'][1]:+.1f}]")
         table.add_row(name, str(e["overall"]["episodes"]), _pct(e["overall"]["rate"]), _pct(e["changed_rate"]),
-                      _pct(e["expert_agreement"]), diff, "-" if r is None else f"{r['mcnemar_p']:.3g}")
+                      _pct(e["expert_agreement"]), diff, "-" if r is None else f"{r['mcnemar_p']:.3g}",
+                      f"{e['actions_per_s_policy'] or 0:.2f}")
     out.print(table)
     if offline:
         print_offline(offline)
+    if ranked:
+        print_ranking(ranked)
     result = {"settings": {"checkpoint": a.checkpoint, "suite": a.suite, "episodes_per_task": a.episodes,
                            "max_steps": a.max_steps, "seed_start": a.seed_start, "batch": a.batch,
                            "workers": a.workers, "sampling_seed": a.seed, "temperature": temperature,
@@ -277,7 +377,7 @@ def run(a, args: list[str]) -> dict:
                                  "tasks": {t: {k: v for k, v in d.items() if k in ("rate", "ci95", "episodes")}
                                            for t, d in doc["sweep"][0]["tasks"].items()}}
                           for name, doc in docs.items()},
-              "baseline": baseline, "paired": rows, "offline": offline}
+              "baseline": baseline, "paired": rows, "offline": offline, "ranking": ranked or None}
     publish(result, "benchmarks/candidates.py", a.section, args, a.out / "candidates.json", RESULTS if a.update else None)
     return result
 

@@ -28,6 +28,11 @@ def augment(
     confirm_floor: float = typer.Option(0.0, help="[review] Share of each episode's confirmations kept at least "
                                         "(an episode with no correction still teaches the review to confirm)."),
     follow: str = typer.Option("corrected", help="[review] Action the rollout takes: corrected, policy or expert."),
+    candidates: Optional[int] = typer.Option(None, help="[review] Also candidate samples: at every state the "
+                                             "policy's K most probable actions after its thought and the expert's, "
+                                             "each imagined --horizon steps by the policy and judged fine or worse "
+                                             "(review/candidates/*: rig train --stage lookahead --set "
+                                             "mix_verify=0.2 trains the review on them)."),
     batch: int = typer.Option(8, help="[review] Environments per worker played in lock-step."),
     max_steps: Optional[int] = typer.Option(None, help="[review] Step limit per episode (default: the task's)."),
     annotator: str = typer.Option("rules", help="rules (default, offline) or vlm (an OpenAI-compatible endpoint)."),
@@ -59,7 +64,7 @@ def augment(
                             seed=500_000 if seed is None else seed, workers=workers, horizon=horizon,
                             confirm_share=confirm_share, confirm_floor=confirm_floor, follow=follow,
                             batch=batch, max_steps=max_steps, backend=backend, address=address, device=device,
-                            draft=not no_draft)
+                            draft=not no_draft, candidates=candidates)
         from rig_core.review.runner import run_review
 
         summary = run_review(rcfg, command=command_line(), resume=resume, quiet=quiet or json_output)
@@ -70,8 +75,9 @@ def augment(
         return
     if stage != "reason":
         raise RigError(f"unknown stage '{stage}'", "use --stage reason or --stage review")
-    if backend != "process" or address is not None:
-        raise RigError("--backend and --address apply to --stage review only", "drop them for --stage reason")
+    if backend != "process" or address is not None or candidates is not None:
+        raise RigError("--backend, --address and --candidates apply to --stage review only",
+                       "drop them for --stage reason")
     cfg = ReasonConfig(data=str(data), out=str(out), annotator=annotator, seed=seed or 0, workers=workers,
                        copy_frames=copy_frames, model=model, base_url=base_url, api_key_env=api_key_env,
                        cache_dir=str(cache_dir) if cache_dir else None, concurrency=concurrency)

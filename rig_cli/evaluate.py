@@ -24,7 +24,17 @@ def evaluate(
     episodes: int = typer.Option(100, help="Episodes per task, on world seeds --seed-start, --seed-start + 1, ..."),
     seed_start: int = typer.Option(EVAL_SEED, help="First world seed (the same for every task; training data "
                                    "from rig collect counts up from 0). Keep seed ranges you never tune on."),
-    test_time_steps: str = typer.Option("0", help="Comma-separated lookahead steps to sweep, e.g. 0,1,2,3."),
+    test_time_steps: str = typer.Option("0", help="Comma-separated lookahead steps to sweep, e.g. 0,1,2,3 (with "
+                                        "--candidates: the steps each candidate is imagined)."),
+    candidates: Optional[int] = typer.Option(
+        None, help="Play the best of the policy's K most probable actions after its thought: each is imagined N steps "
+        "(--test-time-steps; 0: none, the review reads the action alone) and scored by the review's probability that "
+        "it is worse (a lookahead checkpoint), all in one batch; the one least likely worse is played "
+        "(--candidate-margin). --candidates 1 plays the policy's most probable action, with nothing imagined or "
+        "scored (any checkpoint). Default: the action the policy draws."),
+    candidate_margin: float = typer.Option(
+        0.0, help="With --candidates K > 1: another candidate replaces the policy's top one only when its P(worse) is "
+        "at least this much lower (0-1; 0: the least likely worse is played)."),
     workers: int = typer.Option(1, help="Parallel processes."),
     backend: str = typer.Option("process", help="Where episodes run: process (worker processes here) or ray "
                                 "(Ray tasks; needs pip install 'rig[ray]')."),
@@ -82,7 +92,7 @@ def evaluate(
                      max_steps=max_steps, batch=batch, workers=workers, imagination_steps=imagination_steps,
                      imagination_episodes=imagination_episodes, gifs=gifs, temperature=temperature, seed=seed,
                      review_threshold=review_threshold, history=history, full_prefill=full_prefill,
-                     draft=not no_draft, backend=backend,
+                     draft=not no_draft, backend=backend, candidates=candidates, candidate_margin=candidate_margin,
                      address=address, device=device, command=command_line())
     several, result = run_evaluation(list(checkpoint or []), list(agent or []), cfg, out,
                                      quiet=quiet or json_output)

@@ -17,7 +17,17 @@ def play(
     agent: Optional[str] = typer.Option(None, help="Play a baseline instead: expert or random."),
     task: str = typer.Option("collect_wood", help="Task id (see rig collect --help), or open."),
     seed: int = typer.Option(1_000_000, help="World seed (evaluation seeds start at 1,000,000, apart from training data)."),
-    test_time_steps: int = typer.Option(0, help="Imagined lookahead steps before acting (needs a lookahead checkpoint)."),
+    test_time_steps: int = typer.Option(0, help="Imagined lookahead steps before acting (needs a lookahead checkpoint; "
+                                        "with --candidates: the steps each candidate is imagined)."),
+    candidates: Optional[int] = typer.Option(
+        None, help="Play the best of the policy's K most probable actions after its thought: each is imagined N steps "
+        "(--test-time-steps; 0: none, the review reads the action alone) and scored by the review's probability that "
+        "it is worse (a lookahead checkpoint), all in one batch; the one least likely worse is played "
+        "(--candidate-margin). --candidates 1 plays the policy's most probable action, with nothing imagined or "
+        "scored (any checkpoint). Default: the action the policy draws."),
+    candidate_margin: float = typer.Option(
+        0.0, help="With --candidates K > 1: another candidate replaces the policy's top one only when its P(worse) is "
+        "at least this much lower (0-1; 0: the least likely worse is played)."),
     live: bool = typer.Option(False, "--live", help="Show frame, imagination, thought and action as it plays."),
     record: Optional[Path] = typer.Option(None, help="Write a video (.gif, or .mp4 with imageio-ffmpeg)."),
     max_steps: Optional[int] = typer.Option(None, help="Step limit (default: the task's budget)."),
@@ -43,7 +53,8 @@ def play(
     result = run_play(checkpoint=checkpoint, agent=agent, task=task, seed=seed, test_time_steps=test_time_steps,
                       live=live, record=record, max_steps=max_steps, temperature=temperature, max_think=max_think,
                       review_threshold=review_threshold, history=history, step_cache=not full_prefill,
-                      draft=not no_draft, quiet=quiet or json_output, device=device)
+                      draft=not no_draft, quiet=quiet or json_output, device=device, candidates=candidates,
+                      candidate_margin=candidate_margin)
     if "record" in result:
         from rig_core.viz.record import write_beside
 

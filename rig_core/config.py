@@ -110,6 +110,7 @@ class ReviewConfig(ConfigBase):
     address: str | None = None
     device: str = "auto"  # where the policy runs (rig_core.model.device)
     draft: bool = True  # imagined frames decoded with the last frame as the draft (False: token by token)
+    candidates: int | None = None  # also candidate samples: the policy's top-K actions and the expert's, judged
 
     def validate(self) -> "ReviewConfig":
         check_backend(self.backend, self.address)
@@ -134,6 +135,9 @@ class ReviewConfig(ConfigBase):
             raise RigError("--stage review needs --checkpoint", "pass the run directory of rig train --stage basic")
         if self.seed < 0:
             raise RigError(f"--seed {self.seed} is negative", "pass a seed of 0 or more")
+        if self.candidates is not None and not 1 <= self.candidates <= 16:
+            raise RigError(f"--candidates {self.candidates} is outside 1..16",
+                           "pass the number of the policy's most probable actions to judge, e.g. --candidates 4")
         return self
 
 
@@ -159,6 +163,8 @@ class EvalConfig(ConfigBase):
     full_prefill: bool = False  # re-encode every step instead of keeping the KV cache across steps
     draft: bool = True  # imagined frames decoded with the last frame as the draft (False: token by token)
     compare_expert: bool = True  # agreement with the expert on the states the policy visits
+    candidates: int | None = None  # the policy's top-K actions, imagined N steps and scored by its review (None: off)
+    candidate_margin: float = 0.0  # another candidate replaces the top one when its P(worse) is this much lower
     backend: str = "process"
     address: str | None = None
     device: str = "auto"
@@ -183,4 +189,13 @@ class EvalConfig(ConfigBase):
             raise RigError(f"--temperature {self.temperature} is negative", "pass 0 (greedy) or more (sampling)")
         if self.history is not None and self.history < 0:
             raise RigError(f"--history {self.history} is negative", "pass 0 (the current frame only) or more")
+        if self.candidates is not None and self.candidates < 1:
+            raise RigError(f"--candidates {self.candidates} must be at least 1",
+                           "pass --candidates 1 (the policy's top action) or more (scored by the review)")
+        if not 0.0 <= self.candidate_margin < 1.0:
+            raise RigError(f"--candidate-margin {self.candidate_margin} is not a probability below 1",
+                           "pass a number from 0 (the candidate least likely worse) to below 1, e.g. 0.1")
+        if self.candidates is not None and self.review_threshold is not None:
+            raise RigError("--review-threshold decides a review that writes its verdict; --candidates reads P(worse) "
+                           "of each candidate and needs none", "drop --review-threshold, or --candidates")
         return self

@@ -24,6 +24,7 @@ class StepRecord:
     review: str = ""
     proposed_name: str = ""  # with lookahead: the action proposed before the review (action_name: the one taken)
     p_worse: float | None = None  # with lookahead: the review's P(correction) at its first token
+    candidates: list | None = None  # with candidates: (action, name, the policy's rank, the review's P(worse)) each
     next_frame: np.ndarray | None = None
     inventory: dict = field(default_factory=dict)
     unlocked: list = field(default_factory=list)
@@ -47,6 +48,7 @@ class EpisodeResult:
     changed: int = 0  # lookahead: steps where the review replaced the proposal
     fallback: int = 0  # lookahead: steps where a cut-off text left the proposal in place
     p_worse: list = field(default_factory=list)  # lookahead: the review's P(correction) at each step
+    ranks: list = field(default_factory=list)  # candidates: the policy's rank of the action played at each step
     agree: int = 0
     compared: int = 0
     on_task: int = 0  # RIG policy: steps whose thought names the task's goal

@@ -132,3 +132,35 @@ def view_lookahead_eval(lookahead_run, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("view") / "lookahead"
     _view_eval(out, "--checkpoint", lookahead_run, steps="0,1", episodes=1, max_steps=3)
     return out
+
+
+@pytest.fixture(scope="session")
+def candidate_dataset(tiny_checkpoint, reasoned_dataset, tmp_path_factory) -> Path:
+    """Review samples with candidate samples (--candidates 2): 2 short episodes, horizon 2."""
+    import json
+
+    from cli_helpers import rig
+
+    out = tmp_path_factory.mktemp("review") / "cand"
+    r = rig("augment", "--stage", "review", "--checkpoint", tiny_checkpoint, "--data", reasoned_dataset, "--out", out,
+            "--episodes", 2, "--batch", 2, "--max-steps", 4, "--horizon", 2, "--candidates", 2, "--json")
+    assert r.exit_code == 0, r.output
+    c = json.loads(r.stdout)["candidates"]
+    assert c["k"] == 2 and c["states"] == json.loads(r.stdout)["states"] and c["samples"] >= 2 * c["states"]
+    return out
+
+
+@pytest.fixture(scope="session")
+def verifier_run(candidate_dataset, tiny_checkpoint, tmp_path_factory) -> Path:
+    """A tiny RIG-lookahead run whose mix holds candidate samples (mix_verify), 4 steps."""
+    import json
+
+    from cli_helpers import rig
+
+    out = tmp_path_factory.mktemp("runs") / "verifier"
+    r = rig("train", "--stage", "lookahead", "--init", tiny_checkpoint, "--data", candidate_dataset, "--out", out,
+            "--max-steps", 4, "--eval-every", 4, "--save-every", 4, "--set", "mix_verify=0.4", "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout[r.stdout.index("{"):])
+    assert s["stage"] == "lookahead" and s["mix"]["verify"] > 0
+    return out

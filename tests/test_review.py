@@ -131,7 +131,8 @@ def test_review_dataset_layout(review_dataset, reasoned_dataset):
         assert ds.manifest["stages"] == ["review"] and ds.complete
         assert len(ds.shard_files) == 2  # 3 episodes at --batch 2: a shard is one lock-step batch
         assert ds.manifest["source"]["data"] == str(reasoned_dataset.resolve())
-        assert set(ds.manifest["review"]) == {"horizon", "confirm_share", "confirm_floor", "follow"}
+        assert set(ds.manifest["review"]) == {"horizon", "confirm_share", "confirm_floor", "follow", "candidates"}
+        assert ds.manifest["review"]["candidates"] is None
         assert ds.manifest["review"]["confirm_floor"] == 0.0
         for ep in ds:
             T, S = ep.length, len(ep.read("review/step"))

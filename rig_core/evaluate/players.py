@@ -20,14 +20,16 @@ def _stage(checkpoint: Path) -> str:
 
 
 def plan_players(checkpoints: list[Path], agents: list[str], test_time_steps: str) -> list[dict[str, Any]]:
-    """Each player with the test-time steps it can play: a basic checkpoint and a baseline play N = 0 only."""
+    """Each player with the test-time steps it can play: a basic checkpoint and a baseline play N = 0 only
+    (and a basic checkpoint without --candidates: it has no review to score them with)."""
     from rig_core.evaluate.runner import parse_steps
 
     sweep = parse_steps(test_time_steps)
     plan = []
     for c in checkpoints:
-        steps = sweep if _stage(c) == "lookahead" else [0]
-        plan.append({"checkpoint": Path(c), "agent": None, "steps": steps, "name": Path(c).name})
+        review = _stage(c) == "lookahead"
+        plan.append({"checkpoint": Path(c), "agent": None, "steps": sweep if review else [0], "name": Path(c).name,
+                     "review": review})
     plan += [{"checkpoint": None, "agent": a, "steps": [0], "name": a} for a in agents]
     names = [p["name"] for p in plan]
     for i, p in enumerate(plan):  # folder names: the run's or agent's name, numbered where two share one
@@ -51,7 +53,8 @@ def run_players(checkpoints: list[Path], agents: list[str], cfg: EvalConfig, out
     with session_for(cfg.backend, cfg.workers, cfg.address):
         for p in plan:  # with --backend ray: one Ray for every player
             folder = out / p["folder"]
-            run_evaluate(replace(cfg, test_time_steps=",".join(str(n) for n in p["steps"])),
+            run_evaluate(replace(cfg, test_time_steps=",".join(str(n) for n in p["steps"]),
+                                 candidates=cfg.candidates if p.get("review") else None),
                          checkpoint=p["checkpoint"], agent=p["agent"], out=folder, quiet=quiet)
             dirs.append(folder)
     result = compare_players(dirs, out=out)
@@ -62,7 +65,10 @@ def run_players(checkpoints: list[Path], agents: list[str], cfg: EvalConfig, out
         plots += "\n![success per achievement](achievements.png)\n"
     skipped = [p["name"] for p in plan
                if p["checkpoint"] is not None and len(p["steps"]) < len(cfg.test_time_steps.split(","))]
+    plain = [p["name"] for p in plan if p["checkpoint"] is not None and not p.get("review")] if cfg.candidates else []
     note = (f"\n{', '.join(skipped)}: trained without review data, played at N = 0 only.\n" if skipped else "")
+    note += (f"\n{', '.join(plain)}: trained without review data, played its own actions (no candidates).\n"
+             if plain else "")
     atomic_write_text(out / "report.md", markdown(result) + note + plots)
     return result
 

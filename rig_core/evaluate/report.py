@@ -55,6 +55,14 @@ def _decoding(r: dict[str, Any]) -> str:
         return ""
     review = ("" if r.get("review_threshold") is None else
               f"the review corrects only at P(correction) >= {r['review_threshold']:g}, ")
+    k = r["player"].get("candidates")
+    if k == 1:
+        review += "the policy's most probable action played, "
+    elif k:
+        margin = r["player"].get("candidate_margin") or 0
+        review += (f"the policy's {k} most probable actions each imagined N steps and scored by its review, the one "
+                   f"least likely worse played" + (f" when {margin:g} less likely worse than the top one" if margin
+                                                   else "") + ", ")
     if r.get("history") is not None:
         review += f"{r['history']} past steps in context, "
     if r.get("temperature"):
@@ -102,6 +110,14 @@ def markdown(r: dict[str, Any]) -> str:
                      f"{_pct(o['ci95'][1])} | {_score(e)} | {_pct(e['invalid_rate'])} | "
                      f"{_pct(e.get('changed_rate'))} | {_pct(e.get('fallback_rate'))} | {_pct(e.get('p_worse_mean'))} | "
                      f"{_pct(e.get('on_task_rate'))} / {_pct(e.get('off_task_rate'))} | {_pct(e['expert_agreement'])} | {e['actions_per_s']:.2f} |")
+    if any(e.get("rank_played") for e in r["sweep"]):
+        lines += ["", "The policy's rank of the action played (1: its most probable):", "",
+                  "| N | " + " | ".join(f"rank {k}" for k in range(1, 1 + r["player"]["candidates"])) + " |",
+                  "|---:|" + "---:|" * r["player"]["candidates"]]
+        for e in r["sweep"]:
+            share = e.get("rank_played") or {}
+            lines.append(f"| {e['test_time_steps']} | "
+                         + " | ".join(_pct(share.get(str(k), 0.0)) for k in range(r["player"]["candidates"])) + " |")
     if r.get("imagination"):
         lines += ["", "## Imagination (open loop, the actions really taken)", "",
                   "| horizon | rollouts | PSNR model | PSNR copy-last-frame | pooled PSNR model / copy-last | "

@@ -48,7 +48,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int, list[dict]]:
     time and steps, and every episode's steps (for ``steps/``)."""
     # done: a queue that gets 1 per finished episode
     (checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, threshold, history, step_cache,
-     draft, device, done) = args
+     draft, device, candidates, margin, done) = args
     from rig_core.inference.episodes import play
 
     policy = None
@@ -57,7 +57,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int, list[dict]]:
 
         policy = RigPolicy.from_checkpoint(Path(checkpoint), seed=seed, temperature=temperature,
                                            review_threshold=threshold, history=history, step_cache=step_cache,
-                                           draft=draft, device=device)
+                                           draft=draft, device=device, candidate_margin=margin)
     from rig_core.envs import make_env
     from rig_core.evaluate.steps import StepLog
 
@@ -86,7 +86,8 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int, list[dict]]:
                 thoughts[rec.env].append((rec.thought, rec.imagined))
 
         for r in play(tasks, seeds, policy=policy, agent=agent, max_steps=max_steps, test_time_steps=n,
-                      compare_expert=compare, on_step=on_step, imagine=keep):  # only recorded episodes imagine
+                      compare_expert=compare, on_step=on_step, imagine=keep,  # only recorded episodes imagine
+                      candidates=candidates if policy is not None else None):
             steps += r.steps
             if done is not None:
                 done.put(1)
@@ -94,7 +95,8 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int, list[dict]]:
                             "ended": r.ended, "reward": r.reward, "unlocked": r.unlocked, "invalid": r.invalid,
                             "agree": r.agree, "changed": r.changed, "fallback": r.fallback, "p_worse": r.p_worse,
                             "compared": r.compared}
-                           | ({"on_task": r.on_task, "off_task": r.off_task} if policy is not None else {}))
+                           | ({"on_task": r.on_task, "off_task": r.off_task} if policy is not None else {})
+                           | ({"ranks": r.ranks} if r.ranks else {}))
             logged.append(log.close(r, tasks[r.env].instruction(r.seed), n))
             if r.env in keep:
                 recorded[(r.task, r.seed)] = {"task": r.task, "seed": r.seed, "frames": np.stack(frames[r.env]),
@@ -195,6 +197,9 @@ def summarize_results(results: list[dict], achievement_names: list[str]) -> dict
     if len(p_worse):  # the review's P(correction) at test time: which --review-threshold changes how often
         out["p_worse_mean"] = float(p_worse.mean())
         out["p_worse_share_above"] = {f"{t:g}": float((p_worse >= t).mean()) for t in THRESHOLDS}
+    ranks = [k for r in results for k in r.get("ranks") or []]
+    if ranks:  # with candidates: how often the action played was the policy's own top one, its second, ...
+        out["rank_played"] = {str(k): ranks.count(k) / len(ranks) for k in sorted(set(ranks))}
     if any("on_task" in r for r in results) and not all(r["task"] == OPEN for r in results):
         # a policy's thoughts: share of steps naming the task's goal, and naming another task's goal instead
         task_steps = sum(r["steps"] for r in results if r["task"] != OPEN)
@@ -218,6 +223,9 @@ def run_evaluate(cfg: EvalConfig, *, checkpoint: Path | None = None, agent: str 
     if (checkpoint is None) == (agent is None):
         raise RigError("pass --checkpoint RUN, or --agent expert|random", "e.g. rig evaluate --checkpoint runs/tiny")
     cfg = replace(cfg).validate()  # a copy: the temperature and device resolved below are this player's
+    if agent is not None and cfg.candidates is not None:
+        raise RigError(f"--candidates {cfg.candidates} chooses among a policy's actions, not the {agent} agent's",
+                       "drop --candidates, or pass --checkpoint RUN")
     tasks = resolve_suite(cfg.suite)
     sweep = parse_steps(cfg.test_time_steps)
     imagines = False  # whether the player imagines frames, so its imagination can be measured
@@ -228,7 +236,12 @@ def run_evaluate(cfg: EvalConfig, *, checkpoint: Path | None = None, agent: str 
                                           temperature=cfg.temperature, device=cfg.device)
         cfg.device = str(probe.device)  # auto resolved once, the same for every share
         cfg.temperature = probe.temperature  # the model's own when not given
-        if max(sweep) > 0 and probe.stage != "lookahead":
+        if cfg.candidates is not None:
+            from rig_core.inference.branches import check_candidates
+
+            for n in sweep:
+                check_candidates(cfg.candidates, n, probe.stage, probe.checkpoint)
+        elif max(sweep) > 0 and probe.stage != "lookahead":
             raise RigError(f"the checkpoint {probe.checkpoint} was trained without review data (stage '{probe.stage}'), "
                            f"so it cannot look ahead with --test-time-steps {cfg.test_time_steps}",
                            "evaluate with --test-time-steps 0, or a checkpoint from rig train --stage lookahead")
@@ -245,7 +258,9 @@ def run_evaluate(cfg: EvalConfig, *, checkpoint: Path | None = None, agent: str 
     names = make_env().achievement_names
     report: dict[str, Any] = {
         "format": EVAL_FORMAT, "version": EVAL_VERSION,
-        "player": {"checkpoint": str(checkpoint) if checkpoint else None, "agent": agent},
+        "player": {"checkpoint": str(checkpoint) if checkpoint else None, "agent": agent}
+        | ({"candidates": cfg.candidates, "scorer": "review" if cfg.candidates > 1 else None,
+            "candidate_margin": cfg.candidate_margin} if checkpoint is not None and cfg.candidates else {}),
         "suite": cfg.suite, "episodes_per_task": cfg.episodes, "seeds": seeds, "max_steps": cfg.max_steps,
         "temperature": cfg.temperature, "sampling_seed": cfg.seed, "review_threshold": cfg.review_threshold,
         "history": cfg.history, "step_cache": not cfg.full_prefill, "draft": cfg.draft, "device": cfg.device,
@@ -259,7 +274,8 @@ def run_evaluate(cfg: EvalConfig, *, checkpoint: Path | None = None, agent: str 
             shares = [pairs[w::cfg.workers] for w in range(cfg.workers)]
             args = [(str(checkpoint) if checkpoint else None, agent, share, n, cfg.batch, cfg.max_steps,
                      cfg.compare_expert and n == sweep[0], (record if (w == 0 and n == sweep[0]) else 0), cfg.seed,
-                     cfg.temperature, cfg.review_threshold, cfg.history, not cfg.full_prefill, cfg.draft, cfg.device)
+                     cfg.temperature, cfg.review_threshold, cfg.history, not cfg.full_prefill, cfg.draft, cfg.device,
+                     cfg.candidates, cfg.candidate_margin)
                     for w, share in enumerate(shares) if share]
             start = time.perf_counter()
             results: list[dict] = []

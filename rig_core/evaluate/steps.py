@@ -75,6 +75,14 @@ class StepLog:
                                                       for a in ahead], np.int16)
                 arrays["ahead/codes"] = np.asarray([[a[j][2] if j < len(a) else np.zeros(width) for j in range(k)]
                                                     for a in ahead], np.int16)
+        if any(s.candidates for s in steps):  # the candidates: the policy's order, the review's P(worse) of each
+            k = max(len(s.candidates or []) for s in steps)
+            rows = [(s.candidates or []) + [(-1, "", -1, None)] * (k - len(s.candidates or [])) for s in steps]
+            arrays["proposed"] = np.asarray([self.actions.get(s.proposed_name, s.action) for s in steps], np.int16)
+            arrays["candidates/actions"] = np.asarray([[c[0] for c in r] for r in rows], np.int16)
+            arrays["candidates/ranks"] = np.asarray([[c[2] for c in r] for r in rows], np.int8)
+            arrays["candidates/p_worse"] = np.asarray([[np.nan if c[3] is None else c[3] for c in r] for r in rows],
+                                                      np.float32)
         frames = [steps[0].frame] + [s.next_frame for s in steps] if steps else []
         attrs = {"n": n, "task": result.task, "seed": result.seed, "instruction": instruction,
                  "success": bool(result.success), "died": bool(result.died), "reward": float(result.reward),

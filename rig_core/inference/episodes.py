@@ -9,6 +9,7 @@ import numpy as np
 from rig_core.agents import make_agent
 from rig_core.envs import make_env
 from rig_core.errors import RigError
+from rig_core.inference.branches import check_candidates
 from rig_core.annotate.adherence import goals_named
 from rig_core.records import EpisodeResult, StepRecord
 from rig_core.tasks import Task
@@ -38,7 +39,8 @@ def imagining_groups(active: list[int], imagine: bool | Collection[int]) -> list
 def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None = None, max_steps: int | None = None,
          test_time_steps: int = 0, compare_expert: bool = False,
          on_step: Callable[[StepRecord], None] | None = None,
-         imagine: bool | Collection[int] = True, picker=None) -> Iterator[EpisodeResult]:
+         imagine: bool | Collection[int] = True, picker=None, candidates: int | None = None
+         ) -> Iterator[EpisodeResult]:
     """Play one episode per (task, seed), all environments in lock-step (one batched policy call per step).
 
     ``imagine``: which environments' imagined next frames are decoded at N = 0 (True: all, False: none, or
@@ -52,14 +54,21 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
     (``rig_core/review/candidates.py``). It has ``begin(tasks, seeds, envs)``, called once the envs are reset,
     and ``pick(rows, envs, obs, outputs) -> actions``, called at every step for every active environment. The
     history records the action taken; ``StepRecord.proposed_name`` and ``EpisodeResult.changed`` the policy's
-    own where the picker took another."""
+    own where the picker took another.
+
+    ``candidates`` K (with a policy): the policy's K most probable actions after its thought are each imagined
+    ``test_time_steps`` steps and scored by its review, and the one chosen is played (``inference/branches.py``;
+    K = 1: its top action). Its own draw is then the proposal; ``EpisodeResult.ranks`` has the policy's rank of
+    each action played."""
     if (policy is None) == (agent is None):
         raise ValueError("pass exactly one of policy or agent")
     if picker is not None and policy is None:
         raise ValueError("a picker chooses among a policy's actions: pass a policy")
     if test_time_steps < 0:
         raise RigError(f"--test-time-steps {test_time_steps} is negative", "pass 0 or more")
-    if policy is not None and test_time_steps > 0 and policy.stage != "lookahead":
+    if policy is not None and candidates is not None:
+        check_candidates(candidates, test_time_steps, policy.stage, getattr(policy, "checkpoint", ""))
+    elif policy is not None and test_time_steps > 0 and policy.stage != "lookahead":
         raise RigError(f"the checkpoint {getattr(policy, 'checkpoint', '')} was trained without review data "
                        f"(stage '{policy.stage}'), so it cannot look ahead with --test-time-steps {test_time_steps}",
                        "use --test-time-steps 0, or a checkpoint from rig train --stage lookahead")
@@ -84,23 +93,26 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
     active = list(range(n))
     while active:
         if base:
-            outs = [(base.agents[i].act(obs[i]), "", None, True, "", None, False, None, None, None) for i in active]
+            outs = [(base.agents[i].act(obs[i]), "", None, True, "", None, False, None, None, None, None)
+                    for i in active]
         else:
             stepped = {}
-            for rows, im in imagining_groups(active, True if test_time_steps else imagine):
-                for i, o in zip(rows, policy.act(np.stack([obs[i].frame for i in rows]), rows=rows,
-                                                 lookahead=test_time_steps, imagine=im)):
+            ahead = 0 if candidates else test_time_steps  # (candidates imagine in rows of their own)
+            for rows, im in imagining_groups(active, True if ahead else imagine):
+                for i, o in zip(rows, policy.act(np.stack([obs[i].frame for i in rows]), rows=rows, lookahead=ahead,
+                                                 imagine=im, candidates=candidates, candidate_steps=test_time_steps)):
                     stepped[i] = (o, im)
             outs = [(o.action, o.thought, policy.decode_frames(o.imagined_codes[None])[0] if im else None,
-                     o.think_closed, o.review, o.proposed if test_time_steps else None, o.fallback, o.p_worse,
-                     o.imagined_codes if im else None, o.lookahead)
+                     o.think_closed, o.review, o.proposed if test_time_steps or candidates else None, o.fallback,
+                     o.p_worse, o.imagined_codes if im else None, o.lookahead,
+                     _ranked(o, names) if candidates else None)
                     for o, im in (stepped[i] for i in active)]
             if picker is not None:
                 outs = _picked(policy, picker, active, envs, obs, [stepped[i][0] for i in active], outs)
         still = []
         for k, i in enumerate(active):
             # a baseline's outputs: always valid, no thought, imagination or review
-            action, thought, imagined, valid, review, proposed, fallback, p_worse, codes, ahead = outs[k]
+            action, thought, imagined, valid, review, proposed, fallback, p_worse, codes, ahead, ranked = outs[k]
             expert_action = experts.agents[i].act(obs[i]) if experts else None
             frame = obs[i].frame
             obs[i], reward, term, trunc, info = envs[i].step(int(action))
@@ -116,6 +128,8 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
                 r.off_task += int(other)
             if p_worse is not None:
                 r.p_worse.append(round(float(p_worse), 4))
+            if ranked is not None:
+                r.ranks.append(next((rank for a, _, rank, _ in ranked if a == action), -1))
             if expert_action is not None:
                 r.compared += 1
                 r.agree += int(expert_action == action)
@@ -126,6 +140,7 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
                                    thought=thought, imagined=imagined, imagined_codes=codes, lookahead=ahead,
                                    review=review, next_frame=obs[i].frame,
                                    proposed_name=names[proposed] if proposed is not None else "", p_worse=p_worse,
+                                   candidates=ranked,
                                    inventory=dict(obs[i].inventory), unlocked=sorted(unlocked[i]), reward=reward,
                                    valid=valid, expert_action=expert_action))
             if term or trunc or success or r.steps >= budgets[i]:
@@ -145,5 +160,14 @@ def _picked(policy, picker, active: list[int], envs, obs, steps: list, outs: lis
     for i, a, o, out in zip(active, actions, steps, outs):
         if int(a) != o.action:
             policy.rewrite_last_action(i, int(a))
-        picked.append((int(a), *out[1:5], o.action, *out[6:]))
+        picked.append((int(a), *out[1:5], o.action if out[5] is None else out[5], *out[6:]))
     return picked
+
+
+def _ranked(out, names: list[str]) -> list[tuple[int, str, int, float | None]]:
+    """A step's candidates as (action, its name, the policy's rank of it, the review's P(worse)), in the policy's
+    order."""
+    if out.candidates is None:  # one candidate: the top action, not scored
+        return [(int(out.action), names[int(out.action)], 0, None)]
+    return [(b.action, names[b.action], b.rank, None if b.p_worse is None else round(float(b.p_worse), 4))
+            for b in out.candidates]

@@ -21,9 +21,13 @@ def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int
              live: bool = False, record: Path | None = None, max_steps: int | None = None,
              temperature: float | None = None, max_think: int = 64, review_threshold: float | None = None,
              history: int | None = None, step_cache: bool = True, draft: bool = True, quiet: bool = False,
-             console: Console | None = None, device: str = "auto") -> dict[str, Any]:
+             console: Console | None = None, device: str = "auto", candidates: int | None = None,
+             candidate_margin: float = 0.0) -> dict[str, Any]:
     if (checkpoint is None) == (agent is None):
         raise RigError("pass --checkpoint RUN, or --agent expert|random for a baseline", "e.g. rig play --checkpoint runs/tiny")
+    if agent is not None and candidates is not None:
+        raise RigError(f"--candidates {candidates} chooses among a policy's actions, not the {agent} agent's",
+                       "drop --candidates, or pass --checkpoint RUN")
     suite = load_suite("crafter")
     t = suite.get(task)
     recorder = Recorder(record) if record else None
@@ -33,7 +37,8 @@ def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int
 
         policy = RigPolicy.from_checkpoint(checkpoint, temperature=temperature, max_think=max_think, seed=seed,
                                            review_threshold=review_threshold, history=history,
-                                           step_cache=step_cache, draft=draft, device=device)
+                                           step_cache=step_cache, draft=draft, device=device,
+                                           candidate_margin=candidate_margin)
     console = console or Console()
     start = time.perf_counter()
     header = f"{'RIG policy ' + str(checkpoint) if checkpoint else agent + ' agent'} | {t.id}: {t.instruction(seed)}"
@@ -52,7 +57,7 @@ def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int
         view.start()
     try:
         result = next(iter(play([t], [seed], policy=policy, agent=agent, max_steps=max_steps,
-                                test_time_steps=test_time_steps, on_step=on_step,
+                                test_time_steps=test_time_steps, on_step=on_step, candidates=candidates,
                                 imagine=live or recorder is not None)))  # decoded only to be shown
     finally:
         if view is not None:
@@ -69,7 +74,10 @@ def run_play(*, checkpoint: Path | None, agent: str | None, task: str, seed: int
                    device=str(policy.device))
     if checkpoint and t.id != OPEN:  # steps whose thought names the task's goal / another task's goal instead
         out.update(thoughts_on_task=result.on_task, thoughts_off_task=result.off_task)
-    if test_time_steps:  # steps where the review changed the proposal / a cut-off text kept it
+    if checkpoint and candidates:  # how often the action played was the policy's top one, its second, ...
+        out.update(candidates=candidates, candidate_margin=candidate_margin,
+                   rank_played=[result.ranks.count(k) for k in range(candidates)])
+    elif test_time_steps:  # steps where the review changed the proposal / a cut-off text kept it
         out.update(review_changed=result.changed, review_fallbacks=result.fallback,
                    review_p_worse_mean=round(sum(result.p_worse) / len(result.p_worse), 4) if result.p_worse else None)
     if recorder:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from rig_core.errors import RigError
+from rig_core.inference.branches import BranchMixin, candidate_lists, choose
 from rig_core.inference.step import RowStep, StepOutput, TokenBudget
 from rig_core.envs.view import content_shifts
 from rig_core.inference.draft import FrameDrafts, crafter_grid
@@ -30,12 +31,12 @@ from rig_core.tokenize.positions import PositionTracker
 from rig_core.tokenize.sequence import SequenceBuilder
 
 
-class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin, ImageMixin):
+class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin, ImageMixin, BranchMixin):
     def __init__(self, model, tok, image_tok, context: int, *, max_think: int = 64, temperature: float = 0.0,
                  seed: int = 0, device: str | torch.device = "cpu", stage: str = "basic", think_positions: int = 0,
                  image_row_stride: int = 0, review_cue: bool = False, review_threshold: float | None = None,
                  history: int | None = None, step_cache: bool = True, spans: str = "think,act,imagine",
-                 draft: bool = True):
+                 draft: bool = True, candidate_margin: float = 0.0):
         device = torch.device(device)
         if any(p.device != device for p in model.parameters()):  # a 4-bit model was placed while loading
             model = model.to(device)
@@ -53,6 +54,10 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin, Imag
             raise RigError(f"--review-threshold {review_threshold} is not a probability",
                            "pass a number from 0 to 1, e.g. --review-threshold 0.8")
         self.review_threshold = review_threshold  # None: the review writes its verdict freely
+        if not 0.0 <= candidate_margin < 1.0:
+            raise RigError(f"--candidate-margin {candidate_margin} is not a probability below 1",
+                           "pass a number from 0 (the candidate least likely worse) to below 1, e.g. 0.1")
+        self.candidate_margin = candidate_margin
         if history is not None and history < 0:
             raise RigError(f"--history {history} is negative", "pass 0 (the current frame only) or more past steps")
         self.history_steps = history  # None: as many past steps as the context holds
@@ -118,8 +123,8 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin, Imag
             del self.history[b][:extra]
             self._first_kept[b] = max(0, self._first_kept[b] - extra)
 
-    def _context(self, b: int, obs_ids: list[int], lookahead: int = 0) -> list[int]:
-        room = self.context - len(self.prefixes[b]) - self.budget.reserve(lookahead)
+    def _context(self, b: int, obs_ids: list[int], lookahead: int = 0, verify: int | None = None) -> list[int]:
+        room = self.context - len(self.prefixes[b]) - self.budget.reserve(lookahead) - self.budget.verify(verify)
         past = self.history[b]
         if self.history_steps is not None:  # --history K: at most the last K steps
             past = past[max(0, len(past) - self.history_steps):]
@@ -267,7 +272,8 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin, Imag
     @torch.no_grad()
     def act(self, frames: np.ndarray, forced_actions: list[int | None] | None = None,
             rows: list[int] | None = None, lookahead: int = 0, review: bool = True,
-            imagine: bool = True) -> list[StepOutput]:
+            imagine: bool = True, candidates: int | None = None, candidate_steps: int = 0,
+            also: list[int | None] | None = None) -> list[StepOutput]:
         """One real step for environments ``rows`` (default: all) whose current frames are ``frames``.
 
         With ``lookahead`` N > 0 (a lookahead checkpoint): after the first imagined frame the model
@@ -283,15 +289,24 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin, Imag
         of a correction at the first token is at least tau; a confirmed proposal is the action taken.
         ``imagine=False`` (N = 0 only) skips decoding the imagined frame (``imagined_codes`` are then
         zeros): for walking a real episode, where the next real frame replaces it anyway.
+        ``candidates`` K (``branches.py``): after the thought, the policy's K most probable actions (and each
+        row's ``also`` action) are decoded as rows of one batch, each imagining ``candidate_steps`` steps
+        (``StepOutput.candidates``). With ``review`` each is scored by the review's P(worse) at its first token
+        and the action taken is chosen among them (``branches.choose``, ``candidate_margin``; K = 1: the top
+        action, nothing decoded); without, they are only recorded and the drawn action is taken.
         """
         if not imagine and lookahead:
             raise ValueError("lookahead needs the imagined frame")
+        if candidates is not None and (candidates < 1 or (review and (lookahead or forced_actions is not None))):
+            raise ValueError("candidates: at least one, and chosen by the review only without lookahead or forcing")
         if lookahead and not (self.thinks and self.imagines):
             raise RigError(f"this model was trained with --spans {','.join(self.builder.spans)}: it cannot imagine "
                            f"and review {lookahead} steps ahead", "play it with --test-time-steps 0")
         rows = list(range(len(self.prefixes))) if rows is None else list(rows)
-        recs, logits = self._observe(frames, rows, lookahead)
-        logits = self._propose(recs, logits, forced_actions, imagine, more=lookahead > 0, rows=rows)
+        verify = candidate_steps if candidates and candidates > 1 and review else None
+        recs, logits = self._observe(frames, rows, lookahead, verify)
+        branch = (candidates, candidate_steps, also, review) if candidates else None
+        logits = self._propose(recs, logits, forced_actions, imagine, more=lookahead > 0, rows=rows, branch=branch)
         for k in range(lookahead):
             logits = self._imagine_further(recs, logits, last=k + 1 == lookahead, review=review)
         if lookahead and review:
@@ -307,10 +322,11 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin, Imag
                            imagined_codes=self.tok.codes(r.image), think_tokens=len(r.thought),
                            think_closed=r.thought_closed and r.ahead_closed, review=self.tok.decode_text(r.review),
                            proposed=self.tok.action_index(r.proposed), lookahead=r.further, fallback=r.fallback,
-                           p_worse=r.p_worse, action_probs=r.action_probs) for r in recs]
+                           p_worse=r.p_worse, action_probs=r.action_probs, candidates=r.branches) for r in recs]
 
     # -- the named steps of act ---------------------------------------------------------
-    def _observe(self, frames: np.ndarray, rows: list[int], lookahead: int) -> tuple[list[RowStep], torch.Tensor]:
+    def _observe(self, frames: np.ndarray, rows: list[int], lookahead: int,
+                 verify: int | None = None) -> tuple[list[RowStep], torch.Tensor]:
         """Encode the frames, put each into the last step's imagine span (what really came next), and prefill
         every row's context up to ``<think>`` (``<act>`` for a model trained without thoughts)."""
         s = self.tok.special
@@ -319,15 +335,17 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin, Imag
             self._observe_outcome(b, c)
         recs = [RowStep(obs=[s["<obs>"], *self.tok.images(c).tolist(), s["</obs>"]]) for c in codes]
         opening = s["<think>"] if self.thinks else s["<act>"]
-        self._contexts = [self._context(b, r.obs + [opening], lookahead) for b, r in zip(rows, recs)]
+        self._contexts = [self._context(b, r.obs + [opening], lookahead, verify) for b, r in zip(rows, recs)]
         logits = None if lookahead else self._resume(rows, self._contexts, lookahead, len(recs[0].obs) + 1)
         if logits is None:
             logits = self._start(self._contexts, lookahead)
         return recs, logits
 
-    def _propose(self, recs: list[RowStep], logits, forced, imagine: bool, more: bool, rows: list[int]):
+    def _propose(self, recs: list[RowStep], logits, forced, imagine: bool, more: bool, rows: list[int],
+                 branch: tuple | None = None):
         """Think, act, and imagine the next frame (``imagine=False``: placeholders the real frame replaces);
-        with ``more`` further imagined steps to come, open the next thought."""
+        with ``more`` further imagined steps to come, open the next thought. ``branch`` (K, steps, also,
+        review): the candidates are decoded after the thought, and with ``review`` the action is chosen."""
         s = self.tok.special
         imagine = imagine and self.imagines
         if self.thinks:
@@ -337,16 +355,39 @@ class RigPolicy(StepHistoryMixin, StepCacheMixin, NarrowMixin, ReviewMixin, Imag
             thoughts, closed = [[] for _ in recs], [True] * len(recs)
             self._remember_act_column(rows, self._contexts, thoughts, lookahead=int(more), closing=[])
         probs = constrained_probs(logits, self._action_ids, self.temperature).cpu().numpy()  # before the draw
-        acts, logits = self._action(logits, forced, [s["</act>"], s["<imagine>"]] if imagine else [])
+        then = [s["</act>"], s["<imagine>"]] if imagine else []
+        chosen = self._candidates(recs, thoughts, probs, *branch) if branch else None
+        if chosen is None:
+            acts, logits = self._action(logits, forced, then)
+            drawn = acts
+        else:  # the candidate chosen is taken; the policy's own draw is the proposal
+            drawn = constrained_next(logits, self.masks.action, self.temperature, self.generator).tolist()
+            acts = [self.tok.action(a) for a in chosen]
+            logits = self._feed([[a, *then] for a in acts])
         if imagine:
             images, logits = self._image(logits, [[s["</imagine>"], s["<think>"]]] * len(recs) if more else None,
                                          self._drafts([r.obs[1:-1] for r in recs], acts))
         else:
             images = np.full((len(recs), self.image_tok.tokens_per_frame), self.tok.images(np.zeros(1, np.int64))[0])
-        for r, t, c, a, im, p in zip(recs, thoughts, closed, acts, images, probs):
-            r.thought, r.thought_closed, r.proposed, r.taken, r.image, r.action_probs = t, c, a, a, im, p
+        for r, t, c, d, a, im, p in zip(recs, thoughts, closed, drawn, acts, images, probs):
+            r.thought, r.thought_closed, r.proposed, r.taken, r.image, r.action_probs = t, c, d, a, im, p
             r.tokens = r.obs + self._step_tail(t, a, im)
         return logits
+
+    def _candidates(self, recs: list[RowStep], thoughts: list[list[int]], probs: np.ndarray, k: int, steps: int,
+                    also: list[int | None] | None, review: bool) -> list[int] | None:
+        """Each row's candidates after its thought (``branches.py``), kept in ``RowStep.branches``; the actions
+        chosen with ``review`` (K = 1: the top one, nothing decoded), else None."""
+        s = self.tok.special
+        cands = candidate_lists(probs, k, also)
+        if review and k == 1:
+            return [c[0] for c in cands]
+        closing = [s["</think>"], s["<act>"]] if self.thinks else []
+        prefixes = [c + t + closing for c, t in zip(self._contexts, thoughts)]
+        branches = self._branch(prefixes, cands, probs, steps, review, [r.obs[1:-1] for r in recs])
+        for r, b in zip(recs, branches):
+            r.branches = b
+        return [b[choose([x.p_worse for x in b], self.candidate_margin)].action for b in branches] if review else None
 
     def _imagine_further(self, recs: list[RowStep], logits, last: bool, review: bool) -> torch.Tensor:
         """One further imagined step on the model's own frame; after the last, open the review (with the cue:

@@ -10,6 +10,7 @@ TAGS = 2  # the opening and closing tag around a span (<obs> ... </obs>, <think>
 ACT_SPAN = 3  # <act> ACTION </act>
 REVIEW_SPAN = 6  # <review>, the cued proposal, </review>, <act> ACTION </act>: besides the review's text
 SLACK = 16  # spare cache columns per act
+REVIEW_OPENING = 2  # <review> and the cued proposal, after which the verdict is read
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,11 @@ class TokenBudget:
     def review(self) -> int:
         return self.think + REVIEW_SPAN
 
+    def verify(self, steps: int | None) -> int:
+        """Context kept free beyond a real step for candidates imagined ``steps`` steps and reviewed (None:
+        none): the further steps and the review's opening."""
+        return 0 if steps is None else max(0, steps - 1) * self.further_step + REVIEW_OPENING
+
     def reserve(self, lookahead: int) -> int:
         """Context kept free for what one act writes after the history: the step, and with ``lookahead``
         further imagined steps, those and the review."""
@@ -65,6 +71,7 @@ class StepOutput:
     lookahead: list | None = None  # with lookahead: (thought, action, image codes) of each further imagined step
     p_worse: float | None = None  # with lookahead: the review's probability of a correction at its first token
     action_probs: np.ndarray | None = None  # [actions] the probabilities the proposed action was drawn from
+    candidates: list | None = None  # with candidates: a ``branches.Branch`` per candidate, the policy's order first
 
 
 @dataclass
@@ -84,6 +91,7 @@ class RowStep:
     p_worse: float | None = None
     taken: int = 0  # the action token taken (the proposal unless the review changed it)
     fallback: bool = False  # a cut-off text left the proposal in place
+    branches: list | None = None  # with candidates: the ``branches.Branch`` of each
 
     def basic_step(self, close: int, act: int) -> list[int]:
         """The step as the history keeps it: observe, think, act (the action taken), imagine."""

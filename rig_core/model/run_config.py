@@ -71,6 +71,7 @@ class TrainConfig:
     mix_basic: float = 0.25  # share of ordinary basic windows
     mix_relabel: float = 0.0  # share of relabelled (DAgger) samples: visited states, expert thought and action
     mix_blocked: float = 0.0  # share of align samples drawn again from the moves the world blocked (view held)
+    mix_verify: float = 0.0  # share of candidate samples (review/candidates: a candidate, 0..H imagined steps, verdict)
     review_cue: bool = True  # the system writes the proposed action after <review> (recorded in rig.json)
     chain_thought_loss: bool = True  # loss on the thoughts written after an imagined frame in review samples
     review_frames: str = "imagined"  # the frames a review sample reads: imagined | real (the fork's) | both
@@ -83,11 +84,13 @@ class TrainConfig:
                 raise RigError("--stage lookahead needs --init", "pass the RIG-basic run: --init runs/<basic>")
             if self.finetune not in ("lora", "full"):
                 raise RigError(f"unknown --finetune '{self.finetune}'", "use --finetune lora or --finetune full")
-            shares = (self.mix_review, self.mix_align, self.mix_basic, self.mix_relabel, self.mix_blocked)
-            if min(shares) < 0 or self.mix_review + self.mix_align + self.mix_relabel + self.mix_blocked <= 0:
+            shares = (self.mix_review, self.mix_align, self.mix_basic, self.mix_relabel, self.mix_blocked,
+                      self.mix_verify)
+            if min(shares) < 0 or sum(shares) - self.mix_basic <= 0:
                 raise RigError(f"impossible mix (review {self.mix_review}, align {self.mix_align}, "
-                               f"basic {self.mix_basic}, relabel {self.mix_relabel}, blocked {self.mix_blocked})",
-                               "pass shares of 0 or more with review, align, relabel or blocked above 0")
+                               f"basic {self.mix_basic}, relabel {self.mix_relabel}, blocked {self.mix_blocked}, "
+                               f"verify {self.mix_verify})",
+                               "pass shares of 0 or more with review, align, relabel, blocked or verify above 0")
             if self.review_frames not in REVIEW_FRAMES:
                 raise RigError(f"unknown review_frames '{self.review_frames}'",
                                "set review_frames to imagined, real or both (recipe, or --set review_frames=real)")

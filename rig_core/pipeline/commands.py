@@ -67,6 +67,9 @@ def command_config(recipe: Recipe, stage: Stage, inputs: dict[str, list[str]], f
         if int(s["episodes"]) < 1 or int(s["batch"]) < 1:
             raise RigError(f"stage '{stage.name}': episodes and batch must be at least 1", "pass positive numbers")
         check_backend(str(s.get("backend", "process")), s.get("address"))
+        from rig_core.config import EvalConfig
+
+        EvalConfig.from_dict({**s, "test_time_steps": str(s["test_time_steps"])}).validate()  # e.g. candidates
         return dict(s)
     if kind == "ablation":
         from rig_core.tokenize.sequence import parse_spans
@@ -166,7 +169,7 @@ def _play(s: dict[str, Any], inputs: dict[str, list[str]], folder: Path, quiet: 
                       live=bool(s["live"]) and not quiet,
                       max_steps=s["max_steps"], temperature=s["temperature"], max_think=int(s["max_think"]),
                       review_threshold=s["review_threshold"], history=s["history"], draft=bool(s["draft"]),
-                      quiet=True)
+                      quiet=True, candidates=s["candidates"], candidate_margin=float(s["candidate_margin"]))
     atomic_write_json(folder / "play.json", result)
     if not quiet:
         print(f"{result['task']} seed {result['seed']}: {'success' if result['success'] else 'no success'} in "

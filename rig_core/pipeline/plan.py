@@ -260,8 +260,10 @@ def work_units(step: Step, steps_by_folder: dict[str, dict]) -> tuple[str, float
     if kind == "train":
         size = "base" if s.get("model") == "base" else str(s.get("size"))
         return f"train_step:{size}", float(s["max_steps"])
-    if kind == "review":
-        return f"review_episode:{_model_size(step.inputs['checkpoint'][0], steps_by_folder)}", float(s["episodes"])
+    if kind == "review":  # with candidates: K + 1 more chains decoded per state (a guess until measured)
+        rows = 2 + int(s["candidates"]) if s.get("candidates") else 1
+        return (f"review_episode:{_model_size(step.inputs['checkpoint'][0], steps_by_folder)}",
+                float(s["episodes"]) * rows)
     from rig_core.evaluate.runner import parse_steps, resolve_suite
 
     if kind == "evaluate":
@@ -270,7 +272,8 @@ def work_units(step: Step, steps_by_folder: dict[str, dict]) -> tuple[str, float
         total = 0.0
         for p in step.inputs["players"]:
             size = _model_size(p, steps_by_folder)
-            looks = sum(1 + 2 * n for n in steps) if p not in AGENTS else 1
+            k = int(s.get("candidates") or 1)  # candidates: K rows imagine each further step
+            looks = sum(1 + 2 * k * n for n in steps) if p not in AGENTS else 1
             horizon = (_game_steps(p if p in AGENTS else "model", s["max_steps"]) if s["suite"] == "open"
                        else s["max_steps"] or 100)
             total += tasks * int(s["episodes"]) * horizon * looks * _relative(size)

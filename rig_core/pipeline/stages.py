@@ -47,7 +47,8 @@ def _defaults(cls, skip=()) -> dict[str, Any]:
 _EVALUATE = {**_defaults(EvalConfig, skip=("device", "compare_expert", "command")), "suite": "basic", "episodes": 10,
              "checkpoint": "last"}
 _PLAY = {"live": False, "agent": None, "task": "collect_wood", "seed": 1_000_000, "max_steps": None, "test_time_steps": 0,
-         "temperature": None, "max_think": 64, "review_threshold": None, "history": None, "draft": True}
+         "temperature": None, "max_think": 64, "review_threshold": None, "history": None, "draft": True,
+         "candidates": None, "candidate_margin": 0.0}
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("collect", _defaults(CollectConfig), (), summary="rig collect: an agent's episodes"),

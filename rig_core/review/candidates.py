@@ -7,9 +7,10 @@ policy's most likely action (no scorer needed). The scorer is any object with ``
 and ``score(row, env, obs, actions) -> list[Judgement]``, called for every active environment at every step
 (``oracle.OracleScorer``: the expert judging each candidate in forks of the live env).
 
-``follow="policy"`` plays the policy's own drawn action instead and only records the judgements (every
-candidate and the drawn action judged): how often a verifier over K candidates could have helped, on the
-states of the policy's own play. ``on_state`` receives a ``JudgedState`` per environment and step.
+``follow="policy"`` plays the policy's own action instead and only records the judgements (every candidate and
+the action judged): how often a verifier over K candidates could have helped, on the states of the policy's own
+play; with a policy that plays its learned verifier (``play(..., candidates=K)``), how well that verifier ranks
+them (``ranking``). ``on_state`` receives a ``JudgedState`` per environment and step.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from rig_core.inference.branches import top_actions
 
 FOLLOW = ("best", "policy")
 
@@ -44,12 +47,7 @@ class JudgedState:
     own: int
     own_judgement: Judgement | None
     played: int
-
-
-def top_actions(probs: np.ndarray, k: int) -> list[int]:
-    """The ``k`` most probable actions, most probable first (ties keep the action order)."""
-    order = np.argsort(-np.asarray(probs, np.float64), kind="stable")
-    return [int(a) for a in order[:k]]
+    p_worse: list[float] | None = None  # with a learned verifier: its P(worse) of each candidate
 
 
 def first_fine(candidates: list[int], judgements: list[Judgement]) -> int:
@@ -88,8 +86,10 @@ class CandidatePlayer:
             played = out.action if self.follow == "policy" else best
             if self.on_state is not None:
                 own = verdicts[judged.index(out.action)] if out.action in judged and verdicts else None
+                scored = {b.action: b.p_worse for b in out.candidates or [] if b.p_worse is not None}
                 self.on_state(JudgedState(i, self.steps[i], cands, [float(out.action_probs[a]) for a in cands],
-                                          verdicts[: len(cands)], int(out.action), own, int(played)))
+                                          verdicts[: len(cands)], int(out.action), own, int(played),
+                                          [scored[a] for a in cands] if all(a in scored for a in cands) else None))
             self.steps[i] += 1
             actions.append(played)
         return actions
@@ -112,6 +112,44 @@ def _share(hits: list[bool], keys: list, of: list[bool] | None = None) -> dict:
         return {"share": None, "ci95": None, "of": 0}
     lo, hi = clustered_share_interval([h for h, _ in per.values()], [n for _, n in per.values()])
     return {"share": sum(h for h, _ in per.values()) / units, "ci95": [lo, hi], "of": units}
+
+
+def ranking(states: list[JudgedState], keys: list) -> dict:
+    """How well a learned verifier chose among the candidates, on states judged by the oracle (each with its
+    episode in ``keys``): the share of states where the action it played is fine against the policy's top one
+    (``played_fine``, ``top1_fine``; their difference with an interval that resamples episodes), where it fixed a
+    worse top one (``rescued``) or broke a fine one (``broken``), where any candidate was fine (the ceiling), where
+    its least-likely-worse candidate is fine (``least_worse_fine``: the choice at margin 0), and the ROC AUC of its
+    P(worse) for the oracle's worse verdicts over every candidate."""
+    from rig_core.stats.metrics import clustered_share_interval, roc_auc, roc_auc_interval
+
+    played = [s.own_judgement is not None and s.own_judgement.fine for s in states]
+    top = [s.judgements[0].fine for s in states]
+    out = {"states": len(states), "episodes": len(set(keys)), "played_fine": _share(played, keys),
+           "top1_fine": _share(top, keys),
+           "any_fine": _share([any(j.fine for j in s.judgements) for s in states], keys),
+           "rescued": _share([p and not t for p, t in zip(played, top)], keys),
+           "broken": _share([t and not p for p, t in zip(played, top)], keys)}
+    per: dict = {}
+    for p, t, k in zip(played, top, keys):
+        d = per.setdefault(k, [0, 0])
+        d[0] += int(p) - int(t)
+        d[1] += 1
+    out["played_minus_top1"] = None if not per else {
+        "difference": sum(d for d, _ in per.values()) / sum(n for _, n in per.values()),
+        "ci95": list(clustered_share_interval([d for d, _ in per.values()], [n for _, n in per.values()]))}
+    scored = [(s, k) for s, k in zip(states, keys) if s.p_worse is not None]
+    out["least_worse_fine"] = _share([s.judgements[int(np.argmin(s.p_worse))].fine for s, _ in scored],
+                                     [k for _, k in scored])
+    scores = [p for s, _ in scored for p in s.p_worse]
+    worse = [not j.fine for s, _ in scored for j in s.judgements]
+    groups = [k for s, k in scored for _ in s.judgements]
+    out["auc_p_worse"] = None
+    if any(worse) and not all(worse):
+        out["auc_p_worse"] = {"auc": roc_auc(scores, worse), "ci95": list(roc_auc_interval(scores, worse,
+                                                                                           groups=groups)),
+                              "candidates": len(scores)}
+    return out
 
 
 def headroom(states: list[JudgedState], keys: list, ks: tuple[int, ...] = (2, 4)) -> dict:

@@ -5,6 +5,12 @@ frame, and further imagined steps). A fork of the env plays the chain to get the
 second fork lets the expert act. Judged after each step j = 1..horizon, every state gives
 ``horizon`` review samples (one per number of imagined steps) and the imagined-vs-real pairs.
 The real episode then goes on with the action chosen by ``follow``.
+
+With ``candidates`` K, each state also gives candidate samples (``CandidateLog``): the policy's K most probable
+actions after its thought and the expert's action, each imagined ``horizon`` steps by the policy (rows of one
+batch, ``inference/branches.py``) and judged as the oracle judges a candidate: not worse than the expert's move
+after ``horizon`` steps (the candidate played, then the expert acting on) is fine. Any candidate may be fine;
+the expert's own is always ``same``.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from rig_core.agents import make_agent
 from rig_core.data.episode import EpisodeRecord
 from rig_core.envs import make_env
 from rig_core.review.judge import SAME, WORSE, play_branch
+from rig_core.review.candidate_log import CandidateLog
 from rig_core.review.oracle import expert_plan
 from rig_core.review.texts import ReviewWriter
 from rig_core.tasks import Task
@@ -43,6 +50,7 @@ class ReviewLog:
     text: list[list[str]] = field(default_factory=list)
     corrected: list[list[int]] = field(default_factory=list)
     psnr: list[list[float]] = field(default_factory=list)
+    candidates: CandidateLog | None = None  # with --candidates: the candidate samples of every state
 
     def select(self, confirm_share: float, rng: np.random.Generator, confirm_floor: float = 0.0) -> np.ndarray:
         """Which (state, j) samples train the review: every correction, and confirmations to make up
@@ -64,7 +72,9 @@ class ReviewLog:
                confirm_floor: float = 0.0) -> dict[str, np.ndarray]:
         K, S = self.horizon, len(self.step)
         shape = tuple(self.frame_shape)
-        return {
+        extra = {} if self.candidates is None else self.candidates.arrays(
+            self.candidates.codes[0].shape[-1] if self.candidates.codes else 0)
+        return extra | {
             "review/step": np.asarray(self.step, np.int32),
             "review/proposed": np.asarray(self.proposed, np.int16).reshape(S, K),
             "review/thoughts": np.asarray(self.thoughts, dtype=object).reshape(S, K),
@@ -92,7 +102,7 @@ def _pad(frames: list[np.ndarray], k: int, shape) -> tuple[np.ndarray, int]:
 
 def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[int], *, horizon: int,
                     follow: str = "corrected", max_steps: int | None = None, seed: int = 0,
-                    on_steps=None) -> list[tuple[EpisodeRecord, ReviewLog]]:
+                    on_steps=None, candidates: int | None = None) -> list[tuple[EpisodeRecord, ReviewLog]]:
     """Play one episode per (task, seed) with the policy, all in lock-step; returns records and review logs."""
     n = len(tasks)
     envs = [make_env("crafter", length=None) for _ in range(n)]
@@ -106,6 +116,8 @@ def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[i
     records = [EpisodeRecord(item_names=list(envs[0].item_names), achievement_names=list(envs[0].achievement_names))
                for _ in range(n)]
     logs = [ReviewLog(horizon, envs[0].frame_shape) for _ in range(n)]
+    for log in logs:
+        log.candidates = CandidateLog(candidates, horizon) if candidates else None
     thoughts: list[list[str]] = [[] for _ in range(n)]
     for r, o in zip(records, obs):
         r.add_observation(o)
@@ -114,13 +126,14 @@ def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[i
     done = [False] * n
     active = list(range(n))
     while active:
-        outs = policy.act(np.stack([obs[i].frame for i in active]), rows=active, lookahead=horizon - 1, review=False)
+        plans = {i: expert_plan(envs[i], obs[i], experts[i], horizon) for i in active}  # the expert acts on obs
+        outs = policy.act(np.stack([obs[i].frame for i in active]), rows=active, lookahead=horizon - 1, review=False,
+                          candidates=candidates, candidate_steps=horizon, also=[plans[i].action for i in active])
         for k, i in enumerate(active):
-            out, env, log = outs[k], envs[i], logs[i]
+            out, env, log, plan = outs[k], envs[i], logs[i], plans[i]
             chain = [out.proposed] + [a for _, a, _ in out.lookahead]
             codes = [out.imagined_codes] + [c for _, _, c in out.lookahead]
             texts = [out.thought] + [t for t, _, _ in out.lookahead]
-            plan = expert_plan(env, obs[i], experts[i], horizon)  # the expert acts on the real observation
             expert_action, intent = plan.action, plan.intent
             mine = play_branch(env, chain)
             judged = plan.verdicts(env, obs[i], experts[i], chain[0], horizon)  # the proposed action, then the expert
@@ -148,6 +161,11 @@ def review_episodes(policy, tasks: list[Task], seeds: list[int], indices: list[i
             log.text.append(reviews)
             log.corrected.append(corrected)
             log.psnr.append(scores)
+            if log.candidates is not None:
+                log.candidates.add(out, lambda a: judged[-1] if a == chain[0] else
+                                   plan.verdicts(env, obs[i], experts[i], a, horizon)[-1],
+                                   lambda v, a, c: writer.write(v, a, expert_action if v.kind == WORSE else a, intent,
+                                                                (indices[i], t, 1000 + c)))
             action = {"policy": chain[0], "expert": expert_action, "corrected": corrected[-1]}[follow]
             if action != chain[0]:
                 policy.rewrite_last_action(i, action)

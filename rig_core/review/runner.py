@@ -56,7 +56,8 @@ class ReviewCollection(Collection):
             suite.get(task)
         self.extra = {"source": {"data": str(Path(cfg.data).resolve()), "checkpoint": str(ckpt.resolve())},
                       "review": {"horizon": cfg.horizon, "confirm_share": cfg.confirm_share,
-                                 "confirm_floor": cfg.confirm_floor, "follow": cfg.follow}}
+                                 "confirm_floor": cfg.confirm_floor, "follow": cfg.follow,
+                                 "candidates": cfg.candidates}}
         return meta
 
 
@@ -82,7 +83,7 @@ def review_chunks(cfg: ReviewConfig, chunks, emit) -> None:
                 plan = [suite.get(tasks[i % len(tasks)]) for i in idx]
                 out = review_episodes(policy, plan, [cfg.seed + i for i in idx], idx, horizon=cfg.horizon,
                                       follow=cfg.follow, max_steps=cfg.max_steps, seed=cfg.seed,
-                                      on_steps=lambda n: emit(("steps", n)))
+                                      on_steps=lambda n: emit(("steps", n)), candidates=cfg.candidates)
                 for index, (record, log) in zip(idx, out):
                     rng = np.random.default_rng([cfg.seed, index])
                     record.extra.update(log.arrays(cfg.confirm_share, rng, cfg.confirm_floor))

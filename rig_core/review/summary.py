@@ -31,6 +31,34 @@ def _move_pairs(ep, frames, real, at, reached, shifts) -> list[tuple[str | None,
     return out
 
 
+def candidate_summary(ds) -> dict[str, Any] | None:
+    """What the candidate samples of a review dataset hold (``--candidates K``; None without): per policy rank the
+    share of candidates judged worse, how often the top one is worse and another of the top K fine, and how often
+    the expert's action was outside the top K (an added candidate)."""
+    k = (ds.manifest.get("review") or {}).get("candidates")
+    if not k:
+        return None
+    worse = [[0, 0] for _ in range(k)]
+    states = rescued = added = samples = 0
+    for ep in ds:
+        if "review/candidates/verdict" not in ep:
+            continue
+        v, rank = ep.read("review/candidates/verdict"), ep.read("review/candidates/rank")
+        samples += int((v >= 0).sum())
+        for vs, rs in zip(v, rank):
+            states += 1
+            top = [int(x) for x, r in zip(vs, rs) if 0 <= r < k and x >= 0]
+            added += int(vs[k] >= 0) if len(vs) > k else 0
+            for r, x in zip(rs, vs):
+                if 0 <= r < k and x >= 0:
+                    worse[r][0] += int(x == WORSE)
+                    worse[r][1] += 1
+            rescued += int(bool(top) and top[0] == WORSE and any(x != WORSE for x in top[1:]))
+    share = lambda a, b: round(a / b, 3) if b else None  # noqa: E731
+    return {"k": k, "states": states, "samples": samples, "worse_by_rank": [share(a, b) for a, b in worse],
+            "top1_worse_another_fine": share(rescued, states), "expert_outside_top_k": share(added, states)}
+
+
 def review_summary(root: Dataset | Path) -> dict[str, Any]:
     with opened(root) as ds:
         horizon = int(ds.manifest.get("review", {}).get("horizon", 1))
@@ -80,6 +108,7 @@ def review_summary(root: Dataset | Path) -> dict[str, Any]:
         "selected": selected, "selected_corrections": correct_sel, "selected_confirmations": selected - correct_sel,
         "imagination_psnr_db": [mean(x) for x in imagined_db], "copy_last_psnr_db": [mean(x) for x in copy_db],
         "imagined_moves": move_reading(moves, move_episodes) if shifts else None,
+        "candidates": candidate_summary(ds),
     }
 
 

@@ -28,6 +28,11 @@ def data_opening_tokens(ds, tok) -> dict[str, list[int]]:
         for (s, j), text in zip(np.ndindex(*sel.shape), texts):
             if sel[s, j]:
                 (corrections if verdict[s, j] == WORSE else confirmations).add(str(text))
+        if "review/candidates/verdict" in ep:  # candidate samples (review/candidates), judged the same way
+            kinds = ep.read("review/candidates/verdict").ravel()
+            for kind, text in zip(kinds, ep.texts("review/candidates/text")):
+                if kind >= 0:
+                    (corrections if kind == WORSE else confirmations).add(str(text))
     book_worse, book_fine = opening_tokens(tok)  # a kind the data lacks: review.yaml's words
     worse, fine = split_openings(tok, sorted(corrections), sorted(confirmations), f"dataset {ds.root}")
     return {"correct": worse or book_worse, "confirm": fine or book_fine}

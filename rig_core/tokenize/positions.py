@@ -138,6 +138,12 @@ class PositionTracker:
         finally:
             self.last[row], self.open[row], self.run[row] = saved
 
+    def select(self, rows: list[int]) -> "PositionTracker":
+        """A tracker of the batch rows ``rows`` (in that order, a row may repeat), standing where they stand."""
+        out = PositionTracker(self.layout)
+        out.last, out.open, out.run = ([xs[r] for r in rows] for xs in (self.last, self.open, self.run))
+        return out
+
     def advance(self) -> None:
         """Every row took one image token."""
         step = self.layout.image_step

@@ -132,11 +132,14 @@ class SequenceBuilder:
         """The step being decided as proposed: observe, then think / act / imagine for each (text, action,
         frame codes) of the chain. The imagined frames can carry loss (``train_images``), and so can the
         thoughts written after an imagined frame (``train_thoughts``; never the proposal's own thought or
-        any action: the proposal is what the review judges, not a target)."""
+        any action: the proposal is what the review judges, not a target). Codes of None: no imagine span
+        (a candidate reviewed straight after its action)."""
         p = self.observation(obs_codes)
         for m, (text, action, codes) in enumerate(chain):
             p.extend(self.think(self._text_ids(text), train=train_thoughts and m > 0))
-            p.extend(self.act(action, train=False)).extend(self.imagine(codes, train=train_images))
+            p.extend(self.act(action, train=False))
+            if codes is not None:
+                p.extend(self.imagine(codes, train=train_images))
         return p
 
     def review(self, text: str, action_index: int, cue: int | None = None) -> Piece:
@@ -146,6 +149,13 @@ class SequenceBuilder:
         p = Piece().add([s["<review>"]] + ([self.tok.action(cue)] if cue is not None else []))
         p.add(self._text_ids(text) + [s["</review>"]], SPAN_REVIEW, train=True)
         return p.extend(self.act(action_index))
+
+    def verdict(self, text: str, cue: int | None = None) -> Piece:
+        """``<review> [CANDIDATE] text </review>`` with the loss on the text (its first token the verdict) and the
+        closing tag: a candidate sample's end, which names no action to take."""
+        s = self.s
+        p = Piece().add([s["<review>"]] + ([self.tok.action(cue)] if cue is not None else []))
+        return p.add(self._text_ids(text) + [s["</review>"]], SPAN_REVIEW, train=True)
 
     def review_opening(self, proposal: int) -> list[int]:
         """The tokens the system writes to open a review of ``proposal`` (what ``review`` puts before the text)."""
@@ -189,6 +199,20 @@ class SequenceBuilder:
         arrays = out.arrays()
         arrays["position_ids"] = self.layout.positions(arrays["input_ids"])
         return arrays
+
+    def candidate_sample(self, instruction: str, history: list[tuple[np.ndarray, str, int, np.ndarray]],
+                         obs_codes: np.ndarray, chain: list[tuple[str, int, np.ndarray | None]], text: str,
+                         max_len: int | None = None) -> dict[str, np.ndarray]:
+        """A candidate sample: the state's context, then ``chain`` as ``proposal`` takes it: (the policy's
+        thought, the candidate, its imagined frame or None for no frame: the review comes straight after the
+        action), then (thought, action, frame) of each further imagined step; all context. Then the review
+        ``text`` with the loss: its first token is the verdict."""
+        past = [self.step(*st).context_only() for st in history]
+        if not chain:
+            raise ValueError("a candidate sample needs the candidate: chain[0] = (thought, action, codes or None)")
+        tail = self.proposal(obs_codes, chain)
+        tail.extend(self.verdict(text, cue=int(chain[0][1]) if self.review_cue else None))
+        return self.assemble(instruction, past, tail, max_len)
 
     def lookahead_sample(self, instruction: str, history: list[tuple[np.ndarray, str, int, np.ndarray]],
                          obs_codes: np.ndarray, chain: list[tuple[str, int, np.ndarray]], *,

@@ -16,8 +16,9 @@ from rig_core.fsutil import atomic_write_json, ensure_writable_dir
 from rig_core.review.texts import data_opening_tokens
 from rig_core.model.run_config import TrainConfig
 from rig_core.train.data import SequenceDataset, check_training_data, encode_dataset, split_episodes
-from rig_core.train.lookahead_data import (ALIGN, BASIC, BLOCKED, RELABEL, REVIEW, REVIEW_REAL, LookaheadDataset,
-                                           ReviewSource, basic_windows_items, check_review_data, mix, review_items)
+from rig_core.train.lookahead_data import (ALIGN, BASIC, BLOCKED, RELABEL, REVIEW, REVIEW_REAL, VERIFY,
+                                           LookaheadDataset, ReviewSource, basic_windows_items, candidate_items,
+                                           check_review_data, mix, review_items)
 from rig_core.model.load import init_run, load_init_model, load_tokenizers, sequence_builder
 from rig_core.train.setup import Prepared, plan_windows, save_tokenizers
 from rig_core.versions import versions
@@ -60,7 +61,7 @@ def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, p
     cache = run / "cache"
     cache.mkdir(parents=True, exist_ok=True)
     sources: list[ReviewSource] = []
-    pools = {name: {REVIEW: [], ALIGN: [], RELABEL: [], BLOCKED: []} for name in ("train", "val")}
+    pools = {name: {REVIEW: [], ALIGN: [], RELABEL: [], BLOCKED: [], VERIFY: []} for name in ("train", "val")}
     for k, root in enumerate(review_dirs(cfg)):
         codes, real = (cache / n for n in _cache_names(k))
         with Dataset(root) as review:
@@ -76,6 +77,8 @@ def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, p
                 pools[name][ALIGN] += ali
                 pools[name][RELABEL] += rel
                 pools[name][BLOCKED] += blo
+                if cfg.mix_verify > 0:
+                    pools[name][VERIFY] += candidate_items(review, eps, k)
         sources.append(ReviewSource(root, codes, real))
     with Dataset(Path(cfg.basic_data)) as basic:
         check_training_data(basic, tok.action_names)
@@ -89,8 +92,11 @@ def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, p
     if cfg.mix_blocked > 0 and not pools["train"][BLOCKED]:
         raise RigError(f"dataset {', '.join(map(str, review_dirs(cfg)))} holds no blocked moves to draw on",
                        "review with --follow policy (the policy walks into things), or pass --set mix_blocked=0")
+    if cfg.mix_verify > 0 and not pools["train"][VERIFY]:
+        raise RigError(f"dataset {', '.join(map(str, review_dirs(cfg)))} holds no candidate samples",
+                       "make them with rig augment --stage review --candidates 4, or pass --set mix_verify=0")
     shares = {REVIEW: cfg.mix_review, ALIGN: cfg.mix_align, BASIC: cfg.mix_basic, RELABEL: cfg.mix_relabel,
-              BLOCKED: cfg.mix_blocked}
+              BLOCKED: cfg.mix_blocked, VERIFY: cfg.mix_verify}
     train_items = mix(pools["train"], shares, cfg.seed)
     val_items = mix(pools["val"], shares, cfg.seed + 1)
     basic_train = SequenceDataset(Path(cfg.basic_data), cache / "basic_codes.h5", builder, w_train, cfg.context)
@@ -106,6 +112,8 @@ def prepare_lookahead(cfg: TrainConfig, run: Path, tok, image_tok, meta: dict, p
         p.mix_counts["relabel"] = sum(1 for it in train_items if it[0] == RELABEL)
     if cfg.mix_blocked > 0:
         p.mix_counts["blocked"] = sum(1 for it in train_items if it[0] == BLOCKED)
+    if cfg.mix_verify > 0:
+        p.mix_counts["verify"] = sum(1 for it in train_items if it[0] == VERIFY)
     if cfg.review_frames != "imagined":
         p.mix_counts["review_real_frames"] = sum(1 for it in train_items if it[0] == REVIEW_REAL)
     return p

@@ -16,6 +16,10 @@
   action taken there was the expert's. A policy trained only on expert histories learns to copy its
   last thought ("I do not see a tree ... so I step up" with a tree in view); these samples show it
   its own histories and what it should have thought and done.
+- verify: a candidate of a review dataset made with ``--candidates`` (``review/candidates/*``): the state's
+  context and the policy's thought, the candidate as the action, j = 0..H of its imagined steps, then the
+  review text of its verdict (the loss; its first token is what the verifier reads: "Good" fine, "Wait"
+  worse). Every (state, candidate, j) is in the pool; j = 0 reviews the candidate with no imagined frame.
 
 The item list is fixed when the run starts (a pure function of the data and the seed), so the
 epoch order and ``--resume`` work exactly as in the basic stage.
@@ -41,9 +45,9 @@ from rig_core.review.moves import HELD, move_outcome, view_cells
 from rig_core.tokenize.sequence import SequenceBuilder
 from rig_core.train.data import SequenceDataset, Window
 
-BASIC, REVIEW, ALIGN, REVIEW_REAL, RELABEL, BLOCKED = 0, 1, 2, 3, 4, 5
+BASIC, REVIEW, ALIGN, REVIEW_REAL, RELABEL, BLOCKED, VERIFY = 0, 1, 2, 3, 4, 5, 6
 KINDS = {BASIC: "basic", REVIEW: "review", ALIGN: "align", REVIEW_REAL: "review_real", RELABEL: "relabel",
-         BLOCKED: "blocked"}
+         BLOCKED: "blocked", VERIFY: "verify"}
 REVIEWS = (REVIEW, REVIEW_REAL)  # the kinds that are review samples (imagined or real frames in the proposal)
 HISTORY_STEPS = 8  # earlier real steps offered as context (the oldest are dropped to fit the context)
 
@@ -91,6 +95,20 @@ def review_items(ds: Dataset, episodes: list[int], source: int = 0, frames: str 
         if blocked:
             blo += [(BLOCKED, source, i, s, int(reached[s])) for s in sorted(blocked_states(ep, shifts))]
     return rev, ali, rel, blo
+
+
+def candidate_items(ds: Dataset, episodes: list[int], source: int = 0) -> list[tuple]:
+    """Candidate items (VERIFY, source, episode, state, j, candidate) of ``episodes``: every candidate of every
+    state with j = 0..H imagined steps (datasets made without ``--candidates`` have none)."""
+    out = []
+    for i in episodes:
+        ep = ds.episode(i)
+        if "review/candidates/verdict" not in ep:
+            continue
+        verdict = ep.read("review/candidates/verdict")
+        H = ep.read("review/candidates/proposed").shape[-1]
+        out += [(VERIFY, source, i, int(s), j, int(c)) for s, c in zip(*np.nonzero(verdict >= 0)) for j in range(H + 1)]
+    return out
 
 
 def mix(pools: dict[int, list], shares: dict[int, float], seed: int) -> list:
@@ -155,6 +173,14 @@ class LookaheadDataset(torch.utils.data.Dataset):
         ep = ds.episode(index)
         key = episode_key(index)
         S, K = ep.read("review/proposed").shape
+        if "review/candidates/verdict" in ep:
+            shape = ep.read("review/candidates/proposed").shape
+            cands = {"proposed": ep.read("review/candidates/proposed"),
+                     "thoughts": np.asarray(ep.texts("review/candidates/thoughts"), dtype=object).reshape(shape),
+                     "imagined": self.canonicalize(ep.read("review/candidates/imagined_codes").astype(np.int64)),
+                     "text": np.asarray(ep.texts("review/candidates/text"), dtype=object).reshape(shape[:2])}
+        else:
+            cands = None
         item = {"instruction": str(ep.attrs.get("instruction", "")), "codes": codes[key][()].astype(np.int64),
                 "reasoning": ep.texts("reasoning"), "actions": ep.read("actions").astype(np.int64),
                 "step": ep.read("review/step"), "proposed": ep.read("review/proposed"),
@@ -163,7 +189,7 @@ class LookaheadDataset(torch.utils.data.Dataset):
                 "real": real[key][()].astype(np.int64),
                 "text": np.asarray(ep.texts("review/text"), dtype=object).reshape(S, K),
                 "corrected": ep.read("review/corrected"),
-                "expert": ep.read("review/expert").astype(np.int64), "ep": ep, "ds": ds}
+                "expert": ep.read("review/expert").astype(np.int64), "ep": ep, "ds": ds, "candidates": cands}
         self._cache[(source, index)] = item
         if len(self._cache) > self.CACHE_EPISODES:
             self._cache.popitem(last=False)
@@ -196,11 +222,19 @@ class LookaheadDataset(torch.utils.data.Dataset):
         if item[0] == BASIC:
             return self.basic[item[1]]
         self._open()
-        kind, source, index, s, j = item
+        kind, source, index, s, j = item[:5]
         e = self._episode(source, index)
         t = int(e["step"][s])
         c = e["codes"]
         history = [(c[k], e["reasoning"][k], int(e["actions"][k]), c[k + 1]) for k in range(max(0, t - HISTORY_STEPS), t)]
+        if kind == VERIFY:
+            col, cand = item[5], e["candidates"]
+            chain = [(str(cand["thoughts"][s, col, m]), int(cand["proposed"][s, col, m]), cand["imagined"][s, col, m])
+                     for m in range(max(j, 1))]
+            if j == 0:  # reviewed straight after the action
+                chain[0] = chain[0][:2] + (None,)
+            return self.builder.candidate_sample(e["instruction"], history, c[t], chain, str(cand["text"][s, col]),
+                                                 self.max_len)
         if kind == RELABEL:
             expert = int(e["expert"][s])
             nxt = c[t + 1] if int(e["actions"][t]) == expert else None  # the real next frame is the expert's outcome

@@ -29,6 +29,8 @@ def live_view(rec: StepRecord, *, task: str, rate: float, header: str = "") -> G
     info.add_row("action", f"[bold]{rec.action_name}[/]" + ("" if rec.valid else " [red](thought cut at the limit)[/]"))
     if rec.review:
         info.add_row("review", review_words(rec))
+    if rec.candidates and len(rec.candidates) > 1:
+        info.add_row("candidates", candidate_words(rec))
     info.add_row("vitals", "  ".join(f"{k} {rec.inventory.get(k, 0)}" for k in VITALS))
     items = {k: v for k, v in rec.inventory.items() if k not in VITALS and v > 0}
     info.add_row("inventory", ", ".join(f"{k} {v}" for k, v in items.items()) or "(empty)")
@@ -46,9 +48,18 @@ def review_words(rec: StepRecord) -> str:
     return f"{p}{' '.join(rec.review.split())}{changed}"
 
 
+def candidate_words(rec: StepRecord) -> str:
+    """The policy's candidates of a step, in its order, with the review's P(worse) of each; the one played marked."""
+    return ", ".join(f"{'*' if a == rec.action else ''}{name}" + ("" if p is None else f" {p:.2f}")
+                     for a, name, _, p in rec.candidates)
+
+
 def log_line(rec: StepRecord) -> str:
-    """One line per step for --no-live runs and logs (with lookahead, the review follows the thought)."""
+    """One line per step for --no-live runs and logs (with lookahead, the review follows the thought; with
+    candidates, each with its P(worse), the one played starred)."""
     thought = " | " + " ".join(rec.thought.split()) if rec.thought else ""
     review = " | review " + review_words(rec) if rec.review else ""
+    if rec.candidates and len(rec.candidates) > 1:
+        review += " | P(worse) " + candidate_words(rec)
     ach = f" | unlocked {rec.unlocked[-1]}" if rec.reward >= 1.0 and rec.unlocked else ""
     return f"t={rec.t:5d} {rec.action_name:<20}{thought}{review}{ach}"

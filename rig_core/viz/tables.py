@@ -98,6 +98,14 @@ def print_review_summary(s: dict[str, Any]) -> None:
         t.add_row("imagined moves (step 1)", f"{m['moves']:,} proposed: {m['blocked']:,} blocked, {m['through']:,} went "
                   f"through, {m['unclear']:,} unclear; the imagined view held for {pct(m['imagined_held_when_blocked'])} "
                   f"of the blocked, {pct(m['imagined_held_when_through'])} of the others{auc}")
+    c = s.get("candidates")
+    if c:
+        pct = lambda x: "-" if x is None else f"{100 * x:.0f}%"  # noqa: E731
+        t.add_row(f"candidates (top {c['k']} + the expert's)",
+                  f"{c['samples']:,} judged at {c['states']:,} states; worse by the policy's rank: "
+                  + ", ".join(pct(x) for x in c["worse_by_rank"]) + f"; top one worse and another fine "
+                  f"{pct(c['top1_worse_another_fine'])}; the expert's action outside the top {c['k']} "
+                  f"{pct(c['expert_outside_top_k'])}")
     if s.get("elapsed_s"):
         t.add_row("time", f"{s['elapsed_s']:.1f} s")
     stdout_console().print(t)
@@ -146,6 +154,8 @@ def print_eval(r: dict[str, Any], out) -> None:
                       f" (cut-off texts kept {100 * e['fallback_rate']:.1f}%)")
             if e.get("p_worse_mean") is not None:
                 agree += f", mean P(correction) {100 * e['p_worse_mean']:.1f}%"
+        if e.get("rank_played"):
+            agree += f", played the policy's top action {100 * e['rank_played'].get('0', 0.0):.1f}%"
         if e.get("off_task_rate") is not None:
             agree += f", thoughts off task {100 * e['off_task_rate']:.1f}%"
         stdout_console().print(f"N={e['test_time_steps']}: success {100 * o['rate']:.1f}% "
