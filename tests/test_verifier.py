@@ -392,3 +392,21 @@ def test_candidates_benchmark_plays_the_verifier_grid(verifier_run, tiny_checkpo
                           "--verify-k", "2", "--out", str(tmp_path / "b2")], capture_output=True, text=True, cwd=root,
                          timeout=300)
     assert bad.returncode == 2 and "without review data" in bad.stderr
+
+
+def test_candidate_frames_decoded_with_drafts_are_those_of_token_by_token_decoding(tiny_checkpoint):
+    """Greedy: every candidate's imagined frames (the first drafted from the row's own frame, the next from the
+    one before) equal token-by-token decoding, and drafts were used."""
+    envs, obs = _frames()
+    frames = np.stack([o.frame for o in obs])
+    out, logs = {}, {}
+    for draft in (False, True):
+        p = RigPolicy.from_checkpoint(tiny_checkpoint, max_think=6, temperature=0.0, device="cpu", draft=draft)
+        p.reset(TASKS)
+        p.frame_log = []
+        outs = p.act(frames, candidates=3, candidate_steps=2, review=False)
+        out[draft] = [[(b.action, b.codes.tolist(), b.thoughts, b.actions) for b in o.candidates] for o in outs]
+        logs[draft] = p.frame_log
+    assert out[True] == out[False]
+    assert not any(e["drafted"] for e in logs[False])
+    assert sum(e["drafted"] for e in logs[True]) == 3  # the step's own frame and both candidate frames

@@ -131,9 +131,11 @@ class BranchMixin:
     def _branch_rows(self, index: list[int], prefixes: list[list[int]], steps: int) -> None:
         """Make the current cache one of ``len(index)`` rows, row n a copy of batch row ``index[n]`` up to here,
         with room for ``steps`` imagined steps and the review's opening: copied from the batch's cache, or, where
-        this transformers version's cache cannot be copied so, re-encoded from ``prefixes``."""
+        this transformers version's cache cannot be copied so, re-encoded from ``prefixes``. Frames decoded with
+        drafts also take the masked columns of rejected drafts while they are decoded (``TokenBudget.columns``)."""
         width = self._attn.shape[1]
-        columns = width + 3 + steps * self.budget.further_step + 2 + SLACK
+        drafting = 3 * self.budget.frame if steps and self.draft else 0
+        columns = width + 3 + steps * self.budget.further_step + 2 + SLACK + drafting
         sub = take_rows(self._static, self.model, index, width, columns) if self._static is not None else None
         if sub is not None:
             self._static = self._past = sub
