@@ -260,3 +260,23 @@ def test_the_page_never_parses_text_as_markup():
         source = (resources.files("rig_core.view") / "assets" / name).read_text()
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
             assert sink not in source, f"{name} uses {sink}"
+
+
+def test_the_step_log_keeps_a_long_games_frames_compressed_and_returns_them_all():
+    """A game longer than a chunk: the open steps hold no frames, the packed frames come back in order."""
+    from rig_core.evaluate.steps import StepLog, _FrameChunks, _unpack
+    from rig_core.records import EpisodeResult, StepRecord
+
+    log = StepLog(["noop", "move_left"], ["collect_wood"], ["wood"])
+    rng = np.random.default_rng(0)
+    T = 2 * _FrameChunks.CHUNK + 5
+    frames = rng.integers(0, 255, (T + 1, 64, 64, 3), dtype=np.uint8)
+    for t in range(T):
+        log.add(StepRecord(env=3, t=t, frame=frames[t], action=t % 2, action_name="noop", next_frame=frames[t + 1],
+                           imagined=frames[t + 1], inventory={"wood": t}))
+    assert all(s.frame is None and s.next_frame is None for s in log.open[3])
+    assert len(log.frames[3].packed) == 2 and len(log.frames[3].fresh) == T + 1 - 2 * _FrameChunks.CHUNK
+    rec = log.close(EpisodeResult(env=3, seed=7, task="open", steps=T, success=False, died=True, reward=0.0,
+                                   unlocked=[]), "x", 0)
+    assert np.array_equal(_unpack(rec["frames"]), frames) and 3 not in log.open and 3 not in log.frames
+    assert rec["arrays"]["inventory"][:, 0].tolist() == list(range(T))

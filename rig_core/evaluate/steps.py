@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from rig_core.records import EpisodeResult, StepRecord
 STEPS_DIR = "steps"
 
 
-def _pack(frames: list[np.ndarray]) -> tuple[bytes, tuple[int, ...]]:
+def _pack(frames: list[np.ndarray] | np.ndarray) -> tuple[bytes, tuple[int, ...]]:
     """Frames compressed for the trip from a worker process to the writer (zlib level 1: fast, ~10x)."""
     a = np.ascontiguousarray(np.stack(frames), dtype=np.uint8)
     return zlib.compress(a.tobytes(), 1), a.shape
@@ -32,20 +33,49 @@ def _unpack(packed: tuple[bytes, tuple[int, ...]]) -> np.ndarray:
     return np.frombuffer(zlib.decompress(data), np.uint8).reshape(shape)
 
 
+class _FrameChunks:
+    """An open episode's real frames, compressed every ``CHUNK`` frames as they arrive, so a game of thousands
+    of steps holds about a tenth of its raw frames in memory until it ends."""
+
+    CHUNK = 64
+
+    def __init__(self):
+        self.packed: list[tuple[bytes, tuple[int, ...]]] = []
+        self.fresh: list[np.ndarray] = []
+
+    def add(self, frame: np.ndarray) -> None:
+        self.fresh.append(frame)
+        if len(self.fresh) == self.CHUNK:
+            self.packed.append(_pack(self.fresh))
+            self.fresh = []
+
+    def pack(self) -> tuple[bytes, tuple[int, ...]] | None:
+        parts = [_unpack(p) for p in self.packed] + ([np.stack(self.fresh)] if self.fresh else [])
+        return _pack(np.concatenate(parts)) if parts else None
+
+
 class StepLog:
-    """One share's steps, per environment; ``close`` turns a finished episode into a compact record."""
+    """One share's steps, per environment; ``close`` turns a finished episode into a compact record. The steps
+    are kept without their frames (those go compressed into ``_FrameChunks`` as they arrive)."""
 
     def __init__(self, action_names: list[str], achievement_names: list[str], item_names: list[str]):
         self.actions = {a: i for i, a in enumerate(action_names)}
         self.achievements = {a: i for i, a in enumerate(achievement_names)}
         self.items = list(item_names)
         self.open: dict[int, list[StepRecord]] = {}
+        self.frames: dict[int, _FrameChunks] = {}
 
     def add(self, rec: StepRecord) -> None:
-        self.open.setdefault(rec.env, []).append(rec)
+        steps = self.open.setdefault(rec.env, [])
+        frames = self.frames.setdefault(rec.env, _FrameChunks())
+        if not steps:
+            frames.add(rec.frame)
+        frames.add(rec.next_frame)
+        steps.append(replace(rec, frame=None, next_frame=None, imagined=None))
 
     def close(self, result: EpisodeResult, instruction: str, n: int) -> dict[str, Any]:
         steps = self.open.pop(result.env, [])
+        chunks = self.frames.pop(result.env, None)
         arrays: dict[str, Any] = {
             "actions": np.asarray([s.action for s in steps], np.int16),
             "rewards": np.asarray([s.reward for s in steps], np.float32),
@@ -83,11 +113,10 @@ class StepLog:
             arrays["candidates/ranks"] = np.asarray([[c[2] for c in r] for r in rows], np.int8)
             arrays["candidates/p_worse"] = np.asarray([[np.nan if c[3] is None else c[3] for c in r] for r in rows],
                                                       np.float32)
-        frames = [steps[0].frame] + [s.next_frame for s in steps] if steps else []
         attrs = {"n": n, "task": result.task, "seed": result.seed, "instruction": instruction,
                  "success": bool(result.success), "died": bool(result.died), "reward": float(result.reward),
                  "unlocked": json.dumps(list(result.unlocked))}
-        return {"arrays": arrays, "frames": _pack(frames) if frames else None, "attrs": attrs}
+        return {"arrays": arrays, "frames": chunks.pack() if steps and chunks else None, "attrs": attrs}
 
     def _masks(self, steps: list[StepRecord]) -> np.ndarray:
         """Bit i set at step t when achievement i was first unlocked there (as datasets store it)."""
