@@ -44,6 +44,20 @@ def evaluation_folders(paths: list[Path]) -> list[Path]:
     return found
 
 
+def _whole_games(folder: Path) -> dict:
+    """A player's whole-game figures (``--suite open``): Crafter score, achievements, length, how games ended,
+    time; empty for other suites."""
+    from rig_core.evaluate.compare import load_evaluation
+
+    e = load_evaluation(folder)["sweep"][0]
+    if "open" not in e:
+        return {}
+    keys = ("crafter_score", "crafter_score_ci95", "achievement_rates", "achievement_ci95", "length_mean",
+            "length_ci95", "ended")
+    return {"open": {k: e["open"][k] for k in keys if k in e["open"]}, "seconds": e.get("seconds"),
+            "actions_per_s": e.get("actions_per_s"), "expert_agreement": e.get("expert_agreement")}
+
+
 def figures(paths: list[Path], baseline: Path | None, ablation: bool) -> dict:
     folders = evaluation_folders(paths)
     if len(folders) < 2:
@@ -52,10 +66,11 @@ def figures(paths: list[Path], baseline: Path | None, ablation: bool) -> dict:
     paired = compare_players(folders, baseline=base)
     players = []
     for f in folders:
+        games = _whole_games(f)
         for pl in players_of(f):
             wins, n = sum(bool(e["success"]) for e in pl.episodes.values()), len(pl.episodes)
             players.append({"player": pl.label, "episodes": n, "success": wins / n,
-                            "success_ci95": list(wilson_interval(wins, n))})
+                            "success_ci95": list(wilson_interval(wins, n))} | games)
     doc = {"players": players, "baseline": paired["baseline"], "paired": paired["rows"]}
     if ablation:
         from rig_core.pipeline.ablation import run_ablation
@@ -79,7 +94,9 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     doc = {"question": a.question, "commands": a.made_by, **figures(a.evaluations, a.baseline, a.ablation)}
     t = Table(title=f"{a.section}: against {doc['baseline']}")
-    for c in ("player", "episodes", "success (95 % CI)", "paired difference (95 % CI)", "McNemar p"):
+    games = any("open" in pl for pl in doc["players"])
+    for c in ("player", "episodes", "success (95 % CI)", "paired difference (95 % CI)", "McNemar p") + (
+            ("Crafter score (95 % CI)", "score difference (95 % CI)") if games else ()):
         t.add_column(c)
     rows = {r["player"]: r for r in doc["paired"]}
     for pl in doc["players"]:
@@ -88,8 +105,17 @@ def main(argv: list[str] | None = None) -> dict:
         diff = "-" if r is None else (f"{100 * r['success_diff']:+.1f} [{100 * r['success_diff_ci95'][0]:+.1f}, "
                                        f"{100 * r['success_diff_ci95'][1]:+.1f}]")
         pv = "-" if r is None or r.get("mcnemar_p") is None else f"{r['mcnemar_p']:.3g}"
+        extra = ()
+        if games:
+            o = pl.get("open") or {}
+            score = f"{o['crafter_score']:.2f} [{o['crafter_score_ci95'][0]:.2f}, {o['crafter_score_ci95'][1]:.2f}]" \
+                if o else "-"
+            d = "-" if r is None or "crafter_score_diff" not in r else (
+                f"{r['crafter_score_diff']:+.2f} [{r['crafter_score_diff_ci95'][0]:+.2f}, "
+                f"{r['crafter_score_diff_ci95'][1]:+.2f}]")
+            extra = (score, d)
         t.add_row(pl["player"], str(pl["episodes"]), f"{100 * pl['success']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]",
-                  diff, pv)
+                  diff, pv, *extra)
     out.print(t)
     write_section(a.out / "paired.json", SCRIPT, a.section, doc, argv)
     if a.update:

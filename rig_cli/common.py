@@ -15,6 +15,17 @@ from rig_core.ui import console
 
 STATE = {"debug": False}
 
+# options `rig evaluate` and `rig play` share
+CANDIDATES_HELP = (
+    "Play the best of the policy's K most probable actions after its thought: each is imagined N steps "
+    "(--test-time-steps; 0: none, the review reads the action alone) and scored by the review's probability that "
+    "it is worse (a lookahead checkpoint), all in one batch; the one least likely worse is played "
+    "(--candidate-margin). --candidates 1 plays the policy's most probable action, with nothing imagined or "
+    "scored (any checkpoint). Default: the action the policy draws.")
+CANDIDATE_MARGIN_HELP = (
+    "With --candidates K > 1: another candidate replaces the policy's top one only when its P(worse) is "
+    "at least this much lower (0-1; 0: the least likely worse is played).")
+
 
 def handle_errors(fn: Callable) -> Callable:
     """Turn a RigError into ``error: <problem>. <fix>`` on stderr and exit code 2 (traceback with --debug);

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from rig_cli.common import command_line, handle_errors, print_json
+from rig_cli.common import CANDIDATE_MARGIN_HELP, CANDIDATES_HELP, command_line, handle_errors, print_json
 from rig_core.config import EVAL_SEED, EvalConfig
 from rig_core.errors import RigError
 from rig_core.model.device import DEVICE_HELP
@@ -27,14 +27,9 @@ def evaluate(
     test_time_steps: str = typer.Option("0", help="Comma-separated lookahead steps to sweep, e.g. 0,1,2,3 (with "
                                         "--candidates: the steps each candidate is imagined)."),
     candidates: Optional[int] = typer.Option(
-        None, help="Play the best of the policy's K most probable actions after its thought: each is imagined N steps "
-        "(--test-time-steps; 0: none, the review reads the action alone) and scored by the review's probability that "
-        "it is worse (a lookahead checkpoint), all in one batch; the one least likely worse is played "
-        "(--candidate-margin). --candidates 1 plays the policy's most probable action, with nothing imagined or "
-        "scored (any checkpoint). Default: the action the policy draws."),
+        None, help=CANDIDATES_HELP),
     candidate_margin: float = typer.Option(
-        0.0, help="With --candidates K > 1: another candidate replaces the policy's top one only when its P(worse) is "
-        "at least this much lower (0-1; 0: the least likely worse is played)."),
+        0.0, help=CANDIDATE_MARGIN_HELP),
     workers: int = typer.Option(1, help="Parallel processes."),
     backend: str = typer.Option("process", help="Where episodes run: process (worker processes here) or ray "
                                 "(Ray tasks; needs pip install 'rig[ray]')."),

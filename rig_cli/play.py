@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from rig_cli.common import command_line, handle_errors, print_json
+from rig_cli.common import CANDIDATE_MARGIN_HELP, CANDIDATES_HELP, command_line, handle_errors, print_json
 from rig_core.model.device import DEVICE_HELP
 
 
@@ -20,14 +20,9 @@ def play(
     test_time_steps: int = typer.Option(0, help="Imagined lookahead steps before acting (needs a lookahead checkpoint; "
                                         "with --candidates: the steps each candidate is imagined)."),
     candidates: Optional[int] = typer.Option(
-        None, help="Play the best of the policy's K most probable actions after its thought: each is imagined N steps "
-        "(--test-time-steps; 0: none, the review reads the action alone) and scored by the review's probability that "
-        "it is worse (a lookahead checkpoint), all in one batch; the one least likely worse is played "
-        "(--candidate-margin). --candidates 1 plays the policy's most probable action, with nothing imagined or "
-        "scored (any checkpoint). Default: the action the policy draws."),
+        None, help=CANDIDATES_HELP),
     candidate_margin: float = typer.Option(
-        0.0, help="With --candidates K > 1: another candidate replaces the policy's top one only when its P(worse) is "
-        "at least this much lower (0-1; 0: the least likely worse is played)."),
+        0.0, help=CANDIDATE_MARGIN_HELP),
     live: bool = typer.Option(False, "--live", help="Show frame, imagination, thought and action as it plays."),
     record: Optional[Path] = typer.Option(None, help="Write a video (.gif, or .mp4 with imageio-ffmpeg)."),
     max_steps: Optional[int] = typer.Option(None, help="Step limit (default: the task's budget)."),

@@ -42,7 +42,8 @@ def _lineage(run: Path) -> list[dict]:
     out = []
     while True:
         cfg = json.loads((run / "config.json").read_text())
-        data = Path(cfg["data"]) if Path(cfg["data"]).is_absolute() else run.parent / cfg["data"]
+        data = Path(cfg["data"])  # absolute, relative to where training ran, or (a pipeline's) beside the run
+        data = data if data.is_absolute() or data.exists() else run.parent / data.name
         collect = _collect_settings(data)
         _, seconds = _metrics(run)
         out.append({"data": collect, "steps": last_step(run), "lr": cfg["lr"], "compute_s": round(seconds),
@@ -61,6 +62,10 @@ def _collect_settings(data: Path) -> dict:
 
 
 def _player(eval_dir: Path, name: str) -> Path:
+    """The evaluation of ``name`` in a folder of several players: the subfolder of that name, else the agent of
+    that name, else ("model") the one trained model."""
+    if (eval_dir / name / "eval.json").is_file():
+        return eval_dir / name
     for sub in sorted(eval_dir.iterdir()):
         if sub.is_dir() and (sub / "eval.json").is_file():
             doc = load_evaluation(sub)
@@ -70,6 +75,11 @@ def _player(eval_dir: Path, name: str) -> Path:
     raise SystemExit(f"no {name} evaluation in {eval_dir}")
 
 
+def _others(eval_dir: Path, model: Path) -> list[Path]:
+    return [sub for sub in sorted(eval_dir.iterdir()) if sub.is_dir() and (sub / "eval.json").is_file()
+            and sub.resolve() != model.resolve()]
+
+
 def _figures(sub: Path) -> dict:
     doc = load_evaluation(sub)
     e = doc["sweep"][0]
@@ -77,7 +87,12 @@ def _figures(sub: Path) -> dict:
     return {"success": o["rate"], "success_ci95": o["ci95"], "episodes": o["episodes"],
             "per_task": {t: {"success": v["rate"], "episodes": v["episodes"]} for t, v in e["tasks"].items()},
             "seeds": [min(doc["seeds"]), max(doc["seeds"])], "max_steps": doc["max_steps"], "suite": doc["suite"],
-            "episodes_per_task": doc["episodes_per_task"], "command": doc["command"]}
+            "episodes_per_task": doc["episodes_per_task"], "command": doc["command"],
+            "temperature": doc.get("temperature"), "seconds": e.get("seconds"),
+            "actions_per_s": e.get("actions_per_s"), "peak_memory_mb": e.get("peak_memory_mb")} | (
+        {"open": {k: e["open"][k] for k in ("episodes", "crafter_score", "crafter_score_ci95", "achievement_rates",
+                                            "achievement_ci95", "length_mean", "length_ci95", "ended")}}
+        if "open" in e else {})
 
 
 def main() -> None:
@@ -90,6 +105,9 @@ def main() -> None:
     ap.add_argument("--description", default="")
     ap.add_argument("--temperature", type=float, default=0.0,
                     help="the decoding the model was evaluated with, written to its generation_config.json")
+    ap.add_argument("--player", default="model",
+                    help="the model's folder in --eval, where it holds several trained models (e.g. rig)")
+    ap.add_argument("--limits", default="", help="the model card's Limits section (default: the basic tasks')")
     a = ap.parse_args()
     ckpt = find_checkpoint(a.run)
     cfg = json.loads((a.run / "config.json").read_text())
@@ -117,10 +135,12 @@ def main() -> None:
         "temperature": a.temperature,
         "recipe": a.recipe,
         "held_out": {k: round(v, 4) for k, v in val.items() if k.startswith(("loss", "action_acc"))},
-        "evaluation": _figures(_player(a.eval, "model")) if a.eval else None,
-        "baselines": {who: _figures(_player(a.eval, who)) for who in ("expert", "random")} if a.eval else None,
+        "evaluation": _figures(_player(a.eval, a.player)) if a.eval else None,
+        "baselines": {sub.name: _figures(sub) for sub in _others(a.eval, _player(a.eval, a.player))}
+        if a.eval else None,
         "paired": _paired(a.eval) if a.eval else None,
-        "imagination": _imagination(_player(a.eval, "model")) if a.eval else None,
+        "imagination": _imagination(_player(a.eval, a.player)) if a.eval else None,
+        "limits": a.limits,
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                                  text=True).stdout.strip(),
         "reproduce": f"rig pipeline {a.recipe} --out runs/{a.name} --workers 2",
@@ -149,8 +169,9 @@ def _prod(shape) -> int:
 
 def _paired(eval_dir: Path) -> list[dict]:
     doc = json.loads((eval_dir / "compare.json").read_text())
-    return [{k: r[k] for k in ("player", "baseline", "paired", "success_diff", "success_diff_ci95", "mcnemar_p")}
-            for r in doc["rows"]]
+    keys = ("player", "baseline", "paired", "success_diff", "success_diff_ci95", "mcnemar_p", "crafter_score_diff",
+            "crafter_score_diff_ci95", "length_diff", "length_diff_ci95", "achievement_pairs")
+    return [{k: r[k] for k in keys if k in r} for r in doc["rows"]]
 
 
 def _imagination(sub: Path) -> dict | None:
@@ -177,22 +198,105 @@ def _imagination_text(c: dict) -> str:
             f"(gain interval [{lo:+.1f}, {hi:+.1f}] dB), cell accuracy {100 * im['cell_accuracy']:.0f} %.\n")
 
 
+def _runs(c: dict) -> str:
+    return "\n".join(
+        f"- {'Then continued (`rig train --init`)' if i else 'Trained from scratch'} for {s['steps']} steps (peak learning "
+        f"rate {s['lr']:g}) on {s['data']['episodes']} episodes of the `{s['data']['task']}` tasks by the "
+        f"`{s['data']['agent']}` agent (world seeds {s['data']['seed']}..{s['data']['seed'] + s['data']['episodes'] - 1}, "
+        f"random action with probability {s['data']['epsilon']}), reasoning added by `rig augment --stage reason`."
+        for i, s in enumerate(c["lineage"]))
+
+
+def _training(c: dict) -> str:
+    held = ", ".join(f"{k} {v}" for k, v in c["held_out"].items())
+    return f"""## Training
+
+- Recipe `{c['recipe']}`; reproduce with `{c['reproduce']}`.
+{_runs(c)}
+- {c['training_steps']} optimizer steps in all, {c['training_compute_s'] / 60:.0f} min of training compute on 2 CPU cores ({c['precision']}).
+- Held out (10 % of the last run's episodes, its last evaluation): {held}.
+- Code: commit `{c['commit']}` (the recipe above reproduces the model with it).
+"""
+
+
+def _open_markdown(c: dict) -> str:
+    """The card of a model evaluated on whole games: the Crafter score of every player on the same seeds, how
+    the games ended, success per achievement and the paired differences."""
+    ev = c["evaluation"]
+    players = [(c["name"], ev)] + list(c["baselines"].items())
+    score = lambda f: (f"{f['open']['crafter_score']:.1f} [{f['open']['crafter_score_ci95'][0]:.1f}, "
+                       f"{f['open']['crafter_score_ci95'][1]:.1f}]")
+    ended = lambda f: ", ".join(f"{k} {v}" for k, v in sorted(f["open"]["ended"].items(), key=lambda x: -x[1])) or "-"
+    speed = lambda f: f"{f['seconds'] / 60:.0f} min" if f.get("seconds") else "-"
+    rows = "\n".join(f"| {who} | {score(f)} | {f['open']['length_mean']:.0f} [{f['open']['length_ci95'][0]:.0f}, "
+                     f"{f['open']['length_ci95'][1]:.0f}] | {ended(f)} | {speed(f)} |" for who, f in players)
+    names = list(ev["open"]["achievement_rates"])
+    ach = "\n".join(f"| {a} | " + " | ".join(f"{f['open']['achievement_rates'][a]:.0f} % "
+                                            f"[{f['open']['achievement_ci95'][a][0]:.0f}, "
+                                            f"{f['open']['achievement_ci95'][a][1]:.0f}]" for _, f in players) + " |"
+                    for a in names)
+    paired = []
+    for r in c["paired"] or []:
+        if "crafter_score_diff" not in r:
+            continue
+        lo, hi = r["crafter_score_diff_ci95"]
+        sig = [f"{a} {100 * (x['b'] - x['a']):+.0f} (p {x['mcnemar_p']:.2g})" for a, x in r["achievement_pairs"].items()
+               if x["mcnemar_p"] is not None and x["mcnemar_p"] < 0.05]
+        paired.append(f"| {Path(r['player']).name} − {Path(r['baseline']).name} | {r['crafter_score_diff']:+.1f} "
+                      f"[{lo:+.1f}, {hi:+.1f}] | {r['length_diff']:+.0f} [{r['length_diff_ci95'][0]:+.0f}, "
+                      f"{r['length_diff_ci95'][1]:+.0f}] | {', '.join(sig) or 'none'} |")
+    decoding = (f"sampled at temperature {c['temperature']} (its `generation_config.json`)" if c["temperature"]
+                else "greedy decoding")
+    memory = f", peak memory of a worker process {ev['peak_memory_mb']:.0f} MB" if ev.get("peak_memory_mb") else ""
+    return f"""# {c['name']}
+
+{c['description']}
+
+A {c['stage']} RIG policy: one {c['parameters'] / 1e6:.1f}M-parameter Llama-style transformer ({c['size']} size,
+{c['context']}-token context) trained from scratch to reason, act and imagine the next frame over whole Crafter
+games. Use it by name: `rig play --live --checkpoint {c['name']} --task open`, `rig evaluate --checkpoint
+{c['name']} --suite open`. It loads with plain `transformers` from `model/`; the tokenizers are in `tokenizer/`.
+
+## Evaluation: whole games
+
+{ev['open']['episodes']} games on world seeds {ev['seeds'][0]:,}-{ev['seeds'][1]:,} (never trained or tuned on), each
+ending at death or at {ev['max_steps']:,} steps, {decoding}, every player on the same seeds. The Crafter score is
+the geometric mean of the 22 achievements' success rates (95 % intervals: bootstrap over games).
+
+| player | Crafter score [95 %] | game length [95 %] | how games ended | time for the games (2 workers) |
+|---|---|---|---|---|
+{rows}
+
+The model played at {ev['actions_per_s']:.1f} actions/s on 2 CPU cores{memory}. Command: `{ev['command']}`
+
+Paired on the same seeds (score: bootstrap over seeds; achievements whose McNemar p < 0.05):
+
+| difference | Crafter score [95 %] | game length [95 %] | achievements |
+|---|---|---|---|
+{chr(10).join(paired)}
+
+| achievement | {' | '.join(who for who, _ in players)} |
+|---|{'---|' * len(players)}
+{ach}
+{_imagination_text(c)}
+{_training(c)}
+## Limits
+
+{c.get('limits') or 'See docs/experiments.md.'}
+"""
+
+
 def _markdown(c: dict) -> str:
     if c["evaluation"] is None:
         return f"# {c['name']}\n\nNot evaluated yet.\n"
+    if "open" in c["evaluation"]:
+        return _open_markdown(c)
     ev, ex, rnd = c["evaluation"], c["baselines"]["expert"], c["baselines"]["random"]
     decoding = (f"sampled at temperature {c['temperature']} (its `generation_config.json`; `--temperature 0` "
                 "decodes greedily)" if c["temperature"] else "greedy decoding")
     ci = lambda f: f"[{_pct(f['success_ci95'][0])}, {_pct(f['success_ci95'][1])}]"
     tasks = "\n".join(f"| {t} | {_pct(v['success'])} | {_pct(ex['per_task'][t]['success'])} | "
                       f"{_pct(rnd['per_task'][t]['success'])} | {v['episodes']} |" for t, v in ev["per_task"].items())
-    held = ", ".join(f"{k} {v}" for k, v in c["held_out"].items())
-    runs = "\n".join(
-        f"- {'Then continued (`rig train --init`)' if i else 'Trained from scratch'} for {s['steps']} steps (peak learning "
-        f"rate {s['lr']:g}) on {s['data']['episodes']} episodes of the `{s['data']['task']}` tasks by the "
-        f"`{s['data']['agent']}` agent (world seeds {s['data']['seed']}..{s['data']['seed'] + s['data']['episodes'] - 1}, "
-        f"random action with probability {s['data']['epsilon']}), reasoning added by `rig augment --stage reason`."
-        for i, s in enumerate(c["lineage"]))
     return f"""# {c['name']}
 
 {c['description']}
@@ -220,14 +324,7 @@ name: `rig play --live --checkpoint {c['name']}`, `rig evaluate --checkpoint {c[
 
 Command: `{ev['command']}`
 {_imagination_text(c)}
-## Training
-
-- Recipe `{c['recipe']}`; reproduce with `{c['reproduce']}`.
-{runs}
-- {c['training_steps']} optimizer steps in all, {c['training_compute_s'] / 60:.0f} min of training compute on 2 CPU cores ({c['precision']}).
-- Held out (10 % of the last run's episodes, its last evaluation): {held}.
-- Code: commit `{c['commit']}` (the recipe above reproduces the model with it).
-
+{_training(c)}
 ## Limits
 
 Trained on the five basic tasks only; on the policy's own states it reads its frame less well than on the expert's

@@ -2,6 +2,9 @@
 
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -171,8 +174,10 @@ def test_in_context_imagination_walks_the_real_episode(policy):
         in_context(policy, eps[:1], [[0, 3]], k=3, batch=1)
     finally:
         del policy.act
-    # t = 0, two steps on its own frames, back to t = 1..3 on the real history, two more own steps
-    assert seen == [[0], [1], [2], [1], [2], [3], [4], [5]]
+    # t = 0, two steps on its own frames, back to t = 1..3 on the real history, two more own steps; the history
+    # holds at most the steps a context can hold at their shortest (older ones are dropped)
+    cap = policy.context // policy.budget.shortest_step + 1
+    assert cap < 5 and seen == [[min(n, cap)] for n in (0, 1, 2, 1, 2, 3, 4, 5)]
 
 
 def test_forced_actions_are_used(policy):
@@ -325,6 +330,8 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     assert r.exit_code == 0, r.output
     o = json.loads((base / "eval.json").read_text())["sweep"][0]
     assert "on_task_rate" not in o  # a baseline writes no thoughts; open play has no single goal
+    assert 50 < o["peak_memory_mb"] < 4000  # of the two worker processes
+    assert f"Played in {o['seconds'] / 60:.1f} min" in (base / "report.md").read_text()
     o = o["open"]
     assert o["crafter_score_ci95"][0] <= o["crafter_score"] <= o["crafter_score_ci95"][1]
     r = rig("evaluate", "--compare", ev, "--compare", base, "--json")
@@ -576,3 +583,12 @@ def test_whole_games_are_reported_as_crafter_defines_them(tmp_path):
     assert lo <= row["crafter_score_diff"] <= hi and len(row["achievement_pairs"]) == 22
     assert "Whole games (paired on the same seeds)" in (out / "report.md").read_text()
     assert (out / "achievements.png").stat().st_size > 0 and "achievements.png" in (out / "report.md").read_text()
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.run([sys.executable, str(root / "benchmarks" / "paired.py"), str(out), "--section", "games",
+                        "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "Crafter score" in p.stdout
+    s = json.loads((tmp_path / "o" / "paired.json").read_text())["sections"]["games"]
+    players = {pl["player"]: pl for pl in s["players"]}
+    assert players["random"]["open"]["crafter_score"] == o["crafter_score"]  # the benchmark keeps the figures
+    assert players["expert"]["open"]["ended"] and "crafter_score_diff" in s["paired"][0]

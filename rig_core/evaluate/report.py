@@ -95,6 +95,9 @@ def markdown(r: dict[str, Any]) -> str:
             ended = ", ".join(f"{c} {n}" for c, n in sorted(o["ended"].items(), key=lambda x: -x[1])) or "-"
             lines += ["", f"Game length {o['length_mean']:.0f} steps (95% CI {o['length_ci95'][0]:.0f}–"
                       f"{o['length_ci95'][1]:.0f}); how the games ended: {ended}."]
+        if "seconds" in first:
+            memory = f", peak memory of a worker {first['peak_memory_mb']:.0f} MB" if "peak_memory_mb" in first else ""
+            lines += ["", f"Played in {first['seconds'] / 60:.1f} min ({first['actions_per_s']:.1f} actions/s){memory}."]
         cis = o.get("achievement_ci95", {})
         lines += ["", "| achievement | success | 95% CI |", "|---|---:|---:|"]
         lines += [f"| {a} | {v:.1f}% | " + (f"{cis[a][0]:.1f}–{cis[a][1]:.1f}% |" if a in cis else "- |")

@@ -43,9 +43,9 @@ def parse_steps(spec: str) -> list[int]:
     return values
 
 
-def _play_share(args) -> tuple[list[dict], list[dict], float, int, list[dict]]:
+def _play_share(args) -> tuple[list[dict], list[dict], float, int, list[dict], float]:
     """Worker: play a share of (task, seed) pairs in batches; returns results, a few recorded episodes, the
-    time and steps, and every episode's steps (for ``steps/``)."""
+    time and steps, every episode's steps (for ``steps/``) and the process's peak resident memory in MB."""
     # done: a queue that gets 1 per finished episode
     (checkpoint, agent, pairs, n, batch, max_steps, compare, record, seed, temperature, threshold, history, step_cache,
      draft, device, candidates, margin, done) = args
@@ -103,7 +103,10 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int, list[dict]]:
                                               "actions": np.asarray(acts[r.env]),
                                               "instruction": tasks[r.env].instruction(r.seed),
                                               "thoughts": thoughts[r.env]}
-    return results, list(recorded.values()), time.perf_counter() - start, steps, logged
+    import resource
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # (KB on Linux)
+    return results, list(recorded.values()), time.perf_counter() - start, steps, logged, peak_mb
 
 
 class _Ticks:
@@ -117,7 +120,7 @@ class _Ticks:
         self.rep.add("episodes", n)
 
 
-def _share_task(args: tuple, emit) -> tuple[list[dict], list[dict], float, int, list[dict]]:
+def _share_task(args: tuple, emit) -> tuple[list[dict], list[dict], float, int, list[dict], float]:
     """A share as a Ray task: ``emit.put(1)`` per finished episode reaches the bar."""
     return _play_share(args + (emit,))
 
@@ -284,13 +287,14 @@ def run_evaluate(cfg: EvalConfig, *, checkpoint: Path | None = None, agent: str 
                 parts = _run_shares(args, rep, cfg.backend, cfg.address)
             elapsed = time.perf_counter() - start
             logged = []
-            for res, rec, _, _, log in parts:
+            for res, rec, _, _, log, _ in parts:
                 results.extend(res)
                 recorded.extend(rec)
                 logged.extend(log)
             first = write_steps(out, logged, first)
             entry = {"test_time_steps": n, **summarize_results(results, names), "seconds": elapsed}
             entry["actions_per_s"] = entry["steps"] / elapsed if elapsed > 0 else None
+            entry["peak_memory_mb"] = max(p[5] for p in parts)  # of the process that played a share
             entry["episodes"] = results
             report["sweep"].append(entry)
     if checkpoint is not None and recorded and cfg.imagination_episodes > 0 and imagines:
