@@ -104,12 +104,12 @@ def generate_rate(policy: RigPolicy, b: int, new_tokens: int, repeats: int = 3) 
 def draft_table(rows: list[dict]) -> Table:
     t = Table(title="imagined frames: drafts against token by token (same worlds, in turn; act time only)",
               title_justify="left")
-    for col in ("T", "B", "N", "actions/s", "token by token", "speed-up", "passes/frame", "first", "further",
+    for col in ("T", "B", "N", "window", "actions/s", "token by token", "speed-up", "passes/frame", "first", "further",
                 "row passes", "image tok/s", "token by token ", "speed-up ", "rows differing"):
         t.add_column(col, justify="right")
     for r in rows:
         d, p = r["drafts"], r["token by token"]
-        t.add_row(f"{r['temperature']:g}", str(r["B"]), str(r["N"]), f"{d['actions_per_s']:.2f}",
+        t.add_row(f"{r['temperature']:g}", str(r["B"]), str(r["N"]), str(r.get("window", 12)), f"{d['actions_per_s']:.2f}",
                   f"{p['actions_per_s']:.2f}", f"{r['speedup']:.2f}x", f"{d['passes_per_frame']:.1f}",
                   f"{d['passes_first_frame']:.1f}", "" if d["passes_further_frame"] is None else
                   f"{d['passes_further_frame']:.1f}", f"{r['row_passes_per_frame']:.1f}",
@@ -142,6 +142,8 @@ def main(argv=None) -> dict:
     p.add_argument("--drafts", default="", help="test-time steps N to measure with and without drafts (e.g. 1,2)")
     p.add_argument("--draft-steps", type=int, default=10, help="real steps per draft measurement")
     p.add_argument("--temperatures", default="0,0.5", help="decoding temperatures of the draft measurements")
+    p.add_argument("--draft-windows", default="", help="most draft cells a row verifies per forward pass, one "
+                   "draft measurement each (default: the policy's, 12)")
     p.add_argument("--json", type=Path, default=Path("benchmarks/results/play_speed.json"))
     p.add_argument("--section", default="main", help="the question this run answers, as a short name: the section "
                    "of the --json results file it replaces (the others are kept)")
@@ -178,9 +180,11 @@ def main(argv=None) -> dict:
                                             "generate_tokens_per_s": plain if n == 0 else None,
                                             "ratio": ours / plain if n == 0 else None})
         if a.drafts:  # (in the temporary folder's lifetime: --data models live there)
-            res["drafts"] = [paired_run(run, b, n, temp, a.draft_steps, a.max_think)
+            windows = [int(x) for x in a.draft_windows.split(",")] if a.draft_windows else [None]
+            res["drafts"] = [paired_run(run, b, n, temp, a.draft_steps, a.max_think, window=w)
                              for _, run in runs for temp in [float(x) for x in a.temperatures.split(",")]
-                             for b in [int(x) for x in a.batches.split(",")] for n in [int(x) for x in a.drafts.split(",")]]
+                             for b in [int(x) for x in a.batches.split(",")] for n in [int(x) for x in a.drafts.split(",")]
+                             for w in windows]
     t = Table(title=f"play speed (raw environment: {res['raw_env_steps_per_s']:,.0f} steps/s, one process)",
               title_justify="left")
     for col in ("model", "B", "N", "slide keeps", "actions/s", "full prefill", "speed-up", "ours tokens/s", "generate tokens/s",

@@ -218,3 +218,14 @@ def test_imagining_from_contexts_drafts_from_their_last_frame_and_action(tiny_ch
     plain = policy.imagine_from(rows)
     policy.draft, policy.frame_log = True, []
     assert (policy.imagine_from(rows) == plain).all() and policy.frame_log[0]["drafted"]
+
+
+def test_the_draft_speed_measure_pairs_both_decoders_on_the_same_worlds():
+    """benchmarks/play_speed.py --drafts: both copies step the same worlds; greedy, their outputs agree, and the
+    drafted one needs fewer passes a frame (at the window asked for)."""
+    from rig_core.diagnostics.draft_speed import paired_run
+
+    r = paired_run("crafter-basic", batch=2, n=1, temperature=0.0, steps=1, max_think=8, window=27)
+    assert r["window"] == 27 and r["row_steps"] == 2 and r["row_steps_differing"] == 0
+    assert r["token by token"]["passes_per_frame"] == 81 and r["drafts"]["passes_per_frame"] < 81
+    assert sum(k["frames"] for k in r["by_kind"].values()) == 4  # two rows × (the outcome + one further frame)

@@ -41,13 +41,16 @@ def _outputs(outs) -> list:
 
 
 def paired_run(checkpoint: Path, batch: int, n: int, temperature: float, steps: int, max_think: int = 64,
-               seed: int = 0) -> dict[str, Any]:
+               seed: int = 0, window: int | None = None) -> dict[str, Any]:
     """``steps`` real steps of ``batch`` worlds at test-time steps ``n`` for both copies (after one untimed warm-up
-    step each); see the module's docstring."""
+    step each; ``window``: the most draft cells a row verifies per pass, default the policy's); see the module's
+    docstring."""
     from rig_core.inference.policy import RigPolicy
 
     pols = {name: RigPolicy.from_checkpoint(checkpoint, max_think=max_think, temperature=temperature, seed=seed,
                                             draft=draft) for name, draft in VARIANTS}
+    if window is not None:
+        pols["drafts"].draft_window = window
     shifts = content_shifts(list(pols["drafts"].tok.action_names))
     envs, frames = {}, {}
     for name, pol in pols.items():
@@ -83,7 +86,8 @@ def paired_run(checkpoint: Path, batch: int, n: int, temperature: float, steps: 
                         rows["further imagined step"].append(e2["rows"][i])
             frames[name] = np.stack(nxt)
         differing += sum(a != b for a, b in zip(*said.values()))
-    return _summary(pols, seconds, rows, differing, batch, n, temperature, steps)
+    return _summary(pols, seconds, rows, differing, batch, n, temperature, steps) | {
+        "window": pols["drafts"].draft_window}
 
 
 def _summary(pols, seconds, rows, differing, batch, n, temperature, steps) -> dict[str, Any]:
