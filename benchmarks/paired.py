@@ -48,14 +48,13 @@ def _whole_games(folder: Path) -> dict:
     """A player's whole-game figures (``--suite open``): Crafter score, achievements, length, how games ended,
     time; empty for other suites."""
     from rig_core.evaluate.compare import load_evaluation
+    from rig_core.evaluate.report import whole_games
 
     e = load_evaluation(folder)["sweep"][0]
     if "open" not in e:
         return {}
-    keys = ("crafter_score", "crafter_score_ci95", "achievement_rates", "achievement_ci95", "length_mean",
-            "length_ci95", "ended")
-    return {"open": {k: e["open"][k] for k in keys if k in e["open"]}, "seconds": e.get("seconds"),
-            "actions_per_s": e.get("actions_per_s"), "expert_agreement": e.get("expert_agreement")}
+    return {"open": whole_games(e), "seconds": e.get("seconds"), "actions_per_s": e.get("actions_per_s"),
+            "expert_agreement": e.get("expert_agreement")}
 
 
 def figures(paths: list[Path], baseline: Path | None, ablation: bool) -> dict:

@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 from rig_core.evaluate.compare import load_evaluation
-from rig_core.evaluate.report import overall
+from rig_core.evaluate.report import overall, whole_games
 from rig_core.fsutil import atomic_write_json, atomic_write_text
 from rig_core.results import public
 from rig_core.model.checkpoint import find_checkpoint, last_step
@@ -90,9 +90,7 @@ def _figures(sub: Path) -> dict:
             "episodes_per_task": doc["episodes_per_task"], "command": doc["command"],
             "temperature": doc.get("temperature"), "seconds": e.get("seconds"),
             "actions_per_s": e.get("actions_per_s"), "peak_memory_mb": e.get("peak_memory_mb")} | (
-        {"open": {k: e["open"][k] for k in ("episodes", "crafter_score", "crafter_score_ci95", "achievement_rates",
-                                            "achievement_ci95", "length_mean", "length_ci95", "ended")}}
-        if "open" in e else {})
+        {"open": whole_games(e)} if "open" in e else {})
 
 
 def main() -> None:
@@ -127,6 +125,7 @@ def main() -> None:
     atomic_write_json(tmp / "config.json", cfg)
     val, _ = _metrics(a.run)
     stages = _lineage(a.run)
+    mine = _player(a.eval, a.player) if a.eval else None  # the model's own evaluation
     card = public({
         "name": a.name, "stage": cfg["stage"], "description": a.description,
         "parameters": _parameters(tmp / "model"),
@@ -135,11 +134,11 @@ def main() -> None:
         "temperature": a.temperature,
         "recipe": a.recipe,
         "held_out": {k: round(v, 4) for k, v in val.items() if k.startswith(("loss", "action_acc"))},
-        "evaluation": _figures(_player(a.eval, a.player)) if a.eval else None,
-        "baselines": {sub.name: _figures(sub) for sub in _others(a.eval, _player(a.eval, a.player))}
+        "evaluation": _figures(mine) if a.eval else None,
+        "baselines": {sub.name: _figures(sub) for sub in _others(a.eval, mine)}
         if a.eval else None,
         "paired": _paired(a.eval) if a.eval else None,
-        "imagination": _imagination(_player(a.eval, a.player)) if a.eval else None,
+        "imagination": _imagination(mine) if a.eval else None,
         "limits": a.limits,
         "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                                  text=True).stdout.strip(),

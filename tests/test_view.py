@@ -264,7 +264,7 @@ def test_the_page_never_parses_text_as_markup():
 
 def test_the_step_log_keeps_a_long_games_frames_compressed_and_returns_them_all():
     """A game longer than a chunk: the open steps hold no frames, the packed frames come back in order."""
-    from rig_core.evaluate.steps import StepLog, _FrameChunks, _unpack
+    from rig_core.evaluate.steps import StepLog, _FrameChunks, _unpack_all
     from rig_core.records import EpisodeResult, StepRecord
 
     log = StepLog(["noop", "move_left"], ["collect_wood"], ["wood"])
@@ -278,5 +278,6 @@ def test_the_step_log_keeps_a_long_games_frames_compressed_and_returns_them_all(
     assert len(log.frames[3].packed) == 2 and len(log.frames[3].fresh) == T + 1 - 2 * _FrameChunks.CHUNK
     rec = log.close(EpisodeResult(env=3, seed=7, task="open", steps=T, success=False, died=True, reward=0.0,
                                    unlocked=[]), "x", 0)
-    assert np.array_equal(_unpack(rec["frames"]), frames) and 3 not in log.open and 3 not in log.frames
+    assert len(rec["frames"]) == 3 and np.array_equal(_unpack_all(rec["frames"]), frames)
+    assert 3 not in log.open and 3 not in log.frames
     assert rec["arrays"]["inventory"][:, 0].tolist() == list(range(T))

@@ -29,6 +29,16 @@ def _player(r: dict) -> str:
     return f"RIG policy `{p['checkpoint']}`" if p.get("checkpoint") else f"`{p['agent']}` agent"
 
 
+def whole_games(e: dict[str, Any]) -> dict[str, Any] | None:
+    """The whole-game figures of one test-time setting (``--suite open``) that a model card or a results file
+    quotes: games, Crafter score, each achievement, game length and how the games ended; None for other suites."""
+    if "open" not in e:
+        return None
+    keys = ("episodes", "crafter_score", "crafter_score_ci95", "achievement_rates", "achievement_ci95", "length_mean",
+            "length_ci95", "ended")
+    return {k: e["open"][k] for k in keys if k in e["open"]}
+
+
 def overall(e: dict[str, Any]) -> dict[str, Any]:
     """Success over every episode of one test-time setting with its 95% Wilson interval
     (recomputed for eval.json files written before it was stored)."""

@@ -33,6 +33,11 @@ def _unpack(packed: tuple[bytes, tuple[int, ...]]) -> np.ndarray:
     return np.frombuffer(zlib.decompress(data), np.uint8).reshape(shape)
 
 
+def _unpack_all(chunks: list[tuple[bytes, tuple[int, ...]]]) -> np.ndarray:
+    """An episode's frames from its packed chunks, in order."""
+    return np.concatenate([_unpack(c) for c in chunks])
+
+
 class _FrameChunks:
     """An open episode's real frames, compressed every ``CHUNK`` frames as they arrive, so a game of thousands
     of steps holds about a tenth of its raw frames in memory until it ends."""
@@ -49,9 +54,9 @@ class _FrameChunks:
             self.packed.append(_pack(self.fresh))
             self.fresh = []
 
-    def pack(self) -> tuple[bytes, tuple[int, ...]] | None:
-        parts = [_unpack(p) for p in self.packed] + ([np.stack(self.fresh)] if self.fresh else [])
-        return _pack(np.concatenate(parts)) if parts else None
+    def pack(self) -> list[tuple[bytes, tuple[int, ...]]]:
+        """Every frame, as packed chunks (the last one holds what had not filled a chunk)."""
+        return self.packed + ([_pack(self.fresh)] if self.fresh else [])
 
 
 class StepLog:
@@ -151,8 +156,8 @@ def write_steps(folder: Path, records: list[dict[str, Any]], first: int) -> int:
             episodes = f.create_group("episodes")
             for k, rec in enumerate(records):
                 group = episodes.create_group(episode_key(first + k))
-                if rec["frames"] is not None:
-                    write_frames(group, "frames", _unpack(rec["frames"]))
+                if rec["frames"]:
+                    write_frames(group, "frames", _unpack_all(rec["frames"]))
                 for name, data in rec["arrays"].items():
                     if data.dtype.kind == "O":
                         group.create_dataset(name, data=data.astype(text), dtype=text)
