@@ -51,5 +51,7 @@ class EpisodeResult:
     ranks: list = field(default_factory=list)  # candidates: the policy's rank of the action played at each step
     agree: int = 0
     compared: int = 0
+    repeats: int = 0  # steps (after the first) whose action is the one just taken
+    expert_repeats: int = 0  # compared steps (after the first) where the expert's action is the one just taken
     on_task: int = 0  # RIG policy: steps whose thought names the task's goal
     off_task: int = 0  # ... that name another task's goal and not its own (the thought drifted)

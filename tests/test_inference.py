@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import imageio.v3 as iio
 import numpy as np
 import pytest
@@ -298,6 +299,16 @@ def test_evaluate_policy_baseline_and_compare(tiny_checkpoint, tmp_path):
     assert all(0 <= x["on_task"] + x["off_task"] <= x["steps"] for x in e["episodes"])
     assert e["on_task_rate"] == sum(x["on_task"] for x in e["episodes"]) / e["steps"] and "off_task_rate" in e
     assert "thoughts on / off task" in (ev / "report.md").read_text()
+    repeats = expert_repeats = later = 0  # copying the last action, counted again from the step log
+    for shard in sorted((ev / "steps").glob("shard-*.h5")):
+        with h5py.File(shard, "r") as f:
+            for g in f["episodes"].values():
+                a, x = g["actions"][()], g["expert"][()]
+                repeats += int((a[1:] == a[:-1]).sum())
+                expert_repeats += int((x[1:] == a[:-1]).sum())
+                later += len(a) - 1
+    assert later > 0 and e["repeat_rate"] == pytest.approx(repeats / later)
+    assert e["expert_repeat_rate"] == pytest.approx(expert_repeats / later)
     assert e["overall"]["episodes"] == 2 and e["overall"]["ci95"][0] <= e["overall"]["rate"] <= e["overall"]["ci95"][1]
     assert "| N | episodes | success (all tasks) | 95% CI |" in (ev / "report.md").read_text()
     assert res["temperature"] == 0 and "greedy decoding" in (ev / "report.md").read_text()

@@ -36,7 +36,8 @@ def whole_games(e: dict[str, Any]) -> dict[str, Any] | None:
         return None
     keys = ("episodes", "crafter_score", "crafter_score_ci95", "achievement_rates", "achievement_ci95", "length_mean",
             "length_ci95", "ended")
-    return {k: e["open"][k] for k in keys if k in e["open"]}
+    copying = ("expert_agreement", "repeat_rate", "expert_repeat_rate")  # reading the state, or copying the last action
+    return {k: e["open"][k] for k in keys if k in e["open"]} | {k: e[k] for k in copying if e.get(k) is not None}
 
 
 def overall(e: dict[str, Any]) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def _play_share(args) -> tuple[list[dict], list[dict], float, int, list[dict], f
             results.append({"task": r.task, "seed": r.seed, "steps": r.steps, "success": r.success, "died": r.died,
                             "ended": r.ended, "reward": r.reward, "unlocked": r.unlocked, "invalid": r.invalid,
                             "agree": r.agree, "changed": r.changed, "fallback": r.fallback, "p_worse": r.p_worse,
-                            "compared": r.compared}
+                            "compared": r.compared, "repeats": r.repeats, "expert_repeats": r.expert_repeats}
                            | ({"on_task": r.on_task, "off_task": r.off_task} if policy is not None else {})
                            | ({"ranks": r.ranks} if r.ranks else {}))
             logged.append(log.close(r, tasks[r.env].instruction(r.seed), n))
@@ -210,6 +210,12 @@ def summarize_results(results: list[dict], achievement_names: list[str]) -> dict
         out["off_task_rate"] = sum(r.get("off_task", 0) for r in results) / task_steps if task_steps else None
     compared = sum(r["compared"] for r in results)
     out["expert_agreement"] = sum(r["agree"] for r in results) / compared if compared else None
+    # copying the last action: the share of steps after an episode's first that repeat the action just taken, and
+    # the share where the expert's action is the one just taken (what copying would score against the expert)
+    later = sum(max(r["steps"] - 1, 0) for r in results)
+    out["repeat_rate"] = sum(r.get("repeats", 0) for r in results) / later if later else None
+    out["expert_repeat_rate"] = (sum(r.get("expert_repeats", 0) for r in results) / later
+                                 if compared and later else None)
     return out
 
 

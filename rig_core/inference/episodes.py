@@ -90,6 +90,7 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
     budgets = [max_steps or t.budget for t in tasks]
     results = [EpisodeResult(i, seeds[i], tasks[i].id, 0, False, False, 0.0, []) for i in range(n)]
     unlocked = [set() for _ in range(n)]
+    last = [-1] * n  # the action each environment took at its previous step
     active = list(range(n))
     while active:
         if base:
@@ -117,6 +118,10 @@ def play(tasks: list[Task], seeds: list[int], *, policy=None, agent: str | None 
             frame = obs[i].frame
             obs[i], reward, term, trunc, info = envs[i].step(int(action))
             r = results[i]
+            if r.steps:  # copying the last action: how often the player does, and how often the expert would
+                r.repeats += int(action == last[i])
+                r.expert_repeats += int(expert_action is not None and expert_action == last[i])
+            last[i] = int(action)
             r.steps += 1
             r.reward += reward
             r.invalid += int(not valid)
