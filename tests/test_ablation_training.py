@@ -69,6 +69,24 @@ def test_the_step_cache_gives_the_same_greedy_play_for_every_layout(runs):
         assert outs[0] == outs[1], spans
 
 
+def test_an_unchanged_frame_with_no_past_steps_resumes_the_cache(runs):
+    """An act-only model whose context holds only the current frame sees the very same context again when the
+    frame does not change (a noop, a blocked move): the cache has nothing new to feed and re-encodes instead,
+    with the full prefill's outputs."""
+    from rig_core.inference.policy import RigPolicy
+
+    frames = np.stack([np.full((64, 64, 3), 40 * i, np.uint8) for i in range(3)])
+    outs = {}
+    for cache in (True, False):
+        policy = RigPolicy.from_checkpoint(runs["act"], history=0, step_cache=cache, device="cpu")
+        policy.reset(["collect wood"] * 3)
+        moved = frames.copy()
+        moved[0] = 255 - moved[0]  # only the first row's frame changes
+        steps = [policy.act(frames), policy.act(frames), policy.act(moved), policy.act(moved[1:], rows=[1, 2])]
+        outs[cache] = [[(o.action, o.thought) for o in step] for step in steps]
+    assert outs[True] == outs[False]
+
+
 def test_a_model_asked_for_a_span_it_never_learned_says_so(runs, tmp_path):
     from rig_core.errors import RigError
     from rig_core.inference.policy import RigPolicy

@@ -82,6 +82,8 @@ class StepCacheMixin:
             self._kept = [self._kept[where[r]] for r in rows]
             self._cache_rows = list(rows)
         slid = [i for i, (c, k) in enumerate(zip(contexts, self._kept)) if c[: len(k)] != k]
+        if any(len(c) <= len(k) for i, (c, k) in enumerate(zip(contexts, self._kept)) if i not in slid):
+            return None  # a context the cache already holds whole (no past steps, an unchanged frame): no new token
         if len(slid) == len(rows) or not rewind(self._static, int(self._static.get_seq_length()) - self._act_col):
             return None
         self._attn = self._attn[:, : self._act_col]
