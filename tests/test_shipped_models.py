@@ -95,3 +95,23 @@ def test_review_rollouts_take_the_shipped_model_by_name(reasoned_dataset, tmp_pa
     assert r.exit_code == 0, r.output
     manifest = json.loads((out / "dataset.json").read_text())
     assert manifest["complete"] and manifest["source"]["checkpoint"] == str(shipped_models()["crafter-basic"].resolve())
+
+
+def test_crafter_open_plays_the_whole_game_by_name_and_its_card_is_the_scoreboard():
+    """The whole-game model: listed with its Crafter score, playable on the open task, and the README's
+    scoreboard row is its card's figure."""
+    folder = shipped_models()["crafter-open"]
+    assert (folder / "model" / "model.safetensors").stat().st_size <= 16e6 and not list(folder.rglob("state"))
+    card = model_card("crafter-open")
+    whole = card["evaluation"]["open"]
+    assert card["evaluation"]["suite"] == "open" and card["evaluation"]["max_steps"] == 10000
+    assert card["reproduce"].startswith("rig pipeline crafter-open") and card["limits"]
+    r = rig("models")
+    assert r.exit_code == 0 and f"Crafter score {whole['crafter_score']:.1f}" in r.output.replace("\n", " ")
+    r = rig("play", "--checkpoint", "crafter-open", "--task", "open", "--max-steps", 3, "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["steps"] == 3
+    readme = (REPO / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `crafter-open`"))
+    lo, hi = whole["crafter_score_ci95"]
+    assert f"{whole['crafter_score']:.1f} [{lo:.1f}, {hi:.1f}]" in row

@@ -223,17 +223,24 @@ def print_pipeline_plan(s: dict[str, Any]) -> None:
 
 
 def print_models(rows: list[dict[str, Any]]) -> None:
-    """`rig models`: each shipped model's stage, size and evaluation with its interval."""
+    """`rig models`: each shipped model's stage, size and evaluation with its interval (success over the task
+    episodes, or the Crafter score of whole games)."""
     t = Table(title="shipped models (use the name as --checkpoint / --init)", title_justify="left")
-    for col in ("name", "stage", "parameters", "steps", "suite", "episodes", "success", "95% CI", "model card"):
+    for col in ("name", "stage", "parameters", "steps", "suite", "episodes", "result", "95% CI", "model card"):
         t.add_column(col, justify="left" if col in ("name", "model card") else "right")
+    pct = lambda x: "-" if x is None else f"{100 * x:.0f}%"
     for r in rows:
         ev = r.get("evaluation") or {}
-        lo, hi = ev.get("success_ci95", [None, None])
-        pct = lambda x: "-" if x is None else f"{100 * x:.0f}%"
+        whole = ev.get("open") or {}
+        if "crafter_score" in whole:  # whole games: the Crafter score (a percentage already)
+            lo, hi = whole.get("crafter_score_ci95", [0.0, 0.0])
+            result, ci = f"Crafter score {whole['crafter_score']:.1f}", f"{lo:.1f}-{hi:.1f}"
+        else:
+            lo, hi = ev.get("success_ci95", [None, None])
+            result, ci = f"{pct(ev.get('success'))} success", f"{pct(lo)}-{pct(hi)}"
         t.add_row(r["name"], str(r.get("stage")), f"{(r.get('parameters') or 0) / 1e6:.1f}M",
                   str(r.get("training_steps")), str(ev.get("suite", "-")), str(ev.get("episodes", "-")),
-                  pct(ev.get("success")), f"{pct(lo)}-{pct(hi)}", f"{r['path']}/README.md")
+                  result, ci, f"{r['path']}/README.md")
     if not rows:
         t.caption = "no shipped models in this installation"
     stdout_console().print(t)
