@@ -271,6 +271,18 @@ def print_ranking(ranked: dict) -> None:
                       _share(r["rescued"]), _share(r["broken"]), _share(r["any_fine"]), _share(r["least_worse_fine"]),
                       "-" if auc is None else f"{auc['auc']:.2f} [{auc['ci95'][0]:.2f}, {auc['ci95'][1]:.2f}]")
     out.print(table)
+    margins = Table(title="Had it chosen with a margin (--margin; the same states): share fine, share changed; "
+                    "AUC of P(worse) on the top action alone", title_justify="left")
+    first = next(iter(ranked.values()), {})
+    names = list(first.get("fine_by_margin") or {})
+    for col in ("player", *[f"margin {m}" for m in names], "top-1 AUC"):
+        margins.add_column(col, justify="left" if col == "player" else "right", no_wrap=col == "player")
+    for name, r in ranked.items():
+        top = r.get("auc_p_worse_top1")
+        margins.add_row(name, *[f"{_share(r['fine_by_margin'][m])}, {_pct(r['changed_by_margin'][m])}"
+                                for m in names],
+                        "-" if top is None else f"{top['auc']:.2f} [{top['ci95'][0]:.2f}, {top['ci95'][1]:.2f}]")
+    out.print(margins)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -351,6 +351,12 @@ def test_ranking_counts_what_the_verifier_fixed_and_broke():
     assert r["played_minus_top1"]["difference"] == 0.0
     assert r["least_worse_fine"]["share"] == 0.5  # argmin P(worse): fine, worse, fine, worse
     assert 0.5 < r["auc_p_worse"]["auc"] <= 1 and r["auc_p_worse"]["candidates"] == 12
+    # replayed margins: 0.2 still replaces the first state's top one (0.9 - 0.2) and no other; 0.8 replaces none
+    assert r["fine_by_margin"]["0"]["share"] == 0.5 and r["changed_by_margin"]["0"] == 0.5
+    assert r["fine_by_margin"]["0.2"]["share"] == 0.75 and r["changed_by_margin"]["0.2"] == 0.25
+    assert r["fine_by_margin"]["0.5"]["share"] == 0.75 and r["changed_by_margin"]["0.5"] == 0.25
+    # the top ones: worse at P 0.9 and 0.5, fine at 0.6 and 0.1
+    assert r["auc_p_worse_top1"]["auc"] == 0.75 and r["auc_p_worse_top1"]["states"] == 4
 
 
 def test_candidates_benchmark_plays_the_verifier_grid(verifier_run, tiny_checkpoint, tmp_path):

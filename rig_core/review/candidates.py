@@ -20,9 +20,10 @@ from typing import Callable
 
 import numpy as np
 
-from rig_core.inference.branches import top_actions
+from rig_core.inference.branches import choose, top_actions
 
 FOLLOW = ("best", "policy")
+MARGINS = (0.0, 0.1, 0.2, 0.3, 0.5)  # candidate margins whose choices ``ranking`` replays
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,10 @@ def ranking(states: list[JudgedState], keys: list) -> dict:
     episode in ``keys``): the share of states where the action it played is fine against the policy's top one
     (``played_fine``, ``top1_fine``; their difference with an interval that resamples episodes), where it fixed a
     worse top one (``rescued``) or broke a fine one (``broken``), where any candidate was fine (the ceiling), where
-    its least-likely-worse candidate is fine (``least_worse_fine``: the choice at margin 0), and the ROC AUC of its
-    P(worse) for the oracle's worse verdicts over every candidate."""
+    its least-likely-worse candidate is fine (``least_worse_fine``: the choice at margin 0), the share fine and
+    changed had it chosen with each of ``MARGINS`` (``fine_by_margin``, ``changed_by_margin``), and the ROC AUC of
+    its P(worse) for the oracle's worse verdicts over every candidate and over the top ones alone
+    (``auc_p_worse_top1``)."""
     from rig_core.stats.metrics import clustered_share_interval, roc_auc, roc_auc_interval
 
     played = [s.own_judgement is not None and s.own_judgement.fine for s in states]
@@ -141,6 +144,11 @@ def ranking(states: list[JudgedState], keys: list) -> dict:
     scored = [(s, k) for s, k in zip(states, keys) if s.p_worse is not None]
     out["least_worse_fine"] = _share([s.judgements[int(np.argmin(s.p_worse))].fine for s, _ in scored],
                                      [k for _, k in scored])
+    # what a margin would have chosen on the same states (every candidate's P(worse) and verdict is known)
+    out["fine_by_margin"] = {f"{m:g}": _share([s.judgements[choose(s.p_worse, m)].fine for s, _ in scored],
+                                              [k for _, k in scored]) for m in MARGINS}
+    out["changed_by_margin"] = {f"{m:g}": float(np.mean([choose(s.p_worse, m) != 0 for s, _ in scored]))
+                                if scored else None for m in MARGINS}
     scores = [p for s, _ in scored for p in s.p_worse]
     worse = [not j.fine for s, _ in scored for j in s.judgements]
     groups = [k for s, k in scored for _ in s.judgements]
@@ -149,6 +157,14 @@ def ranking(states: list[JudgedState], keys: list) -> dict:
         out["auc_p_worse"] = {"auc": roc_auc(scores, worse), "ci95": list(roc_auc_interval(scores, worse,
                                                                                            groups=groups)),
                               "candidates": len(scores)}
+    top_worse = [not s.judgements[0].fine for s, _ in scored]
+    out["auc_p_worse_top1"] = None  # does it see that the policy's own top action is worse?
+    if any(top_worse) and not all(top_worse):
+        top_scores = [s.p_worse[0] for s, _ in scored]
+        out["auc_p_worse_top1"] = {"auc": roc_auc(top_scores, top_worse),
+                                   "ci95": list(roc_auc_interval(top_scores, top_worse,
+                                                                 groups=[k for _, k in scored])),
+                                   "states": len(top_scores)}
     return out
 
 
