@@ -22,12 +22,16 @@ mix_verify``): a player per K of ``--verify-k`` and N of ``--verify-n`` plays ``
 by its review's P(worse), the least likely worse played (``--margin``). ``--judge`` has the oracle judge every
 candidate of every state it plays (the action played is the verifier's): ranking quality within a state, i.e.
 the share of states where the action played is fine against the policy's top-1, what it fixed and broke, where
-its least-likely-worse candidate is fine, and the ROC AUC of its P(worse) for the oracle's worse verdicts
-(rig_core/review/candidates.py ``ranking``). Its actions/s leave out the oracle's forks (``actions_per_s_policy``).
+its least-likely-worse candidate is fine, what each of a few margins would have chosen on the same states, and
+the ROC AUC of its P(worse) for the oracle's worse verdicts (rig_core/review/candidates.py ``ranking``). Its
+actions/s leave out the oracle's forks (``actions_per_s_policy``). Each K's players at N > 0 are also paired
+against its N = 0 (``imagination``: what imagining the candidates' outcomes adds).
 
-    python benchmarks/candidates.py --checkpoint crafter-basic --verifier runs/verifier/verify \\
-        --candidates '' --offline 0 --verify-k 1,2,4 --verify-n 0,1,2 --judge --baseline evals/base ... \\
-        --section verifier_grid --update
+    python benchmarks/candidates.py --checkpoint crafter-basic --suite basic --episodes 40 --max-steps 60 \\
+        --seed-start 14000000 --batch 50 --workers 2 --candidates 1 --offline 0 \\
+        --verifier runs/verifier/verify --verify-k 1,4,2 --verify-n 0,1,2 --baseline OUT/top1 \\
+        --out OUT --resume --section verifier_grid --update
+    (the top-1 player is crafter-basic at N = 0: run once without --baseline, then again with it)
 
 Each player is written as OUT/<player>/eval.json in rig evaluate's format (so ``rig evaluate --compare``
 pairs them); with ``--baseline`` (an evaluation of the same seeds) every player is compared against it,
@@ -46,7 +50,6 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from rig_core.config import EvalConfig
@@ -58,7 +61,8 @@ from rig_core.results import command as command_of
 from rig_core.results import publish
 from rig_core.versions import versions
 
-out = Console(width=150)  # wide tables in logs too
+from candidates_tables import out, pct, print_imagination, print_offline, print_ranking
+
 RESULTS = Path(__file__).parent / "results" / "candidates.json"
 
 
@@ -218,73 +222,6 @@ def as_state(d: dict):
     return JudgedState(**d)
 
 
-def _pct(x) -> str:
-    return "-" if x is None else f"{100 * x:.1f} %"
-
-
-def _share(d: dict) -> str:
-    if d["share"] is None:
-        return "-"
-    lo, hi = d["ci95"]
-    return f"{100 * d['share']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}]"
-
-
-def print_offline(offline: dict) -> None:
-    ks = sorted({int(key[3:]) for key in offline if key.startswith("top") and key[3:].isdigit()})
-    k = offline["k"]
-    table = Table(title=f"On the states of the policy's own play ({offline['states']} states, {offline['episodes']} "
-                  "episodes; 95 % intervals resample episodes)", title_justify="left")
-    table.add_column("share of states", no_wrap=True)
-    table.add_column("", justify="right", no_wrap=True)
-    table.add_row("top-1 worse", _share(offline["top1_worse"]))
-    for kk in ks:
-        t = offline[f"top{kk}"]
-        table.add_row(f"top-1 worse, another of top-{kk} fine", _share(t["rescued"]))
-        table.add_row(f"top-1 worse, none of top-{kk} fine", _share(t["stuck"]))
-        table.add_row(f"  of the top-1 worse: another of top-{kk} fine", _share(t["rescued_when_top1_worse"]))
-        table.add_row(f"the expert's action among top-{kk}", _share(t["expert_among"]))
-    table.add_row("drawn action worse", _share(offline["own_worse"]))
-    table.add_row(f"drawn action worse, one of top-{k} fine", _share(offline[f"top{k}"]["own_worse_and_a_fine_one"]))
-    table.add_row("drawn action is the top-1", _share(offline["own_is_top1"]))
-    table.add_row("the policy's mean probability by rank", " / ".join(f"{p:.2g}" for p in offline["prob_by_rank"]))
-    out.print(table)
-    table = Table(title="The top-1's worse verdicts by the judge's reason", title_justify="left")
-    for col in ("reason", "share of states", *[f"of these: a fine one in top-{kk}" for kk in ks]):
-        table.add_column(col, justify="left" if col == "reason" else "right", no_wrap=True)
-    for reason, d in offline["by_reason"].items():
-        table.add_row(reason, _share(d["top1_worse"]), *[_share(d[f"rescued_top{kk}"]) for kk in ks])
-    out.print(table)
-
-
-def print_ranking(ranked: dict) -> None:
-    table = Table(title="The verifier's choice within a state, judged by the oracle (shares of states; 95 % intervals "
-                  "resample episodes)", title_justify="left")
-    for col in ("player", "states", "played fine", "top-1 fine", "difference", "rescued", "broken", "any fine",
-                "least-worse fine", "AUC of P(worse)"):
-        table.add_column(col, justify="left" if col == "player" else "right", no_wrap=col == "player")
-    for name, r in ranked.items():
-        d = r["played_minus_top1"]
-        auc = r["auc_p_worse"]
-        table.add_row(name, str(r["states"]), _share(r["played_fine"]), _share(r["top1_fine"]),
-                      "-" if d is None else f"{100 * d['difference']:+.1f} [{100 * d['ci95'][0]:+.1f}, "
-                                            f"{100 * d['ci95'][1]:+.1f}]",
-                      _share(r["rescued"]), _share(r["broken"]), _share(r["any_fine"]), _share(r["least_worse_fine"]),
-                      "-" if auc is None else f"{auc['auc']:.2f} [{auc['ci95'][0]:.2f}, {auc['ci95'][1]:.2f}]")
-    out.print(table)
-    margins = Table(title="Had it chosen with a margin (--margin; the same states): share fine, share changed; "
-                    "AUC of P(worse) on the top action alone", title_justify="left")
-    first = next(iter(ranked.values()), {})
-    names = list(first.get("fine_by_margin") or {})
-    for col in ("player", *[f"margin {m}" for m in names], "top-1 AUC"):
-        margins.add_column(col, justify="left" if col == "player" else "right", no_wrap=col == "player")
-    for name, r in ranked.items():
-        top = r.get("auc_p_worse_top1")
-        margins.add_row(name, *[f"{_share(r['fine_by_margin'][m])}, {_pct(r['changed_by_margin'][m])}"
-                                for m in names],
-                        "-" if top is None else f"{top['auc']:.2f} [{top['ci95'][0]:.2f}, {top['ci95'][1]:.2f}]")
-    out.print(margins)
-
-
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", default="crafter-basic", help="a run, a checkpoint or a shipped model")
@@ -363,6 +300,7 @@ def run(a, args: list[str]) -> dict:
                     **{k: base["sweep"][0].get(k) for k in ("overall", "steps", "expert_agreement", "seconds")},
                     "tasks": {t: {k: d[k] for k in ("rate", "ci95", "episodes")}
                               for t, d in base["sweep"][0]["tasks"].items()}}
+    imagination = imagination_rows(a.out, plan)
     table = Table(title=f"Players on {a.suite}, {a.episodes} seeds per task from {a.seed_start}, at most "
                   f"{a.max_steps} steps, T {temperature:g}; oracle judged after {a.horizon} steps", title_justify="left")
     for col in ("player", "episodes", "success", "changed", "expert agrees", "against baseline [95 %]", "McNemar p",
@@ -370,13 +308,15 @@ def run(a, args: list[str]) -> dict:
         table.add_column(col, justify="left" if col == "player" else "right", no_wrap=True)
     for name, doc in docs.items():
         e = doc["sweep"][0]
-        r = next((r for r in rows if r["player"] == name_of(doc)), None)
+        r = next((r for r in rows if r["player"] == label_of(a.out / name)), None)
         diff = "-" if r is None else (f"{100 * r['success_diff']:+.1f} [{100 * r['success_diff_ci95'][0]:+.1f}, "
                                       f"{100 * r['success_diff_ci95'][1]:+.1f}]")
-        table.add_row(name, str(e["overall"]["episodes"]), _pct(e["overall"]["rate"]), _pct(e["changed_rate"]),
-                      _pct(e["expert_agreement"]), diff, "-" if r is None else f"{r['mcnemar_p']:.3g}",
+        table.add_row(name, str(e["overall"]["episodes"]), pct(e["overall"]["rate"]), pct(e["changed_rate"]),
+                      pct(e["expert_agreement"]), diff, "-" if r is None else f"{r['mcnemar_p']:.3g}",
                       f"{e['actions_per_s_policy'] or 0:.2f}")
     out.print(table)
+    if imagination:
+        print_imagination(imagination)
     if offline:
         print_offline(offline)
     if ranked:
@@ -389,15 +329,30 @@ def run(a, args: list[str]) -> dict:
                                  "tasks": {t: {k: v for k, v in d.items() if k in ("rate", "ci95", "episodes")}
                                            for t, d in doc["sweep"][0]["tasks"].items()}}
                           for name, doc in docs.items()},
-              "baseline": baseline, "paired": rows, "offline": offline, "ranking": ranked or None}
+              "baseline": baseline, "paired": rows, "imagination": imagination or None, "offline": offline,
+              "ranking": ranked or None}
     publish(result, "benchmarks/candidates.py", a.section, args, a.out / "candidates.json", RESULTS if a.update else None)
     return result
 
 
-def name_of(doc: dict) -> str:
-    from rig_core.evaluate.compare import player_name
+def imagination_rows(folder: Path, plan: list[dict]) -> list[dict]:
+    """What imagination adds to the verifier: each K's players at N > 0 paired against its N = 0 on the same
+    episodes (success, reward; McNemar)."""
+    out = []
+    for p in plan:
+        zero = next((q for q in plan if q.get("verifier") and q["k"] == p["k"] and q["n"] == 0), None)
+        if p.get("verifier") and p["k"] > 1 and p["n"] > 0 and zero is not None:
+            paired = compare_players([folder / zero["name"], folder / p["name"]], baseline=folder / zero["name"])
+            row = next(r for r in paired["rows"] if r["player"] == label_of(folder / p["name"]))
+            out.append({"k": p["k"], "n": p["n"], "player": p["name"], "against": zero["name"], **row})
+    return out
 
-    return player_name(doc["player"], Path("."))
+
+def label_of(folder: Path) -> str:
+    """The player's label in the paired rows (its name, with N where it imagines)."""
+    from rig_core.evaluate.compare import players_of
+
+    return players_of(folder)[0].label
 
 
 if __name__ == "__main__":

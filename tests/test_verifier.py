@@ -390,6 +390,12 @@ def test_candidates_benchmark_plays_the_verifier_grid(verifier_run, tiny_checkpo
         assert rk["states"] == p["steps"] and set(rk) >= {"played_fine", "top1_fine", "rescued", "broken"}
     top1 = doc["ranking"]["verifier-top1"]
     assert top1["played_fine"] == top1["top1_fine"] and top1["auc_p_worse"] is None  # nothing scored
+    n1_row = next(x for x in doc["paired"] if x["player"].endswith("top-2 review N=1"))  # N=1 paired on its own
+    line = next(x for x in r.stdout.splitlines() if "verifier-top2-n1" in x and "%" in x)
+    assert f"{100 * n1_row['success_diff']:+.1f} [" in line and f"{n1_row['mcnemar_p']:.3g}" in line
+    (im,) = doc["imagination"]  # K = 2: N = 1 against N = 0
+    assert (im["k"], im["n"], im["against"]) == (2, 1, "verifier-top2-n0") and len(im["success_diff_ci95"]) == 2
+    assert "What imagination adds" in r.stdout
     n1 = json.loads((tmp_path / "bench" / "verifier-top2-n1" / "eval.json").read_text())
     assert n1["sweep"][0]["test_time_steps"] == 1 and n1["player"]["candidates"] == 2
     bad = subprocess.run([sys.executable, str(root / "benchmarks" / "candidates.py"), "--checkpoint",
