@@ -142,13 +142,15 @@ def ranking(states: list[JudgedState], keys: list) -> dict:
         "difference": sum(d for d, _ in per.values()) / sum(n for _, n in per.values()),
         "ci95": list(clustered_share_interval([d for d, _ in per.values()], [n for _, n in per.values()]))}
     scored = [(s, k) for s, k in zip(states, keys) if s.p_worse is not None]
-    out["least_worse_fine"] = _share([s.judgements[int(np.argmin(s.p_worse))].fine for s, _ in scored],
-                                     [k for _, k in scored])
-    # what a margin would have chosen on the same states (every candidate's P(worse) and verdict is known)
-    out["fine_by_margin"] = {f"{m:g}": _share([s.judgements[choose(s.p_worse, m)].fine for s, _ in scored],
-                                              [k for _, k in scored]) for m in MARGINS}
-    out["changed_by_margin"] = {f"{m:g}": float(np.mean([choose(s.p_worse, m) != 0 for s, _ in scored]))
-                                if scored else None for m in MARGINS}
+    scored_keys = [k for _, k in scored]
+    # what a margin would have chosen on the same states (every candidate's P(worse) and verdict is known);
+    # margin 0 is the least likely worse candidate
+    picks = {m: [choose(s.p_worse, m) for s, _ in scored] for m in MARGINS}
+    out["fine_by_margin"] = {f"{m:g}": _share([s.judgements[c].fine for (s, _), c in zip(scored, picks[m])],
+                                              scored_keys) for m in MARGINS}
+    out["changed_by_margin"] = {f"{m:g}": float(np.mean([c != 0 for c in picks[m]])) if scored else None
+                                for m in MARGINS}
+    out["least_worse_fine"] = out["fine_by_margin"]["0"]
     scores = [p for s, _ in scored for p in s.p_worse]
     worse = [not j.fine for s, _ in scored for j in s.judgements]
     groups = [k for s, k in scored for _ in s.judgements]
@@ -162,8 +164,7 @@ def ranking(states: list[JudgedState], keys: list) -> dict:
     if any(top_worse) and not all(top_worse):
         top_scores = [s.p_worse[0] for s, _ in scored]
         out["auc_p_worse_top1"] = {"auc": roc_auc(top_scores, top_worse),
-                                   "ci95": list(roc_auc_interval(top_scores, top_worse,
-                                                                 groups=[k for _, k in scored])),
+                                   "ci95": list(roc_auc_interval(top_scores, top_worse, groups=scored_keys)),
                                    "states": len(top_scores)}
     return out
 
