@@ -389,6 +389,23 @@ def test_relabelled_samples_teach_the_experts_thought_on_the_policys_own_history
             last = ds.builder.step(e["codes"][t - 1], e["reasoning"][t - 1], int(e["actions"][t - 1]), e["codes"][t])
             assert sample["input_ids"][-n - len(last):-n].tolist() == last.ids
     assert sum(seen_imagine.values()) == min(12, len(items))
+    # where the policy took another action, the thought ends on the expert's action, the sample's target
+    from dataclasses import replace
+    from rig_core.annotate.context import episode_contexts
+    from rig_core.annotate.rules import RuleAnnotator
+
+    rules, differed = RuleAnnotator(0), 0
+    for _, source, index, s, _ in items:
+        e = ds._episode(source, index)
+        t, expert = int(e["step"][s]), int(e["expert"][s])
+        if int(e["actions"][t]) == expert:
+            continue
+        ctx = episode_contexts(e["ep"], e["ds"].action_names, e["ds"].manifest.get("semantic_names", {}))[t]
+        seed = int(e["ep"].attrs.get("seed", 0))
+        thought = ds.expert_thoughts(source, index)[t]
+        assert thought == rules.annotate(replace(ctx, action=e["ds"].action_names[expert]), seed)
+        differed += thought != rules.annotate(ctx, seed)  # the taken action's phrasing
+    assert differed > 0
 
 
 def test_lookahead_refuses_a_negative_relabel_share(review_dataset, tiny_checkpoint, tmp_path):

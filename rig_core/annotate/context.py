@@ -73,8 +73,9 @@ class StepContext:
 
 
 def episode_contexts(ep, action_names: list[str], semantic_names: dict[str, str],
-                     with_frames: bool = False) -> list[StepContext]:
-    """The StepContext of every step of a stored episode (raises a clear error if state is missing)."""
+                     with_frames: bool = False, actions=None) -> list[StepContext]:
+    """The StepContext of every step of a stored episode (raises a clear error if state is missing).
+    ``actions``: the action to phrase at each step instead of the one taken (e.g. the expert's)."""
     missing = [k for k in REQUIRED if k not in ep]
     if missing:
         raise RigError(
@@ -85,7 +86,7 @@ def episode_contexts(ep, action_names: list[str], semantic_names: dict[str, str]
     facing = ep.read("privileged/facing")
     inv = ep.read("inventory")
     item_names = [n.decode() if isinstance(n, bytes) else str(n) for n in ep["inventory"].attrs["names"]]
-    actions = ep.read("actions")
+    actions = ep.read("actions") if actions is None else actions
     noise = ep.read("privileged/noise") if "privileged/noise" in ep else np.zeros(len(actions), bool)
     sleeping = ep.read("privileged/sleeping") if "privileged/sleeping" in ep else np.zeros(len(actions) + 1, bool)
     daylight = ep.read("privileged/daylight") if "privileged/daylight" in ep else np.ones(len(actions) + 1)

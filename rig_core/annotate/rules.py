@@ -16,6 +16,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+import numpy as np
 import yaml
 
 from rig_core.annotate.context import StepContext, episode_contexts
@@ -73,11 +74,18 @@ class RuleAnnotator:
         self.book = phrasebook()
 
     # -- public --------------------------------------------------------------------------
-    def annotate_episode(self, ep, action_names: list[str], semantic_names: dict[str, str]) -> list[str]:
+    def annotate_episode(self, ep, action_names: list[str], semantic_names: dict[str, str],
+                         actions=None) -> list[str]:
         """The reasoning at every step of a stored episode (its privileged state), as ``rig augment --stage
-        reason`` writes it; also the expert's reference on the states a policy visited (review data)."""
+        reason`` writes it; ``actions`` phrases other actions than the ones taken."""
         seed = int(ep.attrs.get("seed", 0))
-        return [self.annotate(c, seed) for c in episode_contexts(ep, action_names, semantic_names, with_frames=False)]
+        return [self.annotate(c, seed) for c in episode_contexts(ep, action_names, semantic_names, with_frames=False,
+                                                                 actions=actions)]
+
+    def annotate_expert(self, ep, action_names: list[str], semantic_names: dict[str, str]) -> list[str]:
+        """The expert's reasoning at every state a policy visited (a review episode): its intent, and the
+        expert's own action where the policy took another (the action the thought ends on is the target's)."""
+        return self.annotate_episode(ep, action_names, semantic_names, actions=expert_actions(ep))
 
     def annotate(self, ctx: StepContext, episode_seed: int = 0) -> str:
         rng = random.Random(f"{self.seed}:{episode_seed}:{ctx.step}")
@@ -222,3 +230,12 @@ class RuleAnnotator:
         if a.startswith("make_"):
             return self._pick(rng, "act_make", product=a[5:].replace("_", " "))
         raise ValueError(f"no phrasing for action {a}")
+
+
+def expert_actions(ep) -> np.ndarray:
+    """The expert's action at every step of a review episode (``review/expert`` at ``review/step``), the action
+    taken where no review state was recorded."""
+    actions = np.array(ep.read("actions"), copy=True)
+    if "review/expert" in ep:
+        actions[np.asarray(ep.read("review/step"), int)] = ep.read("review/expert")
+    return actions

@@ -75,12 +75,11 @@ def reading_samples(ds, episodes: list[int], image_tok, *, per_episode: int = 4,
             continue
         ref_thoughts, ref_actions = thoughts, [int(a) for a in actions]
         if "review/expert" in ep:  # the policy's rollout: the expert's thought and action are the reference
-            from rig_core.annotate.rules import RuleAnnotator
+            from rig_core.annotate.rules import RuleAnnotator, expert_actions
 
             rules = rules or RuleAnnotator(0)
-            ref_thoughts = rules.annotate_episode(ep, ds.action_names, ds.manifest.get("semantic_names", {}))
-            for step, expert in zip(ep.read("review/step"), ep.read("review/expert")):
-                ref_actions[int(step)] = int(expert)
+            ref_thoughts = rules.annotate_expert(ep, ds.action_names, ds.manifest.get("semantic_names", {}))
+            ref_actions = [int(a) for a in expert_actions(ep)]
         codes = image_tok.encode(frames)
         instruction = str(ep.attrs.get("instruction", ""))
         for t in sorted(rng.choice(len(actions), size=min(per_episode, len(actions)), replace=False)):

@@ -208,13 +208,14 @@ class LookaheadDataset(torch.utils.data.Dataset):
 
     def expert_thoughts(self, source: int, index: int) -> list[str]:
         """The expert's reasoning at every step of a review episode: the rule annotator (as
-        ``rig augment --stage reason`` writes it) on the states the policy visited."""
+        ``rig augment --stage reason`` writes it) on the states the policy visited, ending on the expert's
+        action (the target) where the policy took another."""
         self._open()
         e = self._episode(source, index)
         if "expert_thoughts" not in e:
             ds = e["ds"]
-            e["expert_thoughts"] = self._rules.annotate_episode(e["ep"], ds.action_names,
-                                                                ds.manifest.get("semantic_names", {}))
+            e["expert_thoughts"] = self._rules.annotate_expert(e["ep"], ds.action_names,
+                                                               ds.manifest.get("semantic_names", {}))
         return e["expert_thoughts"]
 
     def build(self, item: tuple) -> dict[str, np.ndarray]:
