@@ -191,3 +191,19 @@ def test_interrupt_right_after_a_shard_closes_keeps_it_listed(tmp_path):
         col.run(interrupted_at_first_shard, worker_main, "collect", lambda p: "", "resume", quiet=True)
     with Dataset(tmp_path / "c") as ds:
         assert len(ds) == 1 and not ds.complete
+
+
+def test_texts_with_a_nul_are_stored_not_crashed_on(tmp_path):
+    """A model may write a NUL byte in its thought; HDF5 strings cannot hold one. The step log and a dataset
+    store it as U+FFFD instead of failing after the whole run."""
+    from rig_core.data.writer import text_array
+    from rig_core.evaluate.steps import write_steps
+
+    thoughts = np.asarray(["I see a tree\x00 so I go", "fine"], dtype=object)
+    stored = text_array(thoughts)
+    assert [str(s) for s in stored] == ["I see a tree\ufffd so I go", "fine"]
+    assert text_array(np.asarray([["a\x00", "b"]], dtype=object)).shape == (1, 2)
+    rec = {"arrays": {"actions": np.asarray([1, 2], np.int16), "thoughts": thoughts}, "frames": None, "attrs": {}}
+    assert write_steps(tmp_path, [rec], 0) == 1
+    with h5py.File(tmp_path / "steps" / "shard-00000.h5") as f:
+        assert [s.decode() for s in f["episodes/000000/thoughts"][()]] == ["I see a tree\ufffd so I go", "fine"]

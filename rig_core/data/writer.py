@@ -83,10 +83,16 @@ def write_frames(group: h5py.Group, name: str, frames: np.ndarray) -> h5py.Datas
     return ds
 
 
+def text_array(values) -> np.ndarray:
+    """Texts as HDF5 UTF-8 strings (numpy's fixed-width unicode has no HDF5 type). A NUL, which HDF5 strings
+    cannot hold and a model may write, is stored as U+FFFD."""
+    flat = [str(v).replace("\x00", "\ufffd") for v in np.asarray(values, dtype=object).ravel()]
+    return np.asarray(flat, dtype=object).reshape(np.shape(values)).astype(_STR)
+
+
 def _attr(value):
-    """Text arrays go to HDF5 as UTF-8 strings (numpy's fixed-width unicode has no HDF5 type)."""
     if isinstance(value, np.ndarray) and value.dtype.kind in "OU":
-        return np.asarray(value.astype(object), dtype=_STR)
+        return text_array(value)
     return value
 
 
@@ -131,7 +137,7 @@ class ShardWriter:
                 self.frame_bytes += ds.id.get_storage_size()
                 self.frames += len(data)
             elif data.dtype.kind in "OU":
-                group.create_dataset(name, data=data.astype(object).astype(_STR), dtype=_STR)
+                group.create_dataset(name, data=text_array(data), dtype=_STR)
             elif data.ndim >= 1 and data.size > 64:
                 group.create_dataset(name, data=data, compression="gzip", compression_opts=4)
             else:

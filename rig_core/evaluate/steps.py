@@ -144,7 +144,7 @@ def write_steps(folder: Path, records: list[dict[str, Any]], first: int) -> int:
     import h5py
 
     from rig_core.data.schema import episode_key, shard_name
-    from rig_core.data.writer import write_frames
+    from rig_core.data.writer import text_array, write_frames
 
     root = Path(folder) / STEPS_DIR
     root.mkdir(parents=True, exist_ok=True)
@@ -160,7 +160,7 @@ def write_steps(folder: Path, records: list[dict[str, Any]], first: int) -> int:
                     write_frames(group, "frames", _unpack_all(rec["frames"]))
                 for name, data in rec["arrays"].items():
                     if data.dtype.kind == "O":
-                        group.create_dataset(name, data=data.astype(text), dtype=text)
+                        group.create_dataset(name, data=text_array(data), dtype=text)
                     elif data.nbytes > 2048:
                         group.create_dataset(name, data=data, compression="gzip", compression_opts=4)
                     else:
