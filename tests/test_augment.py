@@ -188,3 +188,25 @@ def test_vlm_bad_inputs(random_dataset, tmp_path, monkeypatch):
     line = _err(rig(*base, "--base-url", "http://127.0.0.1:9/v1", "--out", tmp_path / "b"))
     assert "cannot reach" in line and "127.0.0.1:9" in line
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_vlm_answer_with_a_nul_is_stored(random_dataset, tmp_path, monkeypatch):
+    """HDF5 strings cannot hold a NUL; an annotator's answer with one is stored with U+FFFD, not crashed on."""
+    pytest.importorskip("openai")
+    from vlm_server import FakeVLM
+
+    monkeypatch.setenv("RIG_VLM_API_KEY", "sk-test")
+
+    def reply(req):
+        text = req["messages"][-1]["content"][0]["text"]
+        return "I look\x00 around. " + text.split("End with exactly one of these sentences: '")[1].split("'")[0]
+
+    with FakeVLM(reply) as server:
+        out = tmp_path / "vlm"
+        r = rig("augment", "--stage", "reason", "--data", random_dataset, "--out", out, "--annotator", "vlm",
+                "--model", "fake-vlm", "--base-url", server.url, "--cache-dir", tmp_path / "cache", "--json")
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.stdout)["sources"]["vlm"] > 0
+    with Dataset(out) as ds:
+        texts = [t for ep in ds for t in ep.texts("reasoning")]
+    assert texts and all(t.startswith("I look\ufffd around. ") for t in texts)

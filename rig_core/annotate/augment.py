@@ -26,7 +26,7 @@ from rig_core.annotate.context import REQUIRED, episode_contexts
 from rig_core.annotate.rules import RuleAnnotator
 from rig_core.data.reader import Dataset, open_shard
 from rig_core.data.schema import FORMAT, MANIFEST, SCHEMA_VERSION, episode_key, read_manifest
-from rig_core.data.writer import TMP_SUFFIX
+from rig_core.data.writer import TMP_SUFFIX, text_array
 from rig_core.errors import RigError
 from rig_core.fsutil import atomic_write_json, ensure_writable_dir
 from rig_core.ui import progress
@@ -106,8 +106,8 @@ def _write_shard(cfg: ReasonConfig, shard: str, vlm=None) -> int:
                     g[name] = h5py.ExternalLink(link_target, f"/episodes/{episode_key(index)}/{name}")
             for k, v in ep.raw_attrs().items():
                 g.attrs[k] = v
-            g.create_dataset("reasoning", data=np.asarray(texts, dtype=object).astype(_STR), dtype=_STR)
-            g.create_dataset("reasoning_source", data=np.asarray(sources, dtype=object).astype(_STR), dtype=_STR)
+            g.create_dataset("reasoning", data=text_array(texts), dtype=_STR)
+            g.create_dataset("reasoning_source", data=text_array(sources), dtype=_STR)
             steps += len(texts)
     os.replace(tmp, out_root / shard)
     return steps
