@@ -62,17 +62,22 @@ def print_ranking(ranked: dict) -> None:
                       _share(r["rescued"]), _share(r["broken"]), _share(r["any_fine"]), _share(r["least_worse_fine"]),
                       "-" if auc is None else f"{auc['auc']:.2f} [{auc['ci95'][0]:.2f}, {auc['ci95'][1]:.2f}]")
     out.print(table)
-    margins = Table(title="Had it chosen with a margin (--margin; the same states): share fine, share changed; "
-                    "AUC of P(worse) on the top action alone", title_justify="left")
+    margins = Table(title="Had it chosen with a margin (--margin; the same states), or against each action's mean "
+                    "P(worse) on the other episodes: share fine, share changed; AUC of P(worse) on the top action "
+                    "alone, and over all candidates against the prior", title_justify="left")
     first = next(iter(ranked.values()), {})
     names = list(first.get("fine_by_margin") or {})
-    for col in ("player", *[f"margin {m}" for m in names], "top-1 AUC"):
+    for col in ("player", *[f"margin {m}" for m in names], "against the prior", "top-1 AUC", "AUC against the prior"):
         margins.add_column(col, justify="left" if col == "player" else "right", no_wrap=col == "player")
+
+    def auc(d):
+        return "-" if d is None else f"{d['auc']:.2f} [{d['ci95'][0]:.2f}, {d['ci95'][1]:.2f}]"
+
     for name, r in ranked.items():
-        top = r.get("auc_p_worse_top1")
+        rel = "-" if r.get("fine_relative") is None else f"{_share(r['fine_relative'])}, {pct(r['changed_relative'])}"
         margins.add_row(name, *[f"{_share(r['fine_by_margin'][m])}, {pct(r['changed_by_margin'][m])}"
-                                for m in names],
-                        "-" if top is None else f"{top['auc']:.2f} [{top['ci95'][0]:.2f}, {top['ci95'][1]:.2f}]")
+                                for m in names], rel, auc(r.get("auc_p_worse_top1")),
+                        auc(r.get("auc_p_worse_relative")))
     out.print(margins)
 
 

@@ -359,6 +359,23 @@ def test_ranking_counts_what_the_verifier_fixed_and_broke():
     assert r["auc_p_worse_top1"]["auc"] == 0.75 and r["auc_p_worse_top1"]["states"] == 4
 
 
+def test_ranking_against_each_actions_prior_reads_the_state_not_the_action():
+    """A verifier that always rates action 1 worse than action 2 but rates it less worse where it is fine: raw
+    P(worse) always replaces it; against each action's prior (other episodes) it keeps it where it is fine."""
+    from rig_core.review.candidates import JudgedState, Judgement, ranking
+
+    W, F = Judgement(False, "wasted"), Judgement(True, "fine")
+
+    def st(js, p_worse):
+        return JudgedState(0, 0, [1, 2], [0.7, 0.3], js, 1, js[0], 1, p_worse)
+
+    states = [st([F, W], [0.7, 0.3]), st([W, F], [0.9, 0.3])] * 2
+    r = ranking(states, ["a", "b", "c", "d"])
+    assert r["fine_by_margin"]["0"]["share"] == 0.5 and r["changed_by_margin"]["0"] == 1.0
+    assert r["fine_relative"]["share"] == 1.0 and r["changed_relative"] == 0.5
+    assert r["auc_p_worse"]["auc"] == 0.625 and r["auc_p_worse_relative"]["auc"] == 0.875
+
+
 def test_candidates_benchmark_plays_the_verifier_grid(verifier_run, tiny_checkpoint, tmp_path):
     """The verifier players K x N at tiny size, judged by the oracle: eval.json per player (paired against the
     basic policy), ranking quality and actions/s without the oracle's time."""

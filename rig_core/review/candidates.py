@@ -121,8 +121,11 @@ def ranking(states: list[JudgedState], keys: list) -> dict:
     (``played_fine``, ``top1_fine``; their difference with an interval that resamples episodes), where it fixed a
     worse top one (``rescued``) or broke a fine one (``broken``), where any candidate was fine (the ceiling), where
     its least-likely-worse candidate is fine (``least_worse_fine``: the choice at margin 0), the share fine and
-    changed had it chosen with each of ``MARGINS`` (``fine_by_margin``, ``changed_by_margin``), and the ROC AUC of
-    its P(worse) for the oracle's worse verdicts over every candidate and over the top ones alone
+    changed had it chosen with each of ``MARGINS`` (``fine_by_margin``, ``changed_by_margin``), the same for the
+    candidate least likely worse against its action's prior (``fine_relative``, ``changed_relative``: P(worse)
+    less the action's mean P(worse) on the other episodes, which removes what the verifier knows of an action
+    whatever the state), and the ROC AUC of its P(worse) for the oracle's worse verdicts over every candidate
+    (``auc_p_worse``; against the prior: ``auc_p_worse_relative``) and over the top ones alone
     (``auc_p_worse_top1``)."""
     from rig_core.stats.metrics import clustered_share_interval, roc_auc, roc_auc_interval
 
@@ -151,6 +154,11 @@ def ranking(states: list[JudgedState], keys: list) -> dict:
     out["changed_by_margin"] = {f"{m:g}": float(np.mean([c != 0 for c in picks[m]])) if scored else None
                                 for m in MARGINS}
     out["least_worse_fine"] = out["fine_by_margin"]["0"]
+    # scored against each action's prior: P(worse) less the action's mean P(worse) on the other episodes
+    relative = _relative_to_prior([s for s, _ in scored], scored_keys)
+    rel_picks = [int(np.argmin(r)) for r in relative]
+    out["fine_relative"] = _share([s.judgements[c].fine for (s, _), c in zip(scored, rel_picks)], scored_keys)
+    out["changed_relative"] = float(np.mean([c != 0 for c in rel_picks])) if scored else None
     scores = [p for s, _ in scored for p in s.p_worse]
     worse = [not j.fine for s, _ in scored for j in s.judgements]
     groups = [k for s, k in scored for _ in s.judgements]
@@ -159,6 +167,12 @@ def ranking(states: list[JudgedState], keys: list) -> dict:
         out["auc_p_worse"] = {"auc": roc_auc(scores, worse), "ci95": list(roc_auc_interval(scores, worse,
                                                                                            groups=groups)),
                               "candidates": len(scores)}
+    rel_scores = [float(r) for rs in relative for r in rs]
+    out["auc_p_worse_relative"] = None
+    if any(worse) and not all(worse):
+        out["auc_p_worse_relative"] = {"auc": roc_auc(rel_scores, worse),
+                                       "ci95": list(roc_auc_interval(rel_scores, worse, groups=groups)),
+                                       "candidates": len(rel_scores)}
     top_worse = [not s.judgements[0].fine for s, _ in scored]
     out["auc_p_worse_top1"] = None  # does it see that the policy's own top action is worse?
     if any(top_worse) and not all(top_worse):
@@ -166,6 +180,33 @@ def ranking(states: list[JudgedState], keys: list) -> dict:
         out["auc_p_worse_top1"] = {"auc": roc_auc(top_scores, top_worse),
                                    "ci95": list(roc_auc_interval(top_scores, top_worse, groups=scored_keys)),
                                    "states": len(top_scores)}
+    return out
+
+
+def _relative_to_prior(states: list[JudgedState], keys: list) -> list[np.ndarray]:
+    """Each candidate's P(worse) less its action's mean P(worse) over the states of the other episodes
+    (leave one episode out, so a state's own verdicts never set its prior); an action never scored elsewhere
+    takes the mean over all candidates elsewhere."""
+    total: dict = {}
+    by_key: dict = {}
+    for s, k in zip(states, keys):
+        for a, p in zip(s.candidates, s.p_worse):
+            for d in (total, by_key.setdefault(k, {})):
+                n = d.setdefault(a, [0.0, 0])
+                n[0] += p
+                n[1] += 1
+    all_sum, all_n = sum(v[0] for v in total.values()), sum(v[1] for v in total.values())
+    out = []
+    for s, k in zip(states, keys):
+        own = by_key[k]
+        rest_sum = all_sum - sum(v[0] for v in own.values())
+        rest_n = all_n - sum(v[1] for v in own.values())
+        fallback = rest_sum / rest_n if rest_n else 0.0
+        prior = []
+        for a in s.candidates:
+            t, o = total[a], own[a]
+            prior.append((t[0] - o[0]) / (t[1] - o[1]) if t[1] > o[1] else fallback)
+        out.append(np.asarray(s.p_worse) - np.asarray(prior))
     return out
 
 
